@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["tests/**/*.test.ts"],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    pool: "forks",
+    // Two cores: run files two at a time, never more.
+    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+  },
+});
