@@ -1,0 +1,184 @@
+/**
+ * Attention collapse (METHODS.md §7; Zhou et al. 2021 "DeepViT", arXiv 2103.11886, eq. 4):
+ * cosine similarity between column t of head h's attention map at layers p and q
+ * (the attention every query pays to key t), averaged over t, h and images; an L×L matrix.
+ * The state holds the sums of per-(image, head, column) cosines and their counts, so shards merge.
+ */
+import type { Tensor } from "../src/tensor.js";
+import { bySite, type PerSite } from "./cka.js";
+import type { Reducer } from "./reducer.js";
+
+/** Settings: the attention sites (one per layer) and, for [B·H, T, T] maps, the head count. */
+export interface CollapseConfig {
+  sites: readonly string[];
+  /** Heads per layer when maps come as [B·H, T, T]; inferred from [B, H, T, T] otherwise. */
+  heads?: number;
+}
+
+/** One batch: per layer, post-softmax attention [B, H, T, T] (or [B·H, T, T] with `heads`). */
+export interface CollapseInput {
+  attention: PerSite<Tensor>;
+}
+
+export interface CollapseState {
+  analysis: "attention-collapse";
+  sites: string[];
+  heads: number;
+  tokens: number;
+  /** L×L Σ cos and the number of (image, head, column) terms in it. */
+  sum: Float64Array;
+  count: Float64Array;
+  images: number;
+  /** Columns skipped because all their attention was 0 (cosine undefined). */
+  zeroColumns: number;
+}
+
+export interface CollapseResult {
+  analysis: "attention-collapse";
+  sites: string[];
+  heads: number;
+  tokens: number;
+  images: number;
+  matrix: { data: Float64Array; shape: [number, number]; rows: string[]; cols: string[] };
+  warnings: string[];
+}
+
+/**
+ * A fresh collapse state.
+ * @example collapseInit({sites: ["blocks.0.attn.probs", "blocks.1.attn.probs"]})
+ */
+export function collapseInit(config: CollapseConfig): CollapseState {
+  if (config.sites.length === 0) throw new RangeError("invalid sites: empty");
+  if (config.heads !== undefined && (!Number.isInteger(config.heads) || config.heads < 1)) throw new RangeError(`invalid heads: ${config.heads}`);
+  const l = config.sites.length;
+  return {
+    analysis: "attention-collapse", sites: [...config.sites], heads: config.heads ?? 0, tokens: 0,
+    sum: new Float64Array(l * l), count: new Float64Array(l * l), images: 0, zeroColumns: 0,
+  };
+}
+
+/** [B, H, T] of an attention tensor. */
+function dims(x: Tensor, heads: number, site: string): [number, number, number] {
+  if (x.shape.length === 4) {
+    const [b, h, t, t2] = x.shape;
+    if (t !== t2) throw new RangeError(`invalid attention shape [${x.shape}] at ${site}: not square`);
+    if (heads && h !== heads) throw new RangeError(`invalid attention shape [${x.shape}] at ${site}: expected ${heads} heads`);
+    return [b, h, t];
+  }
+  if (x.shape.length === 3) {
+    const [bh, t, t2] = x.shape;
+    if (!heads) throw new RangeError(`invalid attention shape [${x.shape}] at ${site}: [B·H, T, T] needs the heads option`);
+    if (t !== t2 || bh % heads !== 0) throw new RangeError(`invalid attention shape [${x.shape}] at ${site} for ${heads} heads`);
+    return [bh / heads, heads, t];
+  }
+  throw new RangeError(`invalid attention shape [${x.shape}] at ${site}`);
+}
+
+/**
+ * Adds one batch of per-layer attention maps.
+ * @example collapseUpdate(state, {attention: [a0, a1, a2]})
+ */
+export function collapseUpdate(state: CollapseState, input: CollapseInput): CollapseState {
+  const maps = bySite(state.sites, input.attention, "attention");
+  const L = maps.length;
+  const d = maps.map((x, i) => dims(x, state.heads, state.sites[i]));
+  const [b, h, t] = d[0];
+  for (const [i, [bi, hi, ti]] of d.entries()) {
+    if (bi !== b || hi !== h || ti !== t) throw new RangeError(`invalid attention at ${state.sites[i]}: [${bi}, ${hi}, ${ti}] differs from [${b}, ${h}, ${t}]`);
+  }
+  if (state.tokens && (state.tokens !== t || state.heads !== h)) {
+    throw new RangeError(`invalid attention: ${h} heads × ${t} tokens, earlier batches had ${state.heads} × ${state.tokens}`);
+  }
+  state.heads = h;
+  state.tokens = t;
+  // Per (image, head): columns normalised to unit length, stored column-major (t × T) per layer.
+  const unit = maps.map(() => new Float64Array(t * t));
+  const ok = maps.map(() => new Uint8Array(t));
+  for (let img = 0; img < b; img++) {
+    for (let head = 0; head < h; head++) {
+      const base = (img * h + head) * t * t;
+      maps.forEach((x, l) => {
+        const u = unit[l];
+        for (let col = 0; col < t; col++) {
+          let ss = 0;
+          for (let q = 0; q < t; q++) {
+            const v = x.data[base + q * t + col];
+            u[col * t + q] = v;
+            ss += v * v;
+          }
+          ok[l][col] = ss > 0 ? 1 : 0;
+          if (ss > 0) {
+            const inv = 1 / Math.sqrt(ss);
+            for (let q = 0; q < t; q++) u[col * t + q] *= inv;
+          } else {
+            state.zeroColumns += 1;
+          }
+        }
+      });
+      for (let p = 0; p < L; p++) {
+        for (let r = p; r < L; r++) {
+          let s = 0, c = 0;
+          for (let col = 0; col < t; col++) {
+            if (!ok[p][col] || !ok[r][col]) continue;
+            const up = unit[p], ur = unit[r];
+            let dot = 0;
+            for (let q = 0; q < t; q++) dot += up[col * t + q] * ur[col * t + q];
+            s += dot;
+            c += 1;
+          }
+          state.sum[p * L + r] += s;
+          state.count[p * L + r] += c;
+          if (r !== p) {
+            state.sum[r * L + p] += s;
+            state.count[r * L + p] += c;
+          }
+        }
+      }
+    }
+  }
+  state.images += b;
+  return state;
+}
+
+/**
+ * Merges two states of the same sites into `a`.
+ * @example collapseMerge(shard0, shard1)
+ */
+export function collapseMerge(a: CollapseState, b: CollapseState): CollapseState {
+  if (a.sites.join("\n") !== b.sites.join("\n")) throw new Error("cannot merge attention-collapse states: sites differ");
+  if (a.tokens && b.tokens && (a.tokens !== b.tokens || a.heads !== b.heads)) throw new Error("cannot merge attention-collapse states: heads or tokens differ");
+  for (let i = 0; i < a.sum.length; i++) {
+    a.sum[i] += b.sum[i];
+    a.count[i] += b.count[i];
+  }
+  a.heads ||= b.heads;
+  a.tokens ||= b.tokens;
+  a.images += b.images;
+  a.zeroColumns += b.zeroColumns;
+  return a;
+}
+
+/**
+ * The L×L matrix of mean cosine similarities.
+ * @example collapseFinalize(state).matrix.data
+ */
+export function collapseFinalize(state: CollapseState): CollapseResult {
+  if (state.images === 0) throw new Error("cannot finalize attention-collapse: no images");
+  const data = new Float64Array(state.sum.length);
+  for (let i = 0; i < data.length; i++) data[i] = state.sum[i] / state.count[i];
+  const warnings = state.zeroColumns ? [`skipped ${state.zeroColumns} all-zero attention columns`] : [];
+  return {
+    analysis: "attention-collapse", sites: [...state.sites], heads: state.heads, tokens: state.tokens, images: state.images,
+    matrix: { data, shape: [state.sites.length, state.sites.length], rows: [...state.sites], cols: [...state.sites] },
+    warnings,
+  };
+}
+
+/** The attention-collapse reducer (id "attention-collapse"). */
+export const collapseReducer: Reducer<CollapseConfig, CollapseState, CollapseInput, CollapseResult> = {
+  id: "attention-collapse",
+  init: collapseInit,
+  update: collapseUpdate,
+  merge: collapseMerge,
+  finalize: collapseFinalize,
+};

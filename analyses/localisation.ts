@@ -1,0 +1,255 @@
+/**
+ * Spatial localisation (METHODS.md §5; Raghu et al. 2021 Figs. 9, 10): for a token position t,
+ * X_t (m × D) is token t across images; for input grid cell s, Y_s (m × C·P·P) is the
+ * preprocessed input patch at s; the map for t is CKA(X_t, Y_s) over all cells, with the
+ * minibatch-unbiased estimator (a ratio of HSIC₁ sums over batches, like the CKA reducer).
+ * ViT tokens come as [B, T, D] with `prefixTokens` leading non-spatial tokens; a ResNet "token"
+ * is all channels at one position of [B, C, H, W], input cells sized by the stride (input H /
+ * feature H). The input grid is the site's token grid, so cells of a ViT site are its patches.
+ * Several sites share one batch: the input-patch Grams of a grid size are computed once.
+ */
+import type { Tensor } from "../src/tensor.js";
+import { gram } from "../src/numeric/gram.js";
+import { frobenius, uCentre } from "../src/numeric/hsic.js";
+import type { Layout } from "./flatten.js";
+import { bySite, hsicMatrix, type PerSite } from "./cka.js";
+import type { Reducer } from "./reducer.js";
+
+/** Settings of the localisation reducer. */
+export interface LocalisationConfig {
+  sites: readonly string[];
+  /** Layout of every site's activations. */
+  layout: Layout;
+  /** Batch size n of every update (n ≥ 4). */
+  batch: number;
+  /** Token positions [row, col] in the site's grid; default corner (0,0), an edge cell (0, ⌊g/2⌋), the centre. */
+  positions?: readonly (readonly [number, number])[];
+}
+
+/** One batch: per-site activations and the batch's preprocessed input images [B, C, H, W]. */
+export interface LocalisationInput {
+  activations: PerSite<Tensor>;
+  images: Tensor;
+}
+
+interface SiteState {
+  /** [rows, cols] of the token grid, 0×0 until the first batch. */
+  grid: [number, number];
+  positions: [number, number][];
+  /** positions × cells Σ_b HSIC₁(K_t, L_s), Σ_b HSIC₁(K_t, K_t), Σ_b HSIC₁(L_s, L_s). */
+  sumXY: Float64Array;
+  sumXX: Float64Array;
+  sumYY: Float64Array;
+}
+
+export interface LocalisationState {
+  analysis: "localisation";
+  estimator: "minibatch-unbiased";
+  layout: Layout;
+  batch: number;
+  sites: string[];
+  positions: [number, number][] | null;
+  perSite: SiteState[];
+  batches: number;
+  examples: number;
+  droppedExamples: number;
+  warnings: string[];
+}
+
+/** Per site: one g_h × g_w CKA map per token position (row-major [positions, g_h, g_w]). */
+export interface LocalisationResult {
+  analysis: "localisation";
+  estimator: "minibatch-unbiased";
+  layout: Layout;
+  batch: number;
+  batches: number;
+  examples: number;
+  droppedExamples: number;
+  sites: { site: string; grid: [number, number]; positions: [number, number][]; maps: Float64Array; shape: [number, number, number] }[];
+  warnings: string[];
+}
+
+/**
+ * A fresh localisation state.
+ * @example localisationInit({sites: ["blocks.11.out"], layout: {layout: "BTD", prefixTokens: 1}, batch: 64})
+ */
+export function localisationInit(config: LocalisationConfig): LocalisationState {
+  if (!Number.isInteger(config.batch) || config.batch < 4) throw new RangeError(`invalid batch: ${config.batch} (needs n ≥ 4)`);
+  if (config.sites.length === 0) throw new RangeError("invalid sites: empty");
+  const positions = config.positions ? config.positions.map(([r, c]) => [r, c] as [number, number]) : null;
+  return {
+    analysis: "localisation", estimator: "minibatch-unbiased", layout: { ...config.layout }, batch: config.batch,
+    sites: [...config.sites], positions,
+    perSite: config.sites.map(() => ({ grid: [0, 0], positions: [], sumXY: new Float64Array(0), sumXX: new Float64Array(0), sumYY: new Float64Array(0) })),
+    batches: 0, examples: 0, droppedExamples: 0, warnings: [],
+  };
+}
+
+/** Token grid [rows, cols] of a site's activation tensor. */
+function tokenGrid(x: Tensor, layout: Layout): [number, number] {
+  if (layout.layout === "BCHW") {
+    if (x.shape.length !== 4) throw new RangeError(`invalid activation shape [${x.shape}] for layout BCHW`);
+    return [x.shape[2], x.shape[3]];
+  }
+  if (x.shape.length !== 3) throw new RangeError(`invalid activation shape [${x.shape}] for layout BTD`);
+  const spatial = x.shape[1] - layout.prefixTokens;
+  const g = Math.round(Math.sqrt(spatial));
+  if (spatial < 1 || g * g !== spatial) throw new RangeError(`invalid token count: ${x.shape[1]} with ${layout.prefixTokens} prefix tokens is not 1 square grid`);
+  return [g, g];
+}
+
+/** X_t: the n × D (or n × C) matrix of the token at grid position (r, c). */
+function tokenMatrix(x: Tensor, layout: Layout, grid: [number, number], [r, c]: [number, number]): Tensor {
+  const n = x.shape[0];
+  if (layout.layout === "BTD") {
+    const [, t, d] = x.shape;
+    const tok = layout.prefixTokens + r * grid[1] + c;
+    const out = new Float64Array(n * d);
+    for (let b = 0; b < n; b++) for (let k = 0; k < d; k++) out[b * d + k] = x.data[(b * t + tok) * d + k];
+    return { data: out, shape: [n, d] };
+  }
+  const [, ch, h, w] = x.shape;
+  const out = new Float64Array(n * ch);
+  for (let b = 0; b < n; b++) for (let k = 0; k < ch; k++) out[b * ch + k] = x.data[((b * ch + k) * h + r) * w + c];
+  return { data: out, shape: [n, ch] };
+}
+
+/** Y_s for every cell of a gh × gw grid over images [n, C, H, W], U-centred Grams in cell order. */
+function cellGrams(images: Tensor, [gh, gw]: [number, number]): Float64Array[] {
+  const [n, ch, h, w] = images.shape;
+  if (h % gh !== 0 || w % gw !== 0) throw new RangeError(`invalid grid: ${gh}×${gw} does not divide the ${h}×${w} input`);
+  const ph = h / gh, pw = w / gw;
+  const p = ch * ph * pw;
+  const out: Float64Array[] = [];
+  const buf = new Float64Array(n * p);
+  for (let sr = 0; sr < gh; sr++) {
+    for (let sc = 0; sc < gw; sc++) {
+      let o = 0;
+      for (let b = 0; b < n; b++) {
+        for (let k = 0; k < ch; k++) {
+          for (let y = 0; y < ph; y++) {
+            const row = ((b * ch + k) * h + sr * ph + y) * w + sc * pw;
+            for (let x = 0; x < pw; x++) buf[o++] = images.data[row + x];
+          }
+        }
+      }
+      out.push(uCentre(gram({ data: buf, shape: [n, p] }, { centre: true })));
+    }
+  }
+  return out;
+}
+
+function defaultPositions([gh, gw]: [number, number]): [number, number][] {
+  return [[0, 0], [0, Math.floor(gw / 2)], [Math.floor(gh / 2), Math.floor(gw / 2)]];
+}
+
+/**
+ * Adds one batch: per site and position, the HSIC₁ cross terms against every input cell as one
+ * matrix product (positions × cells).
+ * @example localisationUpdate(state, {activations: [act], images})
+ */
+export function localisationUpdate(state: LocalisationState, input: LocalisationInput): LocalisationState {
+  const acts = bySite(state.sites, input.activations, "activations");
+  const images = input.images;
+  if (images.shape.length !== 4) throw new RangeError(`invalid images shape [${images.shape}]: expected [B, C, H, W]`);
+  const n = images.shape[0];
+  for (const [i, a] of acts.entries()) {
+    if (a.shape[0] !== n) throw new RangeError(`invalid activations for ${state.sites[i]}: batch ${a.shape[0]}, images have ${n}`);
+  }
+  if (n !== state.batch) {
+    if (n > state.batch) throw new RangeError(`invalid batch: ${n} images for batch ${state.batch}`);
+    state.droppedExamples += n;
+    if (!state.warnings.includes("dropped short batches")) state.warnings.push("dropped short batches");
+    return state;
+  }
+  const cache = new Map<string, Float64Array[]>();
+  acts.forEach((x, i) => {
+    const site = state.perSite[i];
+    const grid = tokenGrid(x, state.layout);
+    if (site.grid[0] === 0) {
+      site.grid = grid;
+      site.positions = state.positions ?? defaultPositions(grid);
+      for (const [r, c] of site.positions) {
+        if (!(Number.isInteger(r) && Number.isInteger(c) && r >= 0 && c >= 0 && r < grid[0] && c < grid[1])) {
+          throw new RangeError(`invalid position: [${r}, ${c}] in a ${grid[0]}×${grid[1]} grid`);
+        }
+      }
+      const cells = grid[0] * grid[1];
+      site.sumXY = new Float64Array(site.positions.length * cells);
+      site.sumXX = new Float64Array(site.positions.length);
+      site.sumYY = new Float64Array(cells);
+    } else if (site.grid[0] !== grid[0] || site.grid[1] !== grid[1]) {
+      throw new RangeError(`invalid activations for ${state.sites[i]}: grid ${grid} changed from ${site.grid}`);
+    }
+    const key = grid.join("x");
+    let uy = cache.get(key);
+    if (!uy) {
+      uy = cellGrams(images, grid);
+      cache.set(key, uy);
+    }
+    const ux = site.positions.map((pos) => uCentre(gram(tokenMatrix(x, state.layout, grid, pos), { centre: true })));
+    const xy = hsicMatrix(ux, uy);
+    const norm = n * (n - 3);
+    for (let k = 0; k < xy.length; k++) site.sumXY[k] += xy[k];
+    ux.forEach((u, k) => (site.sumXX[k] += frobenius(u, u) / norm));
+    uy.forEach((u, k) => (site.sumYY[k] += frobenius(u, u) / norm));
+  });
+  state.batches += 1;
+  state.examples += n;
+  return state;
+}
+
+/**
+ * Merges two states of the same settings into `a`.
+ * @example localisationMerge(shard0, shard1)
+ */
+export function localisationMerge(a: LocalisationState, b: LocalisationState): LocalisationState {
+  if (a.batch !== b.batch || a.sites.join("\n") !== b.sites.join("\n") || JSON.stringify(a.layout) !== JSON.stringify(b.layout) || JSON.stringify(a.positions) !== JSON.stringify(b.positions)) {
+    throw new Error("cannot merge localisation states: batch, sites, layout or positions differ");
+  }
+  a.perSite.forEach((s, i) => {
+    const t = b.perSite[i];
+    if (t.grid[0] === 0) return;
+    if (s.grid[0] === 0) {
+      a.perSite[i] = { grid: [...t.grid], positions: t.positions.map(([r, c]) => [r, c]), sumXY: t.sumXY.slice(), sumXX: t.sumXX.slice(), sumYY: t.sumYY.slice() };
+      return;
+    }
+    if (s.grid[0] !== t.grid[0] || s.grid[1] !== t.grid[1]) throw new Error(`cannot merge localisation states: grid of ${a.sites[i]} differs`);
+    for (const k of ["sumXY", "sumXX", "sumYY"] as const) for (let j = 0; j < s[k].length; j++) s[k][j] += t[k][j];
+  });
+  a.batches += b.batches;
+  a.examples += b.examples;
+  a.droppedExamples += b.droppedExamples;
+  for (const w of b.warnings) if (!a.warnings.includes(w)) a.warnings.push(w);
+  return a;
+}
+
+/**
+ * Per site and position, the CKA map Σ HSIC₁(K_t, L_s) / √(Σ HSIC₁(K_t,K_t) · Σ HSIC₁(L_s,L_s)).
+ * @example localisationFinalize(state).sites[0].maps // [positions, g, g]
+ */
+export function localisationFinalize(state: LocalisationState): LocalisationResult {
+  if (state.batches === 0) throw new Error("cannot finalize localisation: no batches");
+  return {
+    analysis: "localisation", estimator: state.estimator, layout: { ...state.layout }, batch: state.batch,
+    batches: state.batches, examples: state.examples, droppedExamples: state.droppedExamples,
+    sites: state.perSite.map((s, i) => {
+      const cells = s.grid[0] * s.grid[1];
+      const maps = new Float64Array(s.sumXY.length);
+      for (let p = 0; p < s.positions.length; p++) {
+        for (let c = 0; c < cells; c++) maps[p * cells + c] = s.sumXY[p * cells + c] / Math.sqrt(s.sumXX[p] * s.sumYY[c]);
+      }
+      return { site: state.sites[i], grid: [...s.grid] as [number, number], positions: s.positions.map(([r, c]) => [r, c] as [number, number]), maps, shape: [s.positions.length, s.grid[0], s.grid[1]] as [number, number, number] };
+    }),
+    warnings: [...state.warnings],
+  };
+}
+
+/** The localisation reducer (id "localisation"). */
+export const localisationReducer: Reducer<LocalisationConfig, LocalisationState, LocalisationInput, LocalisationResult> = {
+  id: "localisation",
+  init: localisationInit,
+  update: localisationUpdate,
+  merge: localisationMerge,
+  finalize: localisationFinalize,
+};

@@ -1,0 +1,166 @@
+/**
+ * Taps: small ONNX subgraphs appended to a model so that what an analysis needs per batch is
+ * reduced inside onnxruntime instead of copying whole activations out to JavaScript.
+ *
+ * Measured reason (STYLE.md): a Gram X·Xᵀ of a 64 × 151,296 float32 matrix takes ~15 ms as one
+ * Gemm(transB=1) in onnxruntime and ~460 ms as a plain JS loop, and a ViT-B/16 block output is
+ * 38 MB per batch of 64; a Gram is 16 KB.
+ *
+ * Kinds:
+ * - `gram`   : features flattened per example (METHODS.md §1 `tokens` modes), centred over the
+ *              batch (HSIC₁ is shift invariant; centring reduces float32 cancellation), then
+ *              Gemm(X, X, transB=1) → [B, B].
+ * - `norms`  : L2 norm over channels: [B,T,D] → [B,T]; [B,C,H,W] → [B,H,W] (METHODS.md §3).
+ * - `pool`   : pooled features for the probes: `cls` → [B,D], `mean` (spatial tokens) → [B,D],
+ *              `gap` ([B,C,H,W] → [B,C]), `token:i` → [B,D].
+ * - `raw`    : the tensor itself (attention maps, small sites).
+ */
+import { onnx } from "../onnx/proto/onnx.js";
+
+export type Layout = "BTD" | "BCHW" | "BD" | "other";
+export type TokenMode = "all" | "cls" | "spatial" | "gap";
+export type PoolMode = "cls" | "mean" | "gap" | `token:${number}`;
+
+export type TapSpec =
+  | { kind: "gram"; tensor: string; layout: Layout; tokens: TokenMode; prefixTokens: number }
+  | { kind: "norms"; tensor: string; layout: Layout }
+  | { kind: "pool"; tensor: string; layout: Layout; mode: PoolMode; prefixTokens: number }
+  | { kind: "raw"; tensor: string };
+
+export interface TapGraph {
+  nodes: onnx.INodeProto[];
+  initializers: onnx.ITensorProto[];
+  /** Output tensor name for each requested tap, in request order. */
+  outputs: string[];
+}
+
+const INT64 = onnx.TensorProto.DataType.INT64;
+
+/** A stable, collision-free output name for a tap. */
+export function tapName(spec: TapSpec): string {
+  const base = spec.tensor.replace(/[^A-Za-z0-9_.\-/:]/g, "_");
+  switch (spec.kind) {
+    case "gram": return `seelike/gram/${spec.tokens}/${base}`;
+    case "norms": return `seelike/norms/${base}`;
+    case "pool": return `seelike/pool/${spec.mode}/${base}`;
+    case "raw": return spec.tensor;
+  }
+}
+
+/**
+ * Builds the subgraph computing every tap. `opset` is the model's default-domain opset:
+ * from opset 18 ReduceMean/ReduceL2 take their axes as an input instead of an attribute.
+ */
+export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
+  const b = new Builder(opset);
+  const outputs: string[] = [];
+  const done = new Set<string>();
+  for (const spec of specs) {
+    const out = tapName(spec);
+    outputs.push(out);
+    if (done.has(out) || spec.kind === "raw") continue;
+    done.add(out);
+    if (spec.kind === "gram") {
+      const x = b.features(spec.tensor, spec.layout, spec.tokens, spec.prefixTokens, out);
+      const mean = b.reduce("ReduceMean", x, [0], true, `${out}/mean`);
+      const centred = b.node("Sub", [x, mean], `${out}/centred`);
+      b.node("Gemm", [centred, centred], out, [{ name: "transB", type: onnx.AttributeProto.AttributeType.INT, i: 1 }]);
+    } else if (spec.kind === "norms") {
+      if (spec.layout === "BTD") b.reduce("ReduceL2", spec.tensor, [2], false, out, out);
+      else if (spec.layout === "BCHW") b.reduce("ReduceL2", spec.tensor, [1], false, out, out);
+      else throw new RangeError(`invalid layout for norms: ${spec.layout}`);
+    } else {
+      b.pool(spec.tensor, spec.layout, spec.mode, spec.prefixTokens, out);
+    }
+  }
+  return { nodes: b.nodes, initializers: b.initializers, outputs };
+}
+
+class Builder {
+  readonly nodes: onnx.INodeProto[] = [];
+  readonly initializers: onnx.ITensorProto[] = [];
+  private consts = new Map<string, string>();
+  constructor(private readonly opset: number) {}
+
+  node(op: string, inputs: string[], output: string, attribute: onnx.IAttributeProto[] = []): string {
+    this.nodes.push({ op_type: op, input: inputs, output: [output], name: `${output}/${op}`, attribute });
+    return output;
+  }
+
+  ints(values: number[]): string {
+    const key = values.join(",");
+    let name = this.consts.get(key);
+    if (!name) {
+      name = `seelike/const/i64/${key.replace(/-/g, "m")}`;
+      this.consts.set(key, name);
+      this.initializers.push({ name, data_type: INT64, dims: [values.length], int64_data: values });
+    }
+    return name;
+  }
+
+  scalarInt(value: number): string {
+    const name = `seelike/const/i64scalar/${value}`;
+    if (!this.consts.has(name)) {
+      this.consts.set(name, name);
+      this.initializers.push({ name, data_type: INT64, dims: [], int64_data: [value] });
+    }
+    return name;
+  }
+
+  reduce(op: "ReduceMean" | "ReduceL2", x: string, axes: number[], keep: boolean, output: string, _label = output): string {
+    const keepdims = { name: "keepdims", type: onnx.AttributeProto.AttributeType.INT, i: keep ? 1 : 0 };
+    if (this.opset >= 18) return this.node(op, [x, this.ints(axes)], output, [keepdims]);
+    return this.node(op, [x], output, [keepdims, { name: "axes", type: onnx.AttributeProto.AttributeType.INTS, ints: axes }]);
+  }
+
+  slice(x: string, start: number, axis: number, output: string): string {
+    return this.node("Slice", [x, this.ints([start]), this.ints([2 ** 62]), this.ints([axis])], output);
+  }
+
+  flatten(x: string, output: string): string {
+    return this.node("Flatten", [x], output, [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 1 }]);
+  }
+
+  /** [B, p] features of one site under a METHODS.md §1 flattening mode. */
+  features(x: string, layout: Layout, tokens: TokenMode, prefix: number, out: string): string {
+    if (layout === "BTD") {
+      switch (tokens) {
+        case "all": return this.flatten(x, `${out}/flat`);
+        case "cls":
+          if (prefix < 1) throw new RangeError("invalid tokens: cls (the model has no CLS token)");
+          return this.node("Gather", [x, this.scalarInt(0)], `${out}/cls`, [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 1 }]);
+        case "spatial": return this.flatten(this.slice(x, prefix, 1, `${out}/spatial`), `${out}/flat`);
+        case "gap": return this.reduce("ReduceMean", this.slice(x, prefix, 1, `${out}/spatial`), [1], false, `${out}/gap`);
+      }
+    }
+    if (layout === "BCHW") {
+      switch (tokens) {
+        case "all":
+        case "spatial": return this.flatten(x, `${out}/flat`);
+        case "gap": return this.reduce("ReduceMean", x, [2, 3], false, `${out}/gap`);
+        case "cls": throw new RangeError("invalid tokens: cls (a [B,C,H,W] site has no CLS token)");
+      }
+    }
+    // [B, D] or any other layout: flatten everything but the batch axis.
+    if (tokens !== "all") throw new RangeError(`invalid tokens: ${tokens} for a site of layout ${layout}`);
+    return this.flatten(x, `${out}/flat`);
+  }
+
+  pool(x: string, layout: Layout, mode: PoolMode, prefix: number, out: string): string {
+    if (layout === "BTD") {
+      if (mode === "cls") {
+        if (prefix < 1) throw new RangeError("invalid pooling: cls (the model has no CLS token)");
+        return this.node("Gather", [x, this.scalarInt(0)], out, [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 1 }]);
+      }
+      if (mode === "mean") return this.reduce("ReduceMean", this.slice(x, prefix, 1, `${out}/spatial`), [1], false, out);
+      if (mode.startsWith("token:")) {
+        const t = Number(mode.slice(6));
+        if (!Number.isInteger(t) || t < 0) throw new RangeError(`invalid pooling: ${mode}`);
+        return this.node("Gather", [x, this.scalarInt(t)], out, [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 1 }]);
+      }
+    }
+    if (layout === "BCHW" && (mode === "gap" || mode === "mean")) return this.reduce("ReduceMean", x, [2, 3], false, out);
+    if (layout === "BD") return this.node("Identity", [x], out);
+    throw new RangeError(`invalid pooling: ${mode} for a site of layout ${layout}`);
+  }
+}

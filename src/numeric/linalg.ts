@@ -1,0 +1,332 @@
+/**
+ * Dense float64 linear algebra for the small systems of the analyses: Cholesky solves for ridge
+ * regression (METHODS.md §6) and the symmetric eigendecomposition behind PCA (§7).
+ * Row-major `Float64Array`s walked with plain indexed loops; inputs are never modified.
+ */
+
+/** A row-major float64 matrix. */
+export interface Matrix {
+  data: Float64Array;
+  shape: [number, number];
+}
+
+/**
+ * A row-major float64 matrix of the given shape (zeros, or a copy of `data`).
+ * @example matrix(2, 2, [1, 0, 0, 1]) // identity
+ */
+export function matrix(rows: number, cols: number, data?: ArrayLike<number>): Matrix {
+  if (!Number.isInteger(rows) || rows < 0) throw new RangeError(`invalid rows: ${rows}`);
+  if (!Number.isInteger(cols) || cols < 0) throw new RangeError(`invalid cols: ${cols}`);
+  const out = new Float64Array(rows * cols);
+  if (data !== undefined) {
+    if (data.length !== rows * cols) throw new RangeError(`invalid data length ${data.length} for [${rows}, ${cols}]`);
+    out.set(data);
+  }
+  return { data: out, shape: [rows, cols] };
+}
+
+function squareSize(a: Matrix, name: string): number {
+  const [n, m] = a.shape;
+  if (n !== m) throw new RangeError(`invalid ${name}: not square [${a.shape}]`);
+  if (a.data.length !== n * m) throw new RangeError(`invalid ${name}: ${a.data.length} elements for [${a.shape}]`);
+  return n;
+}
+
+/**
+ * Lower-triangular Cholesky factor L of a symmetric positive definite matrix, A = L Lᵀ.
+ * Reads only the lower triangle of A. Throws a RangeError when A is not positive definite.
+ * @example cholesky(matrix(2, 2, [4, 2, 2, 3])).data // [2, 0, 1, √2]
+ */
+export function cholesky(a: Matrix): Matrix {
+  const n = squareSize(a, "matrix");
+  const A = a.data;
+  const L = new Float64Array(n * n);
+  for (let j = 0; j < n; j++) {
+    const rj = j * n;
+    let s = A[rj + j];
+    for (let k = 0; k < j; k++) s -= L[rj + k] * L[rj + k];
+    if (!(s > 0)) throw new RangeError(`invalid matrix: not positive definite (pivot ${j} is ${s})`);
+    const d = Math.sqrt(s);
+    L[rj + j] = d;
+    for (let i = j + 1; i < n; i++) {
+      const ri = i * n;
+      let t = A[ri + j];
+      for (let k = 0; k < j; k++) t -= L[ri + k] * L[rj + k];
+      L[ri + j] = t / d;
+    }
+  }
+  return { data: L, shape: [n, n] };
+}
+
+/**
+ * Solve A X = B for symmetric positive definite A (n × n) and B (n × m) by Cholesky
+ * factorisation and two triangular solves. Used for ridge regression, (XᵀX + λI) W = XᵀY.
+ * @example choleskySolve(matrix(2, 2, [4, 2, 2, 3]), matrix(2, 1, [2, 1])).data // [0.5, 0]
+ */
+export function choleskySolve(a: Matrix, b: Matrix): Matrix {
+  const L = cholesky(a).data;
+  const n = a.shape[0];
+  const [bn, m] = b.shape;
+  if (bn !== n) throw new RangeError(`invalid right-hand side: [${b.shape}] for a ${n} × ${n} system`);
+  const X = Float64Array.from(b.data);
+  // Forward: L Y = B, row by row so the inner loop runs over contiguous columns of X.
+  for (let i = 0; i < n; i++) {
+    const ri = i * n;
+    const xi = i * m;
+    for (let k = 0; k < i; k++) {
+      const l = L[ri + k];
+      if (l === 0) continue;
+      const xk = k * m;
+      for (let c = 0; c < m; c++) X[xi + c] -= l * X[xk + c];
+    }
+    const d = L[ri + i];
+    for (let c = 0; c < m; c++) X[xi + c] /= d;
+  }
+  // Backward: Lᵀ X = Y.
+  for (let i = n - 1; i >= 0; i--) {
+    const xi = i * m;
+    for (let k = i + 1; k < n; k++) {
+      const l = L[k * n + i];
+      if (l === 0) continue;
+      const xk = k * m;
+      for (let c = 0; c < m; c++) X[xi + c] -= l * X[xk + c];
+    }
+    const d = L[i * n + i];
+    for (let c = 0; c < m; c++) X[xi + c] /= d;
+  }
+  return { data: X, shape: [n, m] };
+}
+
+/** Eigenvalues (descending) and unit eigenvectors (columns of `vectors`, same order). */
+export interface SymmetricEigen {
+  values: Float64Array;
+  vectors: Matrix;
+}
+
+/**
+ * Eigendecomposition A = V diag(values) Vᵀ of a symmetric matrix (only the lower triangle is
+ * read): Householder tridiagonalisation and the implicit QL algorithm (EISPACK tred2/tql2 as in
+ * JAMA). Eigenvalues come sorted in descending order; eigenvector signs are as the algorithm
+ * leaves them.
+ * @example symmetricEigen(matrix(2, 2, [2, 1, 1, 2])).values // [3, 1]
+ */
+export function symmetricEigen(a: Matrix): SymmetricEigen {
+  const n = squareSize(a, "matrix");
+  const V = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) {
+    const x = a.data[i * n + j];
+    V[i * n + j] = x;
+    V[j * n + i] = x;
+  }
+  const d = new Float64Array(n);
+  const e = new Float64Array(n);
+  if (n > 0) {
+    tred2(n, V, d, e);
+    tql2(n, V, d, e);
+  }
+  // Sort descending, permuting the eigenvector columns.
+  const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => d[j] - d[i]);
+  const values = new Float64Array(n);
+  const vectors = new Float64Array(n * n);
+  for (let c = 0; c < n; c++) {
+    const src = order[c];
+    values[c] = d[src];
+    for (let r = 0; r < n; r++) vectors[r * n + c] = V[r * n + src];
+  }
+  return { values, vectors: { data: vectors, shape: [n, n] } };
+}
+
+// Householder reduction to tridiagonal form (JAMA EigenvalueDecomposition.tred2, 0-based).
+function tred2(n: number, V: Float64Array, d: Float64Array, e: Float64Array): void {
+  for (let j = 0; j < n; j++) d[j] = V[(n - 1) * n + j];
+  for (let i = n - 1; i > 0; i--) {
+    let scale = 0;
+    let h = 0;
+    for (let k = 0; k < i; k++) scale += Math.abs(d[k]);
+    if (scale === 0) {
+      e[i] = d[i - 1];
+      for (let j = 0; j < i; j++) {
+        d[j] = V[(i - 1) * n + j];
+        V[i * n + j] = 0;
+        V[j * n + i] = 0;
+      }
+    } else {
+      for (let k = 0; k < i; k++) {
+        d[k] /= scale;
+        h += d[k] * d[k];
+      }
+      let f = d[i - 1];
+      let g = Math.sqrt(h);
+      if (f > 0) g = -g;
+      e[i] = scale * g;
+      h -= f * g;
+      d[i - 1] = f - g;
+      for (let j = 0; j < i; j++) e[j] = 0;
+      for (let j = 0; j < i; j++) {
+        f = d[j];
+        V[j * n + i] = f;
+        g = e[j] + V[j * n + j] * f;
+        for (let k = j + 1; k <= i - 1; k++) {
+          g += V[k * n + j] * d[k];
+          e[k] += V[k * n + j] * f;
+        }
+        e[j] = g;
+      }
+      f = 0;
+      for (let j = 0; j < i; j++) {
+        e[j] /= h;
+        f += e[j] * d[j];
+      }
+      const hh = f / (h + h);
+      for (let j = 0; j < i; j++) e[j] -= hh * d[j];
+      for (let j = 0; j < i; j++) {
+        f = d[j];
+        g = e[j];
+        for (let k = j; k <= i - 1; k++) V[k * n + j] -= f * e[k] + g * d[k];
+        d[j] = V[(i - 1) * n + j];
+        V[i * n + j] = 0;
+      }
+    }
+    d[i] = h;
+  }
+  // Accumulate the transformations.
+  for (let i = 0; i < n - 1; i++) {
+    V[(n - 1) * n + i] = V[i * n + i];
+    V[i * n + i] = 1;
+    const h = d[i + 1];
+    if (h !== 0) {
+      for (let k = 0; k <= i; k++) d[k] = V[k * n + i + 1] / h;
+      for (let j = 0; j <= i; j++) {
+        let g = 0;
+        for (let k = 0; k <= i; k++) g += V[k * n + i + 1] * V[k * n + j];
+        for (let k = 0; k <= i; k++) V[k * n + j] -= g * d[k];
+      }
+    }
+    for (let k = 0; k <= i; k++) V[k * n + i + 1] = 0;
+  }
+  for (let j = 0; j < n; j++) {
+    d[j] = V[(n - 1) * n + j];
+    V[(n - 1) * n + j] = 0;
+  }
+  V[(n - 1) * n + n - 1] = 1;
+  e[0] = 0;
+}
+
+// Implicit QL iterations on the tridiagonal matrix (JAMA EigenvalueDecomposition.tql2, 0-based).
+function tql2(n: number, V: Float64Array, d: Float64Array, e: Float64Array): void {
+  for (let i = 1; i < n; i++) e[i - 1] = e[i];
+  e[n - 1] = 0;
+  let f = 0;
+  let tst1 = 0;
+  const eps = 2 ** -52;
+  for (let l = 0; l < n; l++) {
+    tst1 = Math.max(tst1, Math.abs(d[l]) + Math.abs(e[l]));
+    let m = l;
+    while (m < n) {
+      if (Math.abs(e[m]) <= eps * tst1) break;
+      m++;
+    }
+    if (m > l) {
+      let iter = 0;
+      do {
+        if (++iter > 60) throw new Error(`symmetricEigen: QL iteration did not converge at eigenvalue ${l}`);
+        let g = d[l];
+        let p = (d[l + 1] - g) / (2 * e[l]);
+        let r = Math.hypot(p, 1);
+        if (p < 0) r = -r;
+        d[l] = e[l] / (p + r);
+        d[l + 1] = e[l] * (p + r);
+        const dl1 = d[l + 1];
+        let h = g - d[l];
+        for (let i = l + 2; i < n; i++) d[i] -= h;
+        f += h;
+        p = d[m];
+        let c = 1;
+        let c2 = c;
+        let c3 = c;
+        const el1 = e[l + 1];
+        let s = 0;
+        let s2 = 0;
+        for (let i = m - 1; i >= l; i--) {
+          c3 = c2;
+          c2 = c;
+          s2 = s;
+          g = c * e[i];
+          h = c * p;
+          r = Math.hypot(p, e[i]);
+          e[i + 1] = s * r;
+          s = e[i] / r;
+          c = p / r;
+          p = c * d[i] - s * g;
+          d[i + 1] = h + s * (c * g + s * d[i]);
+          for (let k = 0; k < n; k++) {
+            const row = k * n;
+            h = V[row + i + 1];
+            V[row + i + 1] = s * V[row + i] + c * h;
+            V[row + i] = c * V[row + i] - s * h;
+          }
+        }
+        p = (-s * s2 * c3 * el1 * e[l]) / dl1;
+        e[l] = s * p;
+        d[l] = c * p;
+      } while (Math.abs(e[l]) > eps * tst1);
+    }
+    d[l] += f;
+    e[l] = 0;
+  }
+}
+
+/**
+ * Aᵀ A for an m × n matrix A (n × n, float64). The cross-product behind PCA and ridge Grams.
+ * @example crossProduct(matrix(2, 1, [3, 4])).data // [25]
+ */
+export function crossProduct(a: Matrix): Matrix {
+  const [m, n] = a.shape;
+  const A = a.data;
+  const G = new Float64Array(n * n);
+  for (let r = 0; r < m; r++) {
+    const ra = r * n;
+    for (let i = 0; i < n; i++) {
+      const x = A[ra + i];
+      if (x === 0) continue;
+      const gi = i * n;
+      for (let j = 0; j <= i; j++) G[gi + j] += x * A[ra + j];
+    }
+  }
+  for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) G[j * n + i] = G[i * n + j];
+  return { data: G, shape: [n, n] };
+}
+
+/**
+ * The product A B of an m × k and a k × n matrix.
+ * @example product(matrix(1, 2, [1, 2]), matrix(2, 1, [3, 4])).data // [11]
+ */
+export function product(a: Matrix, b: Matrix): Matrix {
+  const [m, k] = a.shape;
+  const [kb, n] = b.shape;
+  if (k !== kb) throw new RangeError(`invalid product: [${a.shape}] × [${b.shape}]`);
+  const A = a.data;
+  const B = b.data;
+  const C = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    const ci = i * n;
+    for (let p = 0; p < k; p++) {
+      const x = A[i * k + p];
+      if (x === 0) continue;
+      const bp = p * n;
+      for (let j = 0; j < n; j++) C[ci + j] += x * B[bp + j];
+    }
+  }
+  return { data: C, shape: [m, n] };
+}
+
+/**
+ * Transpose of a matrix.
+ * @example transpose(matrix(1, 2, [1, 2])).shape // [2, 1]
+ */
+export function transpose(a: Matrix): Matrix {
+  const [m, n] = a.shape;
+  const T = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) T[j * m + i] = a.data[i * n + j];
+  return { data: T, shape: [n, m] };
+}

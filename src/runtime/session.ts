@@ -1,0 +1,119 @@
+/**
+ * The only module that imports onnxruntime-node: sessions over model bytes, runs that take and
+ * give plain `Tensor`s, and a small standalone Gram-matrix session.
+ */
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import * as ort from "onnxruntime-node";
+import { UsageError } from "../errors.js";
+import type { Tensor } from "../tensor.js";
+
+/** Execution device. */
+export type Device = "cpu" | "cuda";
+
+/** Options of createSession; project defaults first, user options spread over them. */
+export interface SessionOptions {
+  /** Intra-op threads; 0 lets onnxruntime decide. Default 0. */
+  threads?: number;
+  device?: Device;
+  /** onnxruntime graph optimisation level. Default "all". */
+  optimization?: "disabled" | "basic" | "extended" | "all";
+}
+
+/** An open session. */
+export interface Session {
+  inputNames: readonly string[];
+  outputNames: readonly string[];
+  device: Device;
+  /** @internal the onnxruntime handle; use `run`. */
+  handle: ort.InferenceSession;
+}
+
+const DEFAULTS: Required<SessionOptions> = { threads: 0, device: "cpu", optimization: "all" };
+
+/**
+ * Execution providers this onnxruntime-node install can use. CUDA counts only when its
+ * provider library is actually present (it is not bundled with the npm package on Linux).
+ *
+ * @example
+ * availableDevices(); // ["cpu"]
+ */
+export function availableDevices(): Device[] {
+  const out: Device[] = ["cpu"];
+  const cuda = ort.listSupportedBackends().find((b) => b.name === "cuda");
+  if (cuda && (cuda.bundled || cudaLibraryPresent())) out.push("cuda");
+  return out;
+}
+
+function cudaLibraryPresent(): boolean {
+  try {
+    const require = createRequire(import.meta.url);
+    const root = path.dirname(path.dirname(require.resolve("onnxruntime-node")));
+    const dir = path.join(root, "bin", "napi-v6", process.platform, process.arch);
+    const lib = process.platform === "win32" ? "onnxruntime_providers_cuda.dll" : "libonnxruntime_providers_cuda.so";
+    return existsSync(path.join(dir, lib));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Opens an onnxruntime session over model bytes.
+ * Throws a UsageError when the device is not available (e.g. `cuda` without the CUDA provider).
+ *
+ * @example
+ * const session = await createSession(exposeOutputs(model, sites), { threads: 2 });
+ */
+export async function createSession(bytes: Uint8Array, options: SessionOptions = {}): Promise<Session> {
+  const o = { ...DEFAULTS, ...options };
+  if (o.device !== "cpu" && o.device !== "cuda") throw new RangeError(`invalid device: ${String(o.device)}`);
+  if (!Number.isInteger(o.threads) || o.threads < 0) throw new RangeError(`invalid threads: ${o.threads}`);
+  if (o.device === "cuda" && !availableDevices().includes("cuda")) {
+    const listed = ort.listSupportedBackends().map((b) => `${b.name}${b.bundled ? "" : " (not bundled)"}`).join(", ");
+    throw new UsageError(`device cuda is not available: this onnxruntime-node install has no CUDA execution provider library (backends: ${listed}); reinstall onnxruntime-node with ONNXRUNTIME_NODE_INSTALL_CUDA=v12, or use --device cpu`);
+  }
+  const handle = await ort.InferenceSession.create(bytes, {
+    executionProviders: o.device === "cuda" ? ["cuda", "cpu"] : ["cpu"],
+    graphOptimizationLevel: o.optimization,
+    intraOpNumThreads: o.threads,
+    interOpNumThreads: 1,
+  });
+  return { inputNames: handle.inputNames, outputNames: handle.outputNames, device: o.device, handle };
+}
+
+/**
+ * Runs a session on float feeds and returns the requested outputs as Tensors (float32 outputs
+ * stay Float32Array; other numeric types come back as Float64Array).
+ *
+ * @example
+ * const out = await run(session, { input: { data, shape: [8, 3, 224, 224] } }, ["logits"]);
+ * out.logits.shape; // [8, 1000]
+ */
+export async function run(session: Session, feeds: Record<string, Tensor>, outputNames: readonly string[] = session.outputNames): Promise<Record<string, Tensor>> {
+  const ortFeeds: Record<string, ort.Tensor> = {};
+  for (const [name, t] of Object.entries(feeds)) {
+    if (!session.inputNames.includes(name)) throw new RangeError(`invalid feed: ${name} (inputs: ${session.inputNames.join(", ")})`);
+    const data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
+    ortFeeds[name] = new ort.Tensor("float32", data, [...t.shape]);
+  }
+  for (const name of outputNames) {
+    if (!session.outputNames.includes(name)) throw new RangeError(`invalid output: ${name} (not a graph output of this session)`);
+  }
+  const results = await session.handle.run(ortFeeds, [...outputNames]);
+  const out: Record<string, Tensor> = {};
+  for (const name of outputNames) {
+    const r = results[name];
+    const shape = r.dims.map(Number);
+    if (r.data instanceof Float32Array) out[name] = { data: r.data, shape };
+    else if (r.data instanceof BigInt64Array || r.data instanceof BigUint64Array) out[name] = { data: Float64Array.from(r.data as ArrayLike<bigint>, Number), shape };
+    else if (ArrayBuffer.isView(r.data)) out[name] = { data: Float64Array.from(r.data as unknown as ArrayLike<number>), shape };
+    else throw new Error(`output ${name} has non-numeric type ${r.type}`);
+  }
+  return out;
+}
+
+/** Releases a session's native resources. */
+export async function release(session: Session): Promise<void> {
+  await session.handle.release();
+}

@@ -1,0 +1,79 @@
+import { describe, expect, it } from "vitest";
+import { cholesky, choleskySolve, crossProduct, matrix, product, symmetricEigen, transpose } from "../src/numeric/linalg.js";
+import { columnMoments } from "../src/numeric/stats.js";
+import { maxRelativeError, readFloat } from "./helpers/npy-b.js";
+
+const dir = "fixtures/reference/analyses-b";
+const asMatrix = (t: { data: Float32Array | Float64Array; shape: number[] }) => matrix(t.shape[0], t.shape[1], t.data);
+
+describe("choleskySolve", () => {
+  it("choleskySolve matches numpy.linalg.solve on an SPD system with 3 right-hand sides", () => {
+    const A = asMatrix(readFloat(`${dir}/linalg_spd.npy`));
+    const B = asMatrix(readFloat(`${dir}/linalg_rhs.npy`));
+    const X = choleskySolve(A, B);
+    expect(X.shape).toEqual([9, 3]);
+    expect(maxRelativeError(X.data, readFloat(`${dir}/linalg_solution.npy`).data, 1e-6)).toBeLessThan(1e-9);
+  });
+
+  it("cholesky(A) reproduces A as L Lᵀ", () => {
+    const A = asMatrix(readFloat(`${dir}/linalg_spd.npy`));
+    const L = cholesky(A);
+    expect(maxRelativeError(product(L, transpose(L)).data, A.data, 1e-6)).toBeLessThan(1e-12);
+  });
+
+  it("cholesky rejects a matrix that is not positive definite", () => {
+    expect(() => cholesky(matrix(2, 2, [1, 2, 2, 1]))).toThrow(/not positive definite \(pivot 1/);
+  });
+
+  it("choleskySolve rejects a right-hand side of the wrong height", () => {
+    expect(() => choleskySolve(matrix(2, 2, [2, 0, 0, 2]), matrix(3, 1))).toThrow(/invalid right-hand side/);
+  });
+});
+
+describe("symmetricEigen", () => {
+  it("symmetricEigen matches numpy.linalg.eigh (values descending, vectors up to sign)", () => {
+    const S = asMatrix(readFloat(`${dir}/linalg_sym.npy`));
+    const { values, vectors } = symmetricEigen(S);
+    expect(maxRelativeError(values, readFloat(`${dir}/linalg_eigenvalues.npy`).data, 1e-6)).toBeLessThan(1e-10);
+    const ref = readFloat(`${dir}/linalg_eigenvectors.npy`).data;
+    const n = 12;
+    for (let c = 0; c < n; c++) {
+      let dot = 0;
+      for (let r = 0; r < n; r++) dot += vectors.data[r * n + c] * ref[r * n + c];
+      const sign = Math.sign(dot);
+      for (let r = 0; r < n; r++) expect(Math.abs(vectors.data[r * n + c] - sign * ref[r * n + c])).toBeLessThan(1e-10);
+    }
+  });
+
+  it("symmetricEigen reconstructs a 60 × 60 Gram matrix and gives orthonormal vectors", () => {
+    // Deterministic pseudo-random data (no numpy needed for a self-consistency property).
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) - 0.5;
+    const X = matrix(80, 60, Array.from({ length: 4800 }, rand));
+    const G = crossProduct(X);
+    const { values, vectors } = symmetricEigen(G);
+    const n = 60;
+    const VL = matrix(n, n);
+    for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) VL.data[r * n + c] = vectors.data[r * n + c] * values[c];
+    expect(maxRelativeError(product(VL, transpose(vectors)).data, G.data, 1e-3)).toBeLessThan(1e-11);
+    const I = product(transpose(vectors), vectors).data;
+    for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) expect(Math.abs(I[r * n + c] - (r === c ? 1 : 0))).toBeLessThan(1e-12);
+    for (let i = 1; i < n; i++) expect(values[i]).toBeLessThanOrEqual(values[i - 1]);
+  });
+
+  it("symmetricEigen of a diagonal matrix returns its diagonal sorted", () => {
+    expect(Array.from(symmetricEigen(matrix(3, 3, [1, 0, 0, 0, 3, 0, 0, 0, 2])).values)).toEqual([3, 2, 1]);
+  });
+
+  it("symmetricEigen rejects a non-square matrix", () => {
+    expect(() => symmetricEigen(matrix(2, 3))).toThrow(/not square \[2,3\]/);
+  });
+});
+
+describe("columnMoments", () => {
+  it("columnMoments gives the mean and the population std", () => {
+    const { mean, std } = columnMoments([1, 2, 3, 6], 2, 2);
+    expect(Array.from(mean)).toEqual([2, 4]);
+    expect(Array.from(std)).toEqual([1, 2]);
+  });
+});

@@ -1,0 +1,62 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import {
+  localisationFinalize, localisationInit, localisationMerge, localisationUpdate, type LocalisationConfig,
+} from "../analyses/localisation.js";
+import type { Tensor } from "../src/tensor.js";
+import { relErr } from "./helpers/gaussian.js";
+import { readNpy } from "./helpers/npy.js";
+
+const dir = "fixtures/reference/cka";
+const expected = JSON.parse(readFileSync(`${dir}/expected.json`, "utf8"));
+
+/** Examples [from, to) of a tensor whose first axis is the example axis. */
+function part(x: Tensor, from: number, to: number): Tensor {
+  const p = x.data.length / x.shape[0];
+  return { data: x.data.subarray(from * p, to * p), shape: [to - from, ...x.shape.slice(1)] };
+}
+
+function run(config: LocalisationConfig, act: Tensor, img: Tensor, batches: [number, number][]) {
+  const s = localisationInit(config);
+  for (const [a, b] of batches) localisationUpdate(s, { activations: [part(act, a, b)], images: part(img, a, b) });
+  return s;
+}
+
+describe("localisation reducer", () => {
+  it("localisation of ViT tokens [B, T, D] with a CLS token matches numpy", () => {
+    const act = readNpy(`${dir}/loc_vit_act.npy`), img = readNpy(`${dir}/loc_vit_img.npy`);
+    const r = localisationFinalize(run({ sites: ["blocks.0.out"], layout: { layout: "BTD", prefixTokens: 1 }, batch: 8 }, act, img, [[0, 8], [8, 16]]));
+    const site = r.sites[0];
+    expect(site.positions).toEqual(expected.localisationViT.positions);
+    expect(site.shape).toEqual([3, 3, 3]);
+    expect(relErr(site.maps, expected.localisationViT.maps)).toBeLessThan(1e-9);
+    // the planted dependence: token (0,0) peaks at its own cell
+    expect(site.maps.subarray(0, 9).indexOf(Math.max(...site.maps.subarray(0, 9)))).toBe(0);
+  });
+
+  it("localisation of ResNet positions [B, C, H, W] with stride-sized cells matches numpy", () => {
+    const act = readNpy(`${dir}/loc_cnn_act.npy`), img = readNpy(`${dir}/loc_cnn_img.npy`);
+    const r = localisationFinalize(run({ sites: ["stages.3.units.2.out"], layout: { layout: "BCHW" }, batch: 8 }, act, img, [[0, 8], [8, 16]]));
+    expect(relErr(r.sites[0].maps, expected.localisationCNN.maps)).toBeLessThan(1e-9);
+    expect(r.sites[0].grid).toEqual([3, 3]);
+  });
+
+  it("localisationMerge of two shards equals one pass", () => {
+    const act = readNpy(`${dir}/loc_vit_act.npy`), img = readNpy(`${dir}/loc_vit_img.npy`);
+    const config: LocalisationConfig = { sites: ["t"], layout: { layout: "BTD", prefixTokens: 1 }, batch: 8 };
+    const whole = localisationFinalize(run(config, act, img, [[0, 8], [8, 16]]));
+    const merged = localisationFinalize(localisationMerge(run(config, act, img, [[0, 8]]), run(config, act, img, [[8, 16]])));
+    expect(relErr(merged.sites[0].maps, whole.sites[0].maps)).toBeLessThan(1e-12);
+    expect(merged.examples).toBe(16);
+  });
+
+  it("localisationUpdate rejects a non-square token count and a position off the grid", () => {
+    const bad = { data: new Float64Array(8 * 11 * 2), shape: [8, 11, 2] };
+    const img = { data: new Float64Array(8 * 9 * 9), shape: [8, 1, 9, 9] };
+    const s = localisationInit({ sites: ["t"], layout: { layout: "BTD", prefixTokens: 1 }, batch: 8 });
+    expect(() => localisationUpdate(s, { activations: [bad], images: img })).toThrow(/invalid token count: 11/);
+    const s2 = localisationInit({ sites: ["t"], layout: { layout: "BTD", prefixTokens: 1 }, batch: 8, positions: [[3, 0]] });
+    const ok = { data: new Float64Array(8 * 10 * 2), shape: [8, 10, 2] };
+    expect(() => localisationUpdate(s2, { activations: [ok], images: img })).toThrow(/invalid position: \[3, 0\] in a 3×3 grid/);
+  });
+});
