@@ -9,6 +9,7 @@ import type { Reducer } from "./reducer.js";
 
 /** `renormalised` (default): weights over patch keys sum to 1. `raw`: A as is, prefix keys at distance 0. */
 export type AttentionWeighting = "renormalised" | "raw";
+/** The weighting ids, default first. */
 export const ATTENTION_WEIGHTINGS: readonly AttentionWeighting[] = ["renormalised", "raw"];
 
 /** Token geometry: a `grid` of patch tokens of `patchSize` pixels after `prefixTokens` (CLS, registers, distillation). */
@@ -29,6 +30,7 @@ export interface AttentionDistanceOptions extends AttentionGeometry {
 /** Per-head result of one attention tensor (one layer). */
 export interface AttentionDistanceOfLayer {
   analysis: "attention-distance";
+  settings: Required<AttentionGeometry> & { weighting: AttentionWeighting; units: "px" };
   weighting: AttentionWeighting;
   images: number;
   heads: number;
@@ -180,7 +182,8 @@ function accumulate(attn: Tensor, g: AttentionGeometry, images: number, heads: n
 /**
  * Mean attention distance per head of one layer's attention, [B, H, T, T] or [B·H, T, T]
  * (pass `batchSize` for the merged layout). Both weightings are computed; `distance` is the
- * chosen one (default `renormalised`).
+ * chosen one (default `renormalised`). A query whose patch keys get no attention at all has
+ * an undefined renormalised distance (NaN), which is reported, not hidden.
  * @example attentionDistance(probs, { grid: [14, 14], patchSize: 16, prefixTokens: 1 }).distance
  */
 export function attentionDistance(attn: Tensor, options: AttentionDistanceOptions): AttentionDistanceOfLayer {
@@ -198,6 +201,7 @@ export function attentionDistance(attn: Tensor, options: AttentionDistanceOption
   for (const a of [sums.renormalised, sums.raw, sums.prefixMass]) for (let h = 0; h < heads; h++) a[h] /= images;
   return {
     analysis: "attention-distance",
+    settings: { grid: [options.grid[0], options.grid[1]], patchSize: options.patchSize, prefixTokens: options.prefixTokens, weighting, units: "px" },
     weighting,
     images,
     heads,

@@ -5,7 +5,7 @@
  *
  * How the engine calls the reducer:
  * - `minibatch-unbiased`: for each repeat r = 0..repeats−1, shuffle the m examples with a
- *   per-repeat permutation (seeded from `seed` and r), cut them into consecutive batches of
+ *   per-repeat permutation (`batchOrder(m, seed, r)`), cut them into consecutive batches of
  *   `batch` examples (drop the remainder), and for each batch call
  *   `update(state, {gramsA, gramsB, repeat: r})` with one n×n Gram per site (K = XXᵀ of that
  *   batch's flattened activations; float32 from an ONNX Gemm with centred features is fine).
@@ -16,19 +16,24 @@
  *   statistics like XᵀX are p×p, hopeless for p ≫ m, so the state keeps each site's m×m Gram
  *   and fills it block by block: `update` without `block` places the batch's Gram on the
  *   diagonal at the running offset; the off-diagonal blocks X_b X_cᵀ (see `crossGram`) come as
- *   `update(state, {gramsA, gramsB, block: {row, col}})`. Simplest: one batch of all m examples.
- *   Memory is L·m² float64, so the engine should offer these only for small m.
+ *   `update(state, {gramsA, gramsB, block: {row, col, rows, cols}})`. Blocks of one full Gram
+ *   must share one origin, so features may be centred per batch only when there is a single
+ *   batch. Simplest: one batch of all m examples. Memory is L·m² float64: small m only.
+ * Each minibatch update also accumulates a shuffled-pairing control (`control`, default true):
+ * HSIC₁ of A's Grams against B's (or A's) with the examples deranged within the batch, which
+ * should give CKA ≈ 0 (see analyses/sanity.ts).
  */
 import type { FloatArray, Tensor } from "../src/tensor.js";
 import { gram, exampleShape } from "../src/numeric/gram.js";
-import { centre, gramSide, hsic0, hsic1, uCentre } from "../src/numeric/hsic.js";
-import { matmulTransB, rowsOf } from "../src/numeric/matmul.js";
-import { derangement } from "../src/numeric/random.js";
+import { centre, gramSide, hsic0, hsic1, uCentre, uCentredRows } from "../src/numeric/hsic.js";
+import { matmulTransB, rowsOf, type RowSet } from "../src/numeric/matmul.js";
+import { derangement, permutation } from "../src/numeric/random.js";
 import { tokenMode, type TokenMode } from "./flatten.js";
 import type { Reducer } from "./reducer.js";
 
 /** CKA estimator ids (METHODS.md §1). */
 export type Estimator = "minibatch-unbiased" | "full-biased" | "full-debiased";
+/** Every estimator id, default first. */
 export const estimators: readonly Estimator[] = ["minibatch-unbiased", "full-biased", "full-debiased"];
 
 /** Throws a RangeError unless `id` is a known estimator. */
@@ -158,6 +163,16 @@ export interface CKAFeatures {
   featuresA: PerSite<Tensor>;
   featuresB?: PerSite<Tensor>;
   repeat?: number;
+}
+
+/**
+ * The example order of repeat r (a seeded permutation of 0..m−1): the engine cuts it into
+ * consecutive batches of n for that repeat, so a recorded seed reproduces every reshuffle.
+ * @example batchOrder(10240, 0, 3).subarray(0, 1024) // examples of repeat 3's first batch
+ */
+export function batchOrder(m: number, seed: number, repeat: number): Uint32Array {
+  if (!Number.isInteger(repeat) || repeat < 0) throw new RangeError(`invalid repeat: ${repeat}`);
+  return permutation(m, (Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(repeat + 1, 0x85ebca6b)) >>> 0);
 }
 
 /** Plain-data state: Float64Array sums, per repeat, row-major. */
@@ -310,20 +325,21 @@ export function ckaUpdate(state: CKAState, input: CKAGrams, repeat = input.repea
     warn(state, `dropped batches smaller than batch = ${state.batch}`);
     return state;
   }
-  const ua = ga.map(uCentre);
-  const ub = gb.map(uCentre);
-  const la = ua.length, lb = ub.length;
-  addInto(state.sumAA, repeat * la * la, hsicMatrix(ua));
+  // Rows vec(U(K_i)) are generated panel by panel inside the products (never all held at
+  // once: L·n² float64 per model would reach gigabytes at n = 1024 with ~100 sites).
+  const ra = uCentredRows(ga);
+  const rb = uCentredRows(gb);
+  const la = ga.length, lb = gb.length;
+  addInto(state.sumAA, repeat * la * la, hsicProduct(ra, undefined, n));
   if (lb) {
-    addInto(state.sumBB, repeat * lb * lb, hsicMatrix(ub));
-    addInto(state.sumAB, repeat * la * lb, hsicMatrix(ua, ub));
+    addInto(state.sumBB, repeat * lb * lb, hsicProduct(rb, undefined, n));
+    addInto(state.sumAB, repeat * la * lb, hsicProduct(ra, rb, n));
   }
   if (state.control) {
     // U(PLPᵀ) = P U(L) Pᵀ, so permuting the U-centred Gram equals permuting the examples.
     const seed = (state.seed * 1_000_003 + repeat * 7919 + state.batches[repeat]) | 0;
     const perm = derangement(n, seed);
-    const shuffled = (lb ? ub : ua).map((u) => permuted(u, perm));
-    addInto(state.sumControl, repeat * la * (lb || la), hsicMatrix(ua, shuffled));
+    addInto(state.sumControl, repeat * la * (lb || la), hsicProduct(ra, uCentredRows(lb ? gb : ga, perm), n));
   }
   state.batches[repeat] += 1;
   state.examples[repeat] += n;
@@ -349,13 +365,11 @@ function addInto(target: Float64Array, at: number, values: Float64Array): void {
   for (let i = 0; i < values.length; i++) target[at + i] += values[i];
 }
 
-function permuted(u: Float64Array, perm: Uint32Array): Float64Array {
-  const n = perm.length;
-  const out = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    const o = perm[i] * n;
-    for (let j = 0; j < n; j++) out[i * n + j] = u[o + perm[j]];
-  }
+/** A·Bᵀ/(n(n−3)) of stacked vec(U(K)) rows (A·Aᵀ when `b` is omitted). */
+function hsicProduct(a: RowSet, b: RowSet | undefined, n: number): Float64Array {
+  const out = matmulTransB(a, b);
+  const scale = 1 / (n * (n - 3));
+  for (let i = 0; i < out.length; i++) out[i] *= scale;
   return out;
 }
 
@@ -366,6 +380,8 @@ function fullUpdate(
   let row: number, col: number, rows: number, cols: number;
   if (block) {
     ({ row, col, rows, cols } = block);
+    // An explicit diagonal block also moves the running offset past it.
+    if (row === col) state.offset = Math.max(state.offset, row + rows);
   } else {
     rows = cols = gramSide(ga[0]);
     row = col = state.offset;

@@ -20,6 +20,7 @@ export interface CollapseInput {
   attention: PerSite<Tensor>;
 }
 
+/** Plain-data state: sums of cosines and their counts. */
 export interface CollapseState {
   analysis: "attention-collapse";
   sites: string[];
@@ -33,6 +34,7 @@ export interface CollapseState {
   zeroColumns: number;
 }
 
+/** Finalized attention-collapse result: the L×L mean cosine matrix. */
 export interface CollapseResult {
   analysis: "attention-collapse";
   sites: string[];

@@ -2,6 +2,7 @@ import type { Tensor } from "../src/tensor.js";
 
 /** Flattening modes of METHODS.md §1, recorded as `tokens` in every result. */
 export type TokenMode = "all" | "cls" | "spatial" | "gap";
+/** Every flattening mode, default first. */
 export const tokenModes: readonly TokenMode[] = ["all", "cls", "spatial", "gap"];
 
 /**

@@ -6,13 +6,13 @@
  * ViT tokens come as [B, T, D] with `prefixTokens` leading non-spatial tokens; a ResNet "token"
  * is all channels at one position of [B, C, H, W], input cells sized by the stride (input H /
  * feature H). The input grid is the site's token grid, so cells of a ViT site are its patches.
- * Several sites share one batch: the input-patch Grams of a grid size are computed once.
+ * Several sites share one batch: each input cell's Gram is computed once per grid size.
  */
 import type { Tensor } from "../src/tensor.js";
 import { gram } from "../src/numeric/gram.js";
 import { frobenius, uCentre } from "../src/numeric/hsic.js";
 import type { Layout } from "./flatten.js";
-import { bySite, hsicMatrix, type PerSite } from "./cka.js";
+import { bySite, type PerSite } from "./cka.js";
 import type { Reducer } from "./reducer.js";
 
 /** Settings of the localisation reducer. */
@@ -42,6 +42,7 @@ interface SiteState {
   sumYY: Float64Array;
 }
 
+/** Plain-data state: per site, HSIC₁ sums over batches (allocated at the first batch). */
 export interface LocalisationState {
   analysis: "localisation";
   estimator: "minibatch-unbiased";
@@ -114,13 +115,16 @@ function tokenMatrix(x: Tensor, layout: Layout, grid: [number, number], [r, c]: 
   return { data: out, shape: [n, ch] };
 }
 
-/** Y_s for every cell of a gh × gw grid over images [n, C, H, W], U-centred Grams in cell order. */
-function cellGrams(images: Tensor, [gh, gw]: [number, number]): Float64Array[] {
+/**
+ * Calls `visit(s, U(L_s))` for every cell s of a gh × gw grid over images [n, C, H, W], in
+ * row-major cell order. One cell's U-centred Gram lives at a time: a stage-1 ResNet grid has
+ * 56² cells, and holding all their n×n Grams would need gigabytes.
+ */
+function eachCell(images: Tensor, [gh, gw]: [number, number], visit: (cell: number, u: Float64Array) => void): void {
   const [n, ch, h, w] = images.shape;
   if (h % gh !== 0 || w % gw !== 0) throw new RangeError(`invalid grid: ${gh}×${gw} does not divide the ${h}×${w} input`);
   const ph = h / gh, pw = w / gw;
   const p = ch * ph * pw;
-  const out: Float64Array[] = [];
   const buf = new Float64Array(n * p);
   for (let sr = 0; sr < gh; sr++) {
     for (let sc = 0; sc < gw; sc++) {
@@ -133,10 +137,9 @@ function cellGrams(images: Tensor, [gh, gw]: [number, number]): Float64Array[] {
           }
         }
       }
-      out.push(uCentre(gram({ data: buf, shape: [n, p] }, { centre: true })));
+      visit(sr * gw + sc, uCentre(gram({ data: buf, shape: [n, p] }, { centre: true })));
     }
   }
-  return out;
 }
 
 function defaultPositions([gh, gw]: [number, number]): [number, number][] {
@@ -144,8 +147,8 @@ function defaultPositions([gh, gw]: [number, number]): [number, number][] {
 }
 
 /**
- * Adds one batch: per site and position, the HSIC₁ cross terms against every input cell as one
- * matrix product (positions × cells).
+ * Adds one batch: per site and position, the HSIC₁ terms against every input cell. Cells are
+ * visited one at a time (memory O(n²) per cell), each shared by the sites on its grid.
  * @example localisationUpdate(state, {activations: [act], images})
  */
 export function localisationUpdate(state: LocalisationState, input: LocalisationInput): LocalisationState {
@@ -162,7 +165,9 @@ export function localisationUpdate(state: LocalisationState, input: Localisation
     if (!state.warnings.includes("dropped short batches")) state.warnings.push("dropped short batches");
     return state;
   }
-  const cache = new Map<string, Float64Array[]>();
+  // Sites that share a grid share the input-cell Grams: group them, visit each cell once.
+  const groups = new Map<string, { grid: [number, number]; members: { site: SiteState; ux: Float64Array[] }[] }>();
+  const norm = n * (n - 3);
   acts.forEach((x, i) => {
     const site = state.perSite[i];
     const grid = tokenGrid(x, state.layout);
@@ -181,19 +186,24 @@ export function localisationUpdate(state: LocalisationState, input: Localisation
     } else if (site.grid[0] !== grid[0] || site.grid[1] !== grid[1]) {
       throw new RangeError(`invalid activations for ${state.sites[i]}: grid ${grid} changed from ${site.grid}`);
     }
-    const key = grid.join("x");
-    let uy = cache.get(key);
-    if (!uy) {
-      uy = cellGrams(images, grid);
-      cache.set(key, uy);
-    }
     const ux = site.positions.map((pos) => uCentre(gram(tokenMatrix(x, state.layout, grid, pos), { centre: true })));
-    const xy = hsicMatrix(ux, uy);
-    const norm = n * (n - 3);
-    for (let k = 0; k < xy.length; k++) site.sumXY[k] += xy[k];
     ux.forEach((u, k) => (site.sumXX[k] += frobenius(u, u) / norm));
-    uy.forEach((u, k) => (site.sumYY[k] += frobenius(u, u) / norm));
+    const key = grid.join("x");
+    const group = groups.get(key) ?? { grid, members: [] };
+    group.members.push({ site, ux });
+    groups.set(key, group);
   });
+  for (const { grid, members } of groups.values()) {
+    const cells = grid[0] * grid[1];
+    eachCell(images, grid, (cell, uy) => {
+      const yy = frobenius(uy, uy) / norm;
+      for (const { site, ux } of members) {
+        site.sumYY[cell] += yy;
+        // HSIC₁(K_t, L_s) = ⟨U(K_t), U(L_s)⟩ / (n(n−3)) for every position t of the site.
+        ux.forEach((u, k) => (site.sumXY[k * cells + cell] += frobenius(u, uy) / norm));
+      }
+    });
+  }
   state.batches += 1;
   state.examples += n;
   return state;

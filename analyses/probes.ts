@@ -20,14 +20,16 @@
 import type { Tensor } from "../src/tensor.js";
 import { choleskySolve, type Matrix } from "../src/numeric/linalg.js";
 import { columnMoments } from "../src/numeric/stats.js";
+import { matmulTransB, rowSet } from "../src/numeric/matmul.js";
 import type { Reducer } from "./reducer.js";
 
 /** big_vision's bias feature value: large, so the bias is almost unregularised. */
-export const BIAS_CONSTANT = 1;
+export const BIAS_CONSTANT = 100;
 /** Added to the standard deviation before dividing (big_vision `std + 1e-5`). */
 export const STD_EPSILON = 1e-5;
 /** Default λ grid: 2^k for k = −5 … 15 (contains big_vision's fixed 2¹⁰). */
 export const DEFAULT_LAMBDAS: readonly number[] = Array.from({ length: 21 }, (_, i) => 2 ** (i - 5));
+/** Default k-shot settings (examples per class), as Raghu et al. and the ViT paper. */
 export const DEFAULT_SHOTS: readonly number[] = [1, 5, 10, 25];
 
 // ---------------------------------------------------------------------------------------------
@@ -290,7 +292,13 @@ export interface StoredRows {
 export interface ProbeBlockState {
   block: string;
   dim: number;
-  /** Fit part: count, Σx [D], XᵀX [D × D], per-class Σx [C × D] and counts [C]. */
+  /**
+   * Fit part, on shifted rows x − shift: count, Σ [D], Gram [D × D] (full, symmetric),
+   * per-class Σ [C × D] and counts [C]. The shift is the mean of the first fit rows seen, so
+   * the standardised Gram G − nμμᵀ does not cancel for features with a large mean (the
+   * standardisation itself is shift invariant).
+   */
+  shift: Float64Array;
   fitCount: number;
   fitSum: Float64Array;
   fitGram: Float64Array;
@@ -302,6 +310,7 @@ export interface ProbeBlockState {
   test: StoredRows;
 }
 
+/** Plain-data reducer state: one float64 sum set and stored rows per block, in first-seen order. */
 export interface ProbeState {
   analysis: "linear-probe";
   settings: Required<ProbeConfig>;
@@ -335,6 +344,7 @@ export interface ProbeFit {
   weights: Matrix;
 }
 
+/** Probe fits of one block. */
 export interface ProbeBlockResult {
   block: string;
   /** Normalised depth: block position / (blocks − 1), 0 for a single block. */
@@ -343,6 +353,7 @@ export interface ProbeBlockResult {
   fits: ProbeFit[];
 }
 
+/** Finalized result: blocks in depth order with normalised depth, each with its fits. */
 export interface ProbeResult {
   analysis: "linear-probe";
   settings: Required<ProbeConfig> & { targets: "pm1"; standardise: "train-mean-std+1e-5"; biasConstant: number; selection: "holdout" };
@@ -400,6 +411,7 @@ function blockState(block: string, dim: number, classes: number): ProbeBlockStat
   return {
     block,
     dim,
+    shift: new Float64Array(dim),
     fitCount: 0,
     fitSum: new Float64Array(dim),
     fitGram: new Float64Array(dim * dim),
@@ -411,25 +423,30 @@ function blockState(block: string, dim: number, classes: number): ProbeBlockStat
   };
 }
 
-/** Adds fit-part rows into the sums (lower triangle of the Gram, mirrored at finalize). */
+/** Adds fit-part rows into the sums; the Gram update XᵀX runs on the blocked float64 kernel. */
 function addFit(s: ProbeBlockState, X: ArrayLike<number>, rows: number[], labels: ArrayLike<number>): void {
   const D = s.dim;
-  const G = s.fitGram;
-  const row = new Float64Array(D);
-  for (const r of rows) {
-    for (let j = 0; j < D; j++) row[j] = X[r * D + j];
+  const m = rows.length;
+  if (m === 0) return;
+  if (s.fitCount === 0) {
+    s.shift.fill(0);
+    for (const r of rows) for (let j = 0; j < D; j++) s.shift[j] += X[r * D + j];
+    for (let j = 0; j < D; j++) s.shift[j] /= m;
+  }
+  const Xt = new Float64Array(D * m);
+  rows.forEach((r, k) => {
     const c = labels[r];
-    for (let i = 0; i < D; i++) {
-      const xi = row[i];
-      s.fitSum[i] += xi;
-      s.classSum[c * D + i] += xi;
-      if (xi === 0) continue;
-      const gi = i * D;
-      for (let j = 0; j <= i; j++) G[gi + j] += xi * row[j];
+    for (let j = 0; j < D; j++) {
+      const x = X[r * D + j] - s.shift[j];
+      Xt[j * m + k] = x;
+      s.fitSum[j] += x;
+      s.classSum[c * D + j] += x;
     }
     s.classCount[c]++;
-    s.fitCount++;
-  }
+  });
+  const G = matmulTransB(rowSet(Xt, D, m));
+  for (let i = 0; i < G.length; i++) s.fitGram[i] += G[i];
+  s.fitCount += m;
 }
 
 function pushRows(dst: StoredRows, X: ArrayLike<number>, D: number, rows: number[], labels: ArrayLike<number>, indices: ArrayLike<number>): void {
@@ -463,13 +480,13 @@ function validateConfig(config: ProbeConfig): Required<ProbeConfig> {
 }
 
 /**
- * Full-data fit from the fit-part sums: the standardised normal equations, built without
- * revisiting the rows. With μ, σ̃ the part's mean and std + 1e-5 and bias b:
+ * Full-data fit from the fit-part sums (of shifted rows): the standardised normal equations,
+ * built without revisiting the rows. With μ, σ̃ the part's (shifted) mean and std + 1e-5, bias b:
  * (XsᵀXs)ᵢⱼ = (Gᵢⱼ − n μᵢ μⱼ)/(σ̃ᵢ σ̃ⱼ), Xsᵢᵀ1·b = b(Σxᵢ − nμᵢ)/σ̃ᵢ, 1ᵀ1·b² = n b²;
  * (XsᵀY)ᵢc = (2 Σ_{class c} xᵢ − Σxᵢ − μᵢ(2n_c − n))/σ̃ᵢ, bias row b(2n_c − n).
  */
 function normalEquations(
-  n: number, sum: Float64Array, gram: Float64Array, classSum: Float64Array, classCount: Float64Array, D: number, C: number,
+  n: number, shift: Float64Array, sum: Float64Array, gram: Float64Array, classSum: Float64Array, classCount: Float64Array, D: number, C: number,
 ): { A: Float64Array; B: Float64Array; st: Standardiser } {
   const mean = new Float64Array(D);
   const scale = new Float64Array(D);
@@ -498,6 +515,7 @@ function normalEquations(
     for (let i = 0; i < D; i++) B[i * C + c] = (2 * classSum[c * D + i] - sum[i] - mean[i] * ySum) / scale[i];
     B[D * C + c] = b * ySum;
   }
+  for (let i = 0; i < D; i++) mean[i] += shift[i];
   return { A, B, st: { mean, scale, bias: b } };
 }
 
@@ -518,9 +536,7 @@ function finalizeBlock(s: ProbeBlockState, settings: Required<ProbeConfig>): Pro
   if (hold.labels.length === 0) throw new Error(`linear-probe: block ${s.block} has no holdout examples (holdoutEvery = ${settings.holdoutEvery})`);
   if (settings.full) {
     if (s.fitCount < 1) throw new Error(`linear-probe: block ${s.block} has no training examples`);
-    const gram = s.fitGram.slice();
-    for (let i = 0; i < D; i++) for (let j = 0; j < i; j++) gram[j * D + i] = gram[i * D + j];
-    const fit = normalEquations(s.fitCount, s.fitSum, gram, s.classSum, s.classCount, D, C);
+    const fit = normalEquations(s.fitCount, s.shift, s.fitSum, s.fitGram, s.classSum, s.classCount, D, C);
     const holdX = design(hold.x, fit.st);
     const holdoutAccuracy = new Float64Array(lambdas.length);
     lambdas.forEach((l, k) => {
@@ -530,13 +546,13 @@ function finalizeBlock(s: ProbeBlockState, settings: Required<ProbeConfig>): Pro
     // Refit on the whole training split: add the holdout rows to the fit sums.
     const all = blockState(s.block, D, C);
     all.fitCount = s.fitCount;
+    all.shift.set(s.shift);
     all.fitSum.set(s.fitSum);
     all.fitGram.set(s.fitGram);
     all.classSum.set(s.classSum);
     all.classCount.set(s.classCount);
     addFit(all, hold.x.data, Array.from({ length: hold.labels.length }, (_, i) => i), hold.labels);
-    for (let i = 0; i < D; i++) for (let j = 0; j < i; j++) all.fitGram[j * D + i] = all.fitGram[i * D + j];
-    const whole = normalEquations(all.fitCount, all.fitSum, all.fitGram, all.classSum, all.classCount, D, C);
+    const whole = normalEquations(all.fitCount, all.shift, all.fitSum, all.fitGram, all.classSum, all.classCount, D, C);
     const W = solveWithLambda(whole.A, whole.B, p, C, lambdas[best]);
     fits.push({
       shots: "full",
@@ -592,6 +608,31 @@ function finalizeBlock(s: ProbeBlockState, settings: Required<ProbeConfig>): Pro
     });
   }
   return fits;
+}
+
+/**
+ * Adds b's fit sums into a's, re-expressed in a's shift: with δ = shift_b − shift_a,
+ * Σ(x − s_a) = Σ_b + n_b δ and Σ(x − s_a)(x − s_a)ᵀ = G_b + Σ_b δᵀ + δ Σ_bᵀ + n_b δδᵀ.
+ */
+function addShiftedSums(a: ProbeBlockState, b: ProbeBlockState): void {
+  if (b.fitCount === 0) return;
+  if (a.fitCount === 0) a.shift.set(b.shift);
+  const D = a.dim;
+  const delta = new Float64Array(D);
+  for (let i = 0; i < D; i++) delta[i] = b.shift[i] - a.shift[i];
+  const nb = b.fitCount;
+  for (let i = 0; i < D; i++) {
+    for (let j = 0; j < D; j++) {
+      a.fitGram[i * D + j] += b.fitGram[i * D + j] + b.fitSum[i] * delta[j] + delta[i] * b.fitSum[j] + nb * delta[i] * delta[j];
+    }
+    a.fitSum[i] += b.fitSum[i] + nb * delta[i];
+  }
+  const C = b.classCount.length;
+  for (let c = 0; c < C; c++) {
+    for (let i = 0; i < D; i++) a.classSum[c * D + i] += b.classSum[c * D + i] + b.classCount[c] * delta[i];
+    a.classCount[c] += b.classCount[c];
+  }
+  a.fitCount += nb;
 }
 
 function featureMatrix(f: Matrix | Tensor): { data: ArrayLike<number>; n: number; D: number } {
@@ -659,11 +700,7 @@ export const probeReducer: Reducer<ProbeConfig, ProbeState, ProbeInput, ProbeRes
     if (JSON.stringify(x) !== JSON.stringify(y)) throw new RangeError(`invalid merge: settings differ (${JSON.stringify(x)} vs ${JSON.stringify(y)})`);
     for (const sb of b.blocks) {
       const sa = findBlock(a, sb.block, sb.dim);
-      sa.fitCount += sb.fitCount;
-      for (let i = 0; i < sb.fitSum.length; i++) sa.fitSum[i] += sb.fitSum[i];
-      for (let i = 0; i < sb.fitGram.length; i++) sa.fitGram[i] += sb.fitGram[i];
-      for (let i = 0; i < sb.classSum.length; i++) sa.classSum[i] += sb.classSum[i];
-      for (let i = 0; i < sb.classCount.length; i++) sa.classCount[i] += sb.classCount[i];
+      addShiftedSums(sa, sb);
       for (const key of ["holdout", "test", "shotRows"] as const) {
         sa[key].features.push(...sb[key].features.map((f) => f.slice()));
         sa[key].labels.push(...sb[key].labels.map((f) => f.slice()));

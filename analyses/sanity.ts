@@ -8,6 +8,7 @@ import { gramSide, hsic1, uCentre } from "../src/numeric/hsic.js";
 import { derangement } from "../src/numeric/random.js";
 import type { CKAMatrix, CKAResult } from "./cka.js";
 
+/** One check: an id, whether it passed, the measured value and what it measures. */
 export interface SanityCheck {
   id: string;
   passed: boolean;
@@ -16,11 +17,13 @@ export interface SanityCheck {
   detail: string;
 }
 
+/** Checks and de-duplicated warnings. */
 export interface SanityReport {
   checks: SanityCheck[];
   warnings: string[];
 }
 
+/** Tolerances of {@link ckaSanity}. */
 export interface SanityOptions {
   /** Allowed |CKA(X, X) − 1| (default 1e-6). */
   selfTolerance?: number;

@@ -9,6 +9,7 @@ import type { Reducer } from "./reducer.js";
 
 /** `mean-of-ratios` (default): mean over images of per-example ratios. `ratio-of-frobenius`: sqrt(Σ‖z‖²) / sqrt(Σ‖f(z)‖²). */
 export type SkipRatioConvention = "mean-of-ratios" | "ratio-of-frobenius";
+/** The convention ids, default first. */
 export const SKIP_RATIO_CONVENTIONS: readonly SkipRatioConvention[] = ["mean-of-ratios", "ratio-of-frobenius"];
 
 /** Ratios of one residual under one convention. */

@@ -10,7 +10,7 @@
  * plain object that itself has a key starting with "$" is wrapped as `{"$object": {…}}`.
  */
 import { randomBytes } from "node:crypto";
-import { open, rename, unlink } from "node:fs/promises";
+import { open, readFile, rename, unlink } from "node:fs/promises";
 import { dirname, basename, join } from "node:path";
 import { endianness } from "node:os";
 import { InputError } from "./errors.js";
@@ -119,6 +119,22 @@ export function decodeState(text: string | Uint8Array, file = "<state>"): unknow
   if (doc === null || typeof doc !== "object" || doc.format !== FORMAT) throw new InputError(file, "not a seelike state file");
   if (doc.version !== VERSION) throw new InputError(file, `unsupported state version ${String(doc.version)} (expected ${VERSION})`);
   return decodeValue(doc.value, file, "state");
+}
+
+/**
+ * Reads and decodes a state file written with `writeFileAtomic(path, encodeState(state))`.
+ *
+ * @example const state = await readState("out/checkpoint.json")
+ */
+export async function readState(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError(path, code === "ENOENT" ? "no such file or directory" : (e as Error).message);
+  }
+  return decodeState(text, path);
 }
 
 /**

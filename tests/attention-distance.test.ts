@@ -60,6 +60,21 @@ describe("attentionDistance", () => {
     expect(Array.from(r.prefixMass)).toEqual([0, 0, 0]);
   });
 
+  it("attentionDistance raw is renormalised · (1 − CLS mass) when every query gives CLS the same mass", () => {
+    const g = 5, T = 1 + g * g;
+    const A = new Float64Array(T * T);
+    let seed = 3;
+    for (let q = 0; q < T; q++) {
+      A[q * T] = 0.25;
+      let sum = 0;
+      for (let k = 1; k < T; k++) sum += A[q * T + k] = ((seed = (seed * 69069 + 1) % 2 ** 32) / 2 ** 32) + 0.01;
+      for (let k = 1; k < T; k++) A[q * T + k] *= 0.75 / sum;
+    }
+    const r = attentionDistance({ data: A, shape: [1, 1, T, T] }, { grid: [g, g], patchSize: 16, prefixTokens: 1 });
+    expect(r.raw[0]).toBeCloseTo(0.75 * r.renormalised[0], 10);
+    expect(r.prefixMass[0]).toBeCloseTo(0.25, 12);
+  });
+
   for (const name of ["a", "b"]) {
     it(`attentionDistance matches numpy on random softmax maps (${name}), both layouts and weightings`, () => {
       const e = expected[`attn_${name}`];

@@ -1,11 +1,12 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
-  blockwiseCKA, ckaFinalize, ckaInit, ckaMerge, ckaReducer, ckaUpdate, ckaUpdateFeatures, hsicMatrix,
+  batchOrder, blockwiseCKA, ckaFinalize, ckaInit, ckaMerge, ckaReducer, ckaUpdate, ckaUpdateFeatures, hsicMatrix,
   type CKAState,
 } from "../analyses/cka.js";
 import { crossGram, gram } from "../src/numeric/gram.js";
-import { hsic1, hsic1Trace, uCentre } from "../src/numeric/hsic.js";
+import { hsic1, hsic1Trace, uCentre, uCentredRows } from "../src/numeric/hsic.js";
+import { matmulTransB } from "../src/numeric/matmul.js";
 import type { Tensor } from "../src/tensor.js";
 import { gaussian, relErr } from "./helpers/gaussian.js";
 import { readNpy } from "./helpers/npy.js";
@@ -111,6 +112,18 @@ describe("CKA reducer", () => {
       }
       for (let j = 0; j < 4; j++) expect(relErr(intra[i * 4 + j], hsic1(ua[i], ua[j]))).toBeLessThan(1e-12);
     }
+    // the streaming rows (U made panel by panel inside the product) give the same matrix
+    const streamed = matmulTransB(uCentredRows(ka), uCentredRows(kb), { panel: 20 }).map((v) => v / (16 * 13));
+    expect(relErr(streamed, cross)).toBeLessThan(1e-12);
+    // and with a permutation they equal ⟨U(K_i), U(P L_j Pᵀ)⟩
+    const perm = Uint32Array.from([3, 0, 1, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14]);
+    const permuted = kb.map((k) => {
+      const out = new Float64Array(256);
+      for (let i = 0; i < 16; i++) for (let j = 0; j < 16; j++) out[i * 16 + j] = k[perm[i] * 16 + perm[j]];
+      return uCentre(out);
+    });
+    const shuffled = matmulTransB(uCentredRows(ka), uCentredRows(kb, perm)).map((v) => v / (16 * 13));
+    expect(relErr(shuffled, hsicMatrix(ua, permuted))).toBeLessThan(1e-12);
   });
 
   it("full-biased and full-debiased reducers match numpy, in one batch or block by block", () => {
@@ -135,6 +148,19 @@ describe("CKA reducer", () => {
       expect(relErr(r2.matrices.AB!.data, ref[key].AB)).toBeLessThan(1e-9);
       expect(r2.estimator).toBe(estimator);
     }
+  });
+
+  it("ckaUpdate with explicit diagonal blocks at the running offset (as the engine calls it) advances the offset", () => {
+    const s = ckaInit({ sitesA, estimator: "full-debiased", batch: 12, examples: m });
+    const part = (x: Tensor, b: number) => rows(x, Array.from({ length: 12 }, (_, i) => b * 12 + i));
+    for (let b = 0; b < 3; b++) {
+      ckaUpdate(s, { gramsA: A.map((x) => gram(part(x, b))), block: { row: s.offset, col: s.offset, rows: 12, cols: 12 } });
+    }
+    expect(s.offset).toBe(36);
+    for (let b = 0; b < 3; b++) for (let c = b + 1; c < 3; c++) {
+      ckaUpdate(s, { gramsA: A.map((x) => crossGram(part(x, b), part(x, c))), block: { row: b * 12, col: c * 12, rows: 12, cols: 12 } });
+    }
+    expect(relErr(ckaFinalize(s).matrices.AA.data, ref.fullDebiased.AA)).toBeLessThan(1e-9);
   });
 
   it("ckaUpdate rejects a wrong site count, a bad repeat and an oversize Gram", () => {
@@ -171,5 +197,14 @@ describe("CKA reducer", () => {
     // blocks.0.out is row 0 and column 1; blocks.1.out is row 1 and column 0
     expect(Array.from(bw.series[1].values)).toEqual([ab.data[0 * 2 + 1], ab.data[1 * 2 + 0]]);
     expect(bw.series.map((s) => s.name)).toEqual(["ckpt0", "ckpt1"]);
+  });
+});
+
+describe("batchOrder", () => {
+  it("batchOrder gives a seeded permutation that differs between repeats", () => {
+    const a = batchOrder(100, 7, 0), b = batchOrder(100, 7, 1);
+    expect(Array.from(a).sort((x, y) => x - y)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect(Array.from(batchOrder(100, 7, 0))).toEqual(Array.from(a));
+    expect(Array.from(a)).not.toEqual(Array.from(b));
   });
 });

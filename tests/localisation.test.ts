@@ -41,6 +41,27 @@ describe("localisation reducer", () => {
     expect(r.sites[0].grid).toEqual([3, 3]);
   });
 
+  it("localisation of several sites in one update equals separate runs (shared and distinct grids)", () => {
+    const act = readNpy(`${dir}/loc_cnn_act.npy`), img = readNpy(`${dir}/loc_cnn_img.npy`);
+    // a second, finer 6×6 site: the 3×3 map upsampled, so the grids differ
+    const fine = new Float64Array(16 * 4 * 36);
+    for (let i = 0; i < fine.length; i++) {
+      const x = i % 6, y = Math.floor(i / 6) % 6, bc = Math.floor(i / 36);
+      fine[i] = act.data[bc * 9 + Math.floor(y / 2) * 3 + Math.floor(x / 2)] + 0.01 * (i % 7);
+    }
+    const fineT = { data: fine, shape: [16, 4, 6, 6] };
+    const s = localisationInit({ sites: ["a", "b", "c"], layout: { layout: "BCHW" }, batch: 8 });
+    for (const [a, b] of [[0, 8], [8, 16]] as const) {
+      localisationUpdate(s, { activations: { a: part(act, a, b), b: part(fineT, a, b), c: part(act, a, b) }, images: part(img, a, b) });
+    }
+    const r = localisationFinalize(s);
+    const alone = localisationFinalize(run({ sites: ["b"], layout: { layout: "BCHW" }, batch: 8 }, fineT, img, [[0, 8], [8, 16]]));
+    expect(relErr(r.sites[0].maps, expected.localisationCNN.maps)).toBeLessThan(1e-9);
+    expect(relErr(r.sites[2].maps, expected.localisationCNN.maps)).toBeLessThan(1e-9);
+    expect(relErr(r.sites[1].maps, alone.sites[0].maps)).toBeLessThan(1e-14);
+    expect(r.sites[1].shape).toEqual([3, 6, 6]);
+  });
+
   it("localisationMerge of two shards equals one pass", () => {
     const act = readNpy(`${dir}/loc_vit_act.npy`), img = readNpy(`${dir}/loc_vit_img.npy`);
     const config: LocalisationConfig = { sites: ["t"], layout: { layout: "BTD", prefixTokens: 1 }, batch: 8 };

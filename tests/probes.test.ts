@@ -87,7 +87,8 @@ describe("linearProbe", () => {
   const e = expected.probe;
   const config = { classes: 4, shots: e.shots as number[], lambdas: e.lambdas as number[], holdoutEvery: e.holdoutEvery as number };
 
-  function checkFits(fits: ProbeResult["blocks"][number]["fits"]) {
+  function checkFits(fits: ProbeResult["blocks"][number]["fits"], tag = "probe") {
+    const e = expected[tag];
     expect(fits.map((f) => f.shots)).toEqual(["full", ...e.shots]);
     fits.forEach((f, i) => {
       const ref = e.fits[i];
@@ -96,7 +97,7 @@ describe("linearProbe", () => {
       expect(f.testAccuracy).toBe(ref.testAccuracy);
       expect(f.trainExamples).toBe(ref.trainExamples);
       expect(f.complete).toBe(true);
-      const W = readFloat(`${dir}/probe_${f.shots === "full" ? "full" : `${f.shots}shot`}_W.npy`);
+      const W = readFloat(`${dir}/${tag}_${f.shots === "full" ? "full" : `${f.shots}shot`}_W.npy`);
       expect(f.weights.shape).toEqual(W.shape);
       expect(maxRelativeError(f.weights.data, W.data, 1e-8)).toBeLessThan(1e-9);
     });
@@ -105,6 +106,15 @@ describe("linearProbe", () => {
   it("linearProbe matches the numpy protocol: holdout accuracies, chosen λ, weights and test accuracy", () => {
     const r = linearProbe({ features: xtr, labels: ytr }, { features: xte, labels: yte }, config);
     checkFits(r.fits);
+  });
+
+  it("linearProbe matches numpy on features with a 1e4 mean and a constant column", () => {
+    const r = linearProbe(
+      { features: readFloat(`${dir}/probe_offset_xtr.npy`), labels: ytr },
+      { features: readFloat(`${dir}/probe_offset_xte.npy`), labels: yte },
+      config,
+    );
+    checkFits(r.fits, "probe_offset");
   });
 
   it("the default λ grid holds big_vision's 2¹⁰", () => {

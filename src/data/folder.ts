@@ -16,17 +16,19 @@ interface Entry {
 }
 
 async function entries(dir: string): Promise<Entry[]> {
-  let names: string[];
+  let dirents;
   try {
-    names = await readdir(dir);
+    dirents = await readdir(dir, { withFileTypes: true });
   } catch (e) {
     throw new InputError(dir, fileProblem(e));
   }
   const out: Entry[] = [];
-  for (const name of names) {
-    // stat (not lstat): follow symbolic links, as torchvision's os.scandir().is_dir() and os.walk(followlinks=True)
-    const s = await stat(join(dir, name)).catch(() => undefined);
-    if (s) out.push({ name, dir: s.isDirectory() });
+  for (const d of dirents) {
+    if (d.isSymbolicLink()) {
+      // Follow symbolic links, as torchvision's os.scandir().is_dir() and os.walk(followlinks=True).
+      const s = await stat(join(dir, d.name)).catch(() => undefined);
+      if (s) out.push({ name: d.name, dir: s.isDirectory() });
+    } else out.push({ name: d.name, dir: d.isDirectory() });
   }
   return out;
 }

@@ -13,6 +13,7 @@ export {
   resolvePreprocess,
   checkPreprocess,
   modelCard,
+  modelPreprocess,
   channelsTo,
   resizedSize,
   preprocessSize,
@@ -20,6 +21,7 @@ export {
   type PreprocessOverrides,
   type ModelCard,
   type ModelInput,
+  type ModelPreprocessOptions,
 } from "./preprocess.js";
 export { sampleIndices, shard, parseShard, batchIndices, sampleDigest, splitmix64, type SampleOptions, type ShardMode } from "./sampling.js";
 export { batches, type Batch, type BatchOptions, type SkippedSample } from "./loader.js";

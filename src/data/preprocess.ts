@@ -294,3 +294,30 @@ export function preprocess(image: RawImage, o: PreprocessOptions, out?: Float32A
   }
   return { data: out ? data.subarray(offset, offset + channels * plane) : data, shape: [channels, height, width] };
 }
+
+/** Options of {@link modelPreprocess}. */
+export interface ModelPreprocessOptions {
+  /** Preset; undefined: the model card when there is one with a preprocessing section, else imagenet. */
+  preset?: PreprocessOptions["preset"];
+  overrides?: PreprocessOverrides;
+  /** The model input as the graph declares it (numeric dims only). */
+  input?: ModelInput;
+}
+
+/**
+ * The preprocessing of the model at `modelPath`, resolved as the CLI's `--preprocess` documents:
+ * an explicit preset, else the model card next to the model, else `imagenet`; then overrides.
+ * Throws InputError naming the model when `card` is asked for and there is no card.
+ *
+ * @example const opts = await modelPreprocess("fixtures/zoo/vit-tiny.onnx", { input: { channels: 1, height: 28, width: 28 } })
+ */
+export async function modelPreprocess(modelPath: string, options: ModelPreprocessOptions = {}): Promise<PreprocessOptions> {
+  const found = await modelCard(modelPath);
+  let preset = options.preset;
+  if (preset === undefined) preset = found?.card.preprocessing ? "card" : "imagenet";
+  if (preset === "card" && found === undefined) {
+    const base = modelPath.replace(/\.onnx$/i, "");
+    throw new InputError(modelPath, `no model card next to the model (${base}.json or ${base}.card.json)`);
+  }
+  return resolvePreprocess(preset, found?.card, options.overrides, options.input, found?.file);
+}

@@ -1,4 +1,5 @@
 import type { FloatArray } from "../tensor.js";
+import type { RowSet } from "./matmul.js";
 
 /** Side n of a flattened n × n matrix; throws a RangeError when the length is not a square. */
 export function gramSide(k: FloatArray): number {
@@ -15,20 +16,8 @@ export function gramSide(k: FloatArray): number {
  */
 export function uCentre(k: FloatArray): Float64Array {
   const n = gramSide(k);
-  if (n < 4) throw new RangeError(`invalid batch size: ${n} (the unbiased HSIC needs n ≥ 4)`);
+  const means = uMeans(k);
   const u = Float64Array.from(k);
-  for (let i = 0; i < n; i++) u[i * n + i] = 0;
-  const means = new Float64Array(n);
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    const o = i * n;
-    for (let j = 0; j < n; j++) s += u[o + j];
-    means[i] = s / (n - 2);
-    total += means[i];
-  }
-  const shift = total / (2 * (n - 1));
-  for (let i = 0; i < n; i++) means[i] -= shift;
   for (let i = 0; i < n; i++) {
     const o = i * n;
     const mi = means[i];
@@ -36,6 +25,60 @@ export function uCentre(k: FloatArray): Float64Array {
     u[o + i] = 0;
   }
   return u;
+}
+
+/**
+ * The offsets of U-centring: U(K)[i, j] = K[i, j] − (m[i] + m[j]) for i ≠ j and 0 on the
+ * diagonal, with m[i] = r[i]/(n−2) − Σr/(2(n−1)(n−2)), r the row sums of K with a zero diagonal.
+ * @example const m = uMeans(k); // U(K)[0,1] = k[1] - (m[0] + m[1])
+ */
+export function uMeans(k: FloatArray): Float64Array {
+  const n = gramSide(k);
+  if (n < 4) throw new RangeError(`invalid batch size: ${n} (the unbiased HSIC needs n ≥ 4)`);
+  const means = new Float64Array(n);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    const o = i * n;
+    for (let j = 0; j < n; j++) if (j !== i) s += k[o + j];
+    means[i] = s / (n - 2);
+    total += means[i];
+  }
+  const shift = total / (2 * (n - 1));
+  for (let i = 0; i < n; i++) means[i] -= shift;
+  return means;
+}
+
+/**
+ * Rows vec(U(K_s)) of several Grams for a matrix product, generated panel by panel from the
+ * Grams and their {@link uMeans}, so no U-centred copy is ever held. With `perm`, the rows are
+ * vec(U(P K Pᵀ)) = vec(P U(K) Pᵀ): K's examples permuted (the shuffled-pairing control).
+ * @example matmulTransB(uCentredRows(gramsA), uCentredRows(gramsB)) // ⟨U(K_i), U(L_j)⟩ for all i, j
+ */
+export function uCentredRows(grams: readonly FloatArray[], perm?: Uint32Array): RowSet {
+  const n = grams.length ? gramSide(grams[0]) : 0;
+  for (const g of grams) if (g.length !== n * n) throw new RangeError(`invalid Gram length: ${g.length}, expected ${n}×${n}`);
+  if (perm && perm.length !== n) throw new RangeError(`invalid permutation length: ${perm.length}, expected ${n}`);
+  const means = grams.map(uMeans);
+  const gather = (s: number, k0: number, w: number, out: Float64Array, at: number) => {
+    const k = grams[s];
+    const m = means[s];
+    let i = Math.floor(k0 / n);
+    let j = k0 - i * n;
+    for (let t = 0; t < w; t++) {
+      if (perm) {
+        const pi = perm[i], pj = perm[j];
+        out[at + t] = pi === pj ? 0 : k[pi * n + pj] - (m[pi] + m[pj]);
+      } else {
+        out[at + t] = i === j ? 0 : k[i * n + j] - (m[i] + m[j]);
+      }
+      if (++j === n) {
+        j = 0;
+        i++;
+      }
+    }
+  };
+  return { arrays: grams, offsets: grams.map(() => 0), cols: n * n, gather };
 }
 
 /**

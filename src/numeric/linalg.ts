@@ -124,21 +124,23 @@ export function symmetricEigen(a: Matrix): SymmetricEigen {
     tred2(n, V, d, e);
     tql2(n, V, d, e);
   }
-  // Sort descending, permuting the eigenvector columns.
+  // V now holds the eigenvectors as rows; sort descending and return them as columns.
   const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => d[j] - d[i]);
   const values = new Float64Array(n);
   const vectors = new Float64Array(n * n);
   for (let c = 0; c < n; c++) {
-    const src = order[c];
-    values[c] = d[src];
-    for (let r = 0; r < n; r++) vectors[r * n + c] = V[r * n + src];
+    const src = order[c] * n;
+    values[c] = d[order[c]];
+    for (let r = 0; r < n; r++) vectors[r * n + c] = V[src + r];
   }
   return { values, vectors: { data: vectors, shape: [n, n] } };
 }
 
-// Householder reduction to tridiagonal form (JAMA EigenvalueDecomposition.tred2, 0-based).
+// Householder reduction to tridiagonal form (JAMA EigenvalueDecomposition.tred2, 0-based),
+// on the transpose of JAMA's V (V[r][c] is stored at c·n + r), so the O(n³) loops over k walk
+// contiguous memory and tql2 receives the eigenvector matrix already transposed.
 function tred2(n: number, V: Float64Array, d: Float64Array, e: Float64Array): void {
-  for (let j = 0; j < n; j++) d[j] = V[(n - 1) * n + j];
+  for (let j = 0; j < n; j++) d[j] = V[j * n + n - 1];
   for (let i = n - 1; i > 0; i--) {
     let scale = 0;
     let h = 0;
@@ -146,9 +148,9 @@ function tred2(n: number, V: Float64Array, d: Float64Array, e: Float64Array): vo
     if (scale === 0) {
       e[i] = d[i - 1];
       for (let j = 0; j < i; j++) {
-        d[j] = V[(i - 1) * n + j];
-        V[i * n + j] = 0;
+        d[j] = V[j * n + i - 1];
         V[j * n + i] = 0;
+        V[i * n + j] = 0;
       }
     } else {
       for (let k = 0; k < i; k++) {
@@ -164,11 +166,11 @@ function tred2(n: number, V: Float64Array, d: Float64Array, e: Float64Array): vo
       for (let j = 0; j < i; j++) e[j] = 0;
       for (let j = 0; j < i; j++) {
         f = d[j];
-        V[j * n + i] = f;
+        V[i * n + j] = f;
         g = e[j] + V[j * n + j] * f;
         for (let k = j + 1; k <= i - 1; k++) {
-          g += V[k * n + j] * d[k];
-          e[k] += V[k * n + j] * f;
+          g += V[j * n + k] * d[k];
+          e[k] += V[j * n + k] * f;
         }
         e[j] = g;
       }
@@ -182,37 +184,38 @@ function tred2(n: number, V: Float64Array, d: Float64Array, e: Float64Array): vo
       for (let j = 0; j < i; j++) {
         f = d[j];
         g = e[j];
-        for (let k = j; k <= i - 1; k++) V[k * n + j] -= f * e[k] + g * d[k];
-        d[j] = V[(i - 1) * n + j];
-        V[i * n + j] = 0;
+        for (let k = j; k <= i - 1; k++) V[j * n + k] -= f * e[k] + g * d[k];
+        d[j] = V[j * n + i - 1];
+        V[j * n + i] = 0;
       }
     }
     d[i] = h;
   }
   // Accumulate the transformations.
   for (let i = 0; i < n - 1; i++) {
-    V[(n - 1) * n + i] = V[i * n + i];
+    V[i * n + n - 1] = V[i * n + i];
     V[i * n + i] = 1;
     const h = d[i + 1];
     if (h !== 0) {
-      for (let k = 0; k <= i; k++) d[k] = V[k * n + i + 1] / h;
+      for (let k = 0; k <= i; k++) d[k] = V[(i + 1) * n + k] / h;
       for (let j = 0; j <= i; j++) {
         let g = 0;
-        for (let k = 0; k <= i; k++) g += V[k * n + i + 1] * V[k * n + j];
-        for (let k = 0; k <= i; k++) V[k * n + j] -= g * d[k];
+        for (let k = 0; k <= i; k++) g += V[(i + 1) * n + k] * V[j * n + k];
+        for (let k = 0; k <= i; k++) V[j * n + k] -= g * d[k];
       }
     }
-    for (let k = 0; k <= i; k++) V[k * n + i + 1] = 0;
+    for (let k = 0; k <= i; k++) V[(i + 1) * n + k] = 0;
   }
   for (let j = 0; j < n; j++) {
-    d[j] = V[(n - 1) * n + j];
-    V[(n - 1) * n + j] = 0;
+    d[j] = V[j * n + n - 1];
+    V[j * n + n - 1] = 0;
   }
   V[(n - 1) * n + n - 1] = 1;
   e[0] = 0;
 }
 
-// Implicit QL iterations on the tridiagonal matrix (JAMA EigenvalueDecomposition.tql2, 0-based).
+// Implicit QL iterations on the tridiagonal matrix (JAMA EigenvalueDecomposition.tql2, 0-based),
+// on the transposed eigenvector matrix (row i is JAMA's column i).
 function tql2(n: number, V: Float64Array, d: Float64Array, e: Float64Array): void {
   for (let i = 1; i < n; i++) e[i - 1] = e[i];
   e[n - 1] = 0;
@@ -259,11 +262,13 @@ function tql2(n: number, V: Float64Array, d: Float64Array, e: Float64Array): voi
           c = p / r;
           p = c * d[i] - s * g;
           d[i + 1] = h + s * (c * g + s * d[i]);
+          // V is transposed here (eigenvectors as rows), so the rotation walks two contiguous rows.
+          const r0 = i * n;
+          const r1 = r0 + n;
           for (let k = 0; k < n; k++) {
-            const row = k * n;
-            h = V[row + i + 1];
-            V[row + i + 1] = s * V[row + i] + c * h;
-            V[row + i] = c * V[row + i] - s * h;
+            h = V[r1 + k];
+            V[r1 + k] = s * V[r0 + k] + c * h;
+            V[r0 + k] = c * V[r0 + k] - s * h;
           }
         }
         p = (-s * s2 * c3 * el1 * e[l]) / dl1;

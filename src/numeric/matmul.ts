@@ -9,6 +9,11 @@ export interface RowSet {
   arrays: readonly FloatArray[];
   offsets: readonly number[];
   cols: number;
+  /**
+   * Optional generator of row values: writes columns [k0, k0+w) of row i into out[at..]. Lets a
+   * product consume rows that are never materialised (e.g. U-centred Grams made on the fly).
+   */
+  gather?: (i: number, k0: number, w: number, out: Float64Array, at: number) => void;
 }
 
 /**
@@ -79,6 +84,11 @@ export function matmulTransB(a: RowSet, b?: RowSet, options: MatmulOptions = {})
 /** Copies columns [k0, k0+w) of every row into a dense panel with row stride w. */
 function pack(src: RowSet, panel: Float64Array, k0: number, w: number, means?: Float64Array): void {
   const rows = src.arrays.length;
+  if (src.gather) {
+    for (let i = 0; i < rows; i++) src.gather(i, k0, w, panel, i * w);
+    if (means) for (let i = 0; i < rows; i++) for (let t = 0; t < w; t++) panel[i * w + t] -= means[k0 + t];
+    return;
+  }
   for (let i = 0; i < rows; i++) {
     const s = src.arrays[i];
     const o = src.offsets[i] + k0;

@@ -16,6 +16,8 @@ import {
   decodeNode,
   decodeTensor,
   decodeValueInfo,
+  lengthDelimited,
+  spliceGraphFields,
   modelSpans,
   payloadOf,
   spans as fieldSpans,
@@ -101,6 +103,8 @@ export interface OnnxModel {
 export interface LoadOptions {
   /** Skip the "4-D float image input" requirement (for non-vision graphs in tests). */
   requireImageInput?: boolean;
+  /** Read external-data weights into the model bytes (default true; needed for sessions from bytes). */
+  inlineExternalData?: boolean;
 }
 
 const MODEL_WIRE: Record<number, number> = { 1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2 };
@@ -225,6 +229,12 @@ export async function parseModel(file: string, bytes: Uint8Array, options: LoadO
     if (size < offset + length) throw new InputError(ext, `external data file is too short for initializer ${init.name}: needs ${offset + length} bytes, has ${size} (referenced by ${file})`);
     init.external = { file: ext, offset, length };
   }
+  if (options.inlineExternalData !== false && [...initializers.values()].some((i) => i.external)) {
+    // onnxruntime resolves external data of a model given as bytes against the working
+    // directory, so the weights are read into the model (up to protobuf's 2 GB limit).
+    const inlined = await inlineExternal(file, bytes, sp, initializers);
+    return parseModel(file, inlined, options);
+  }
 
   // References, duplicates and cycles.
   const graph = graphIndex(nodes);
@@ -268,6 +278,30 @@ export async function parseModel(file: string, bytes: Uint8Array, options: LoadO
     imageInput: imageInput ?? inputs[0],
     graph,
   };
+}
+
+async function inlineExternal(file: string, bytes: Uint8Array, sp: ModelSpans, initializers: Map<string, InitializerInfo>): Promise<Uint8Array> {
+  let total = bytes.length;
+  for (const i of initializers.values()) if (i.external) total += i.external.length;
+  if (total >= 2 ** 31 - 1) throw new InputError(file, `model with external data is ${(total / 2 ** 30).toFixed(1)} GB; models over 2 GB are not supported`);
+  const replacements = new Map<Span, Uint8Array>();
+  const { open } = await import("node:fs/promises");
+  for (const init of initializers.values()) {
+    if (!init.external) continue;
+    const t = decodeTensor(bytes, init.span);
+    const raw = new Uint8Array(init.external.length);
+    const fh = await open(init.external.file, "r");
+    try {
+      await fh.read(raw, 0, raw.length, init.external.offset);
+    } finally {
+      await fh.close();
+    }
+    t.raw_data = raw;
+    t.external_data = [];
+    t.data_location = 0;
+    replacements.set(init.span, lengthDelimited(GRAPH.initializer, onnx.TensorProto.encode(t).finish()));
+  }
+  return spliceGraphFields(bytes, sp.top, replacements);
 }
 
 function wireProblem(e: WireError): string {

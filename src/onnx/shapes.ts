@@ -147,7 +147,7 @@ function elementwise(op: string, vals: number[][], isInt: boolean): number[] | u
       case "Less": r = a < b ? 1 : 0; break;
       case "Max": r = Math.max(a, b); break;
       case "Min": r = Math.min(a, b); break;
-      case "Mod": r = a % b; break;
+      case "Mod": r = isInt ? ((a % b) + b) % b : a % b; break;
       case "Where": r = a ? b : at(vals[2], i); break;
       default: return undefined;
     }
@@ -163,6 +163,28 @@ function axesOf(attrs: Record<string, unknown>, ins: In[], k: number, opset: num
     return a.value ?? null;
   }
   return (attrs.axes as number[] | undefined) ?? undefined;
+}
+
+function flatIndex(shape: readonly number[], idx: readonly number[]): number {
+  let f = 0;
+  for (let k = 0; k < shape.length; k++) f = f * shape[k] + idx[k];
+  return f;
+}
+
+/** Values of a small tensor of `shape` whose element at a multi-index is source[at(index)]. */
+function gatherIndex(shape: readonly number[], at: (idx: number[]) => number, source: readonly number[]): number[] | undefined {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (n > SMALL) return undefined;
+  const out: number[] = [];
+  const idx = new Array(shape.length).fill(0);
+  for (let i = 0; i < n; i++) {
+    out.push(source[at(idx)]);
+    for (let k = shape.length - 1; k >= 0; k--) {
+      if (++idx[k] < shape[k]) break;
+      idx[k] = 0;
+    }
+  }
+  return out;
 }
 
 function poolOut(inp: number, k: number, s: number, d: number, pb: number, pe: number, ceil: boolean) {
@@ -281,7 +303,10 @@ export function inferNode(op: string, attrs: Record<string, unknown>, ins: In[],
   if (op === "Transpose") {
     if (!xs) return [{ shape: null, dtype: dt }];
     const perm = (attrs.perm as number[] | undefined) ?? xs.map((_, k) => xs.length - 1 - k);
-    return [{ shape: perm.map((p) => xs[p]), dtype: dt }];
+    const shape = perm.map((p) => xs[p]);
+    let value: number[] | undefined;
+    if (x?.value) value = gatherIndex(shape, (idx) => flatIndex(xs, perm.map((_, k) => idx[perm.indexOf(k)])), x.value);
+    return [{ shape, dtype: dt, value }];
   }
   if (op === "MatMul") {
     const a = xs;
@@ -375,11 +400,7 @@ export function inferNode(op: string, attrs: Record<string, unknown>, ins: In[],
       ranges[a] = [s, e, step];
     });
     let value: number[] | undefined;
-    if (x?.value && xs.length === 1) {
-      const [s, e, st] = ranges[0];
-      value = [];
-      for (let i = s; st > 0 ? i < e : i > e; i += st) value.push(x.value[i]);
-    }
+    if (x?.value) value = gatherIndex(shape, (idx) => flatIndex(xs, idx.map((i, k) => ranges[k][0] + i * ranges[k][2])), x.value);
     return [{ shape, dtype: dt, value }];
   }
   if (op === "Expand") {

@@ -9,20 +9,8 @@
 import { onnx } from "./proto/onnx.js";
 import type { OnnxModel } from "./model.js";
 import { type ModelSites, discoverSites } from "./sites.js";
-import { GRAPH, MODEL, type Span, encodeVarint, lengthDelimited } from "./wire.js";
+import { GRAPH, type Span, concat, lengthDelimited, spliceGraphFields } from "./wire.js";
 import { inferShapes } from "./shapes.js";
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 function allTensors(model: OnnxModel): Set<string> {
   const s = new Set<string>([...model.inputs.map((v) => v.name), ...model.initializers.keys()]);
@@ -124,32 +112,6 @@ export function gramSubgraph(tensor: string, output: string, options: { opset: n
 }
 
 /**
- * Replaces graph-level field records (node spans) by new bytes, rewriting the length of each
- * ModelProto.graph field that changes; every other byte is copied as it was.
- */
-function spliceGraphFields(model: OnnxModel, replacements: Map<Span, Uint8Array>): Uint8Array {
-  const bytes = model.bytes;
-  const parts: Uint8Array[] = [];
-  for (const top of model.spans.top) {
-    const inside = [...replacements.keys()].filter((s) => s.start >= top.payload && s.end <= top.end).sort((a, b) => a.start - b.start);
-    if (top.field !== MODEL.graph || inside.length === 0) {
-      parts.push(bytes.subarray(top.start, top.end));
-      continue;
-    }
-    const payload: Uint8Array[] = [];
-    let pos = top.payload;
-    for (const s of inside) {
-      payload.push(bytes.subarray(pos, s.start), replacements.get(s)!);
-      pos = s.end;
-    }
-    payload.push(bytes.subarray(pos, top.end));
-    const body = concat(payload);
-    parts.push(encodeVarint(MODEL.graph * 8 + 2), encodeVarint(body.length), body);
-  }
-  return concat(parts);
-}
-
-/**
  * The inference ablation of Raghu et al. §5 (skip connections): every residual sum of `block`
  * out = z + f(z) becomes out = f(z) (its Add node replaced by an Identity of f(z)).
  *
@@ -167,5 +129,5 @@ export function removeResidual(model: OnnxModel, block: string, sites: ModelSite
     const identity = onnx.NodeProto.encode({ name: node.name, op_type: "Identity", input: [r.fz], output: [r.out] }).finish();
     replacements.set(node.span, lengthDelimited(GRAPH.node, identity));
   }
-  return spliceGraphFields(model, replacements);
+  return spliceGraphFields(model.bytes, model.spans.top, replacements);
 }

@@ -166,11 +166,14 @@ export function modelSpans(buf: Uint8Array): ModelSpans {
 
 /** Decodes a NodeProto span with the generated codec. */
 export function decodeNode(buf: Uint8Array, s: Span): onnx.NodeProto {
+  // protobufjs clamps over-long strings on Buffers instead of failing; check the framing first.
+  spans(buf, s.payload, s.end);
   return onnx.NodeProto.decode(Reader.create(payloadOf(buf, s)));
 }
 
 /** Decodes a ValueInfoProto span with the generated codec. */
 export function decodeValueInfo(buf: Uint8Array, s: Span): onnx.ValueInfoProto {
+  spans(buf, s.payload, s.end);
   return onnx.ValueInfoProto.decode(Reader.create(payloadOf(buf, s)));
 }
 
@@ -220,4 +223,46 @@ export function tensorHeader(buf: Uint8Array, s: Span): TensorHeader {
 /** Decodes a whole TensorProto span (payload included); for small tensors only. */
 export function decodeTensor(buf: Uint8Array, s: Span): onnx.TensorProto {
   return onnx.TensorProto.decode(Reader.create(payloadOf(buf, s)));
+}
+
+/** Concatenates byte arrays. */
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/**
+ * Replaces graph-level field records (e.g. node or initializer spans) by new bytes, rewriting
+ * the length of each ModelProto.graph field that changes; every other byte is copied as it was.
+ *
+ * @example
+ * const out = spliceGraphFields(bytes, modelSpans(bytes).top, new Map([[nodeSpan, newNodeField]]));
+ */
+export function spliceGraphFields(bytes: Uint8Array, top: readonly Span[], replacements: Map<Span, Uint8Array>): Uint8Array {
+  const parts: Uint8Array[] = [];
+  const keys = [...replacements.keys()].sort((a, b) => a.start - b.start);
+  for (const t of top) {
+    const inside = keys.filter((s) => s.start >= t.payload && s.end <= t.end);
+    if (t.field !== MODEL.graph || inside.length === 0) {
+      parts.push(bytes.subarray(t.start, t.end));
+      continue;
+    }
+    const payload: Uint8Array[] = [];
+    let pos = t.payload;
+    for (const s of inside) {
+      payload.push(bytes.subarray(pos, s.start), replacements.get(s)!);
+      pos = s.end;
+    }
+    payload.push(bytes.subarray(pos, t.end));
+    const body = concat(payload);
+    parts.push(encodeVarint(MODEL.graph * 8 + 2), encodeVarint(body.length), body);
+  }
+  return concat(parts);
 }

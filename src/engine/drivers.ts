@@ -1,0 +1,305 @@
+/**
+ * Drivers connect the engine to the analysis reducers: which tensors of which model each
+ * analysis needs (as taps, reduced inside onnxruntime where that pays), and how a batch's tap
+ * outputs become the reducer's input. One driver per analysis instance.
+ */
+import type { Tensor } from "../tensor.js";
+import type { ModelSites, BlockSites } from "../onnx/sites.js";
+import { ckaReducer, type CKAState, type Estimator } from "../../analyses/cka.js";
+import { attentionDistanceReducer, type AttentionDistanceState, type AttentionWeighting } from "../../analyses/attention-distance.js";
+import { skipRatioReducer, type SkipRatioState } from "../../analyses/skip-ratio.js";
+import { localisationReducer, type LocalisationState } from "../../analyses/localisation.js";
+import { collapseReducer, type CollapseState } from "../../analyses/collapse.js";
+import { probeReducer, type ProbeState } from "../../analyses/probes.js";
+import { accuracyReducer, type AccuracyState } from "../../analyses/accuracy.js";
+import type { TokenMode } from "../../analyses/flatten.js";
+import type { Driver } from "./run.js";
+import type { Layout, TapSpec } from "./taps.js";
+
+/** Runtime facts about a model's sites, from a probe run (shapes of every site tensor). */
+export interface ModelGeometry {
+  sites: ModelSites;
+  /** exporter tensor name → runtime shape at batch `probeBatch` */
+  shapes: Map<string, number[]>;
+  probeBatch: number;
+}
+
+/** [B,T,D] → BTD, [B,C,H,W] → BCHW, [B,D] → BD. */
+export function layoutOf(shape: readonly number[] | undefined): Layout {
+  if (!shape) return "other";
+  if (shape.length === 3) return "BTD";
+  if (shape.length === 4) return "BCHW";
+  if (shape.length === 2) return "BD";
+  return "other";
+}
+
+/** A site chosen for CKA: canonical name, exporter tensor, layout. */
+export interface CkaSite {
+  name: string;
+  tensor: string;
+  layout: Layout;
+}
+
+const BLOCK_SET = /\.(resid_mid|out)$/;
+
+/**
+ * The CKA sites of a model: `blocks` = one per residual sum (ViT/Mixer: resid_mid and out of
+ * each block; ResNet: each unit's output); `all` = every named intermediate of every block
+ * (LayerNorm outputs, attention output, MLP hidden, residual sums; attention maps excluded).
+ */
+export function ckaSites(g: ModelGeometry, set: "blocks" | "all"): CkaSite[] {
+  const out: CkaSite[] = [];
+  const seen = new Set<string>();
+  for (const b of g.sites.blocks) {
+    for (const [name, tensor] of Object.entries(b.sites)) {
+      if (name.endsWith(".attn.probs")) continue;
+      if (set === "blocks" && !BLOCK_SET.test(name)) continue;
+      if (seen.has(tensor)) continue;
+      const shape = g.shapes.get(tensor);
+      if (!shape) continue;
+      seen.add(tensor);
+      out.push({ name, tensor, layout: layoutOf(shape) });
+    }
+  }
+  return out;
+}
+
+function gramTaps(sites: CkaSite[], tokens: TokenMode, prefixTokens: number): TapSpec[] {
+  return sites.map((s) => ({
+    kind: "gram",
+    tensor: s.tensor,
+    layout: s.layout,
+    // `cls`/`spatial` make sense only for token sites; a [B,C,H,W] site uses all positions.
+    tokens: s.layout === "BCHW" && tokens === "cls" ? "gap" : s.layout === "BD" ? "all" : tokens,
+    prefixTokens: s.layout === "BTD" ? prefixTokens : 0,
+  }));
+}
+
+function repeatOf(pass: string): number | null {
+  if (pass === "main") return 0;
+  const m = /^repeat-(\d+)$/.exec(pass);
+  return m ? Number(m[1]) : null;
+}
+
+/** CKA between model `a` and model `b` (or within `a` alone when b is null). */
+export function ckaDriver(
+  id: string,
+  a: { index: number; sites: CkaSite[]; prefixTokens: number },
+  b: { index: number; sites: CkaSite[]; prefixTokens: number } | null,
+  config: { estimator: Estimator; tokens: TokenMode; repeats: number; seed: number; batch: number; examples: number },
+): Driver<CKAState> {
+  const tapsA = gramTaps(a.sites, config.tokens, a.prefixTokens);
+  const tapsB = b ? gramTaps(b.sites, config.tokens, b.prefixTokens) : [];
+  return {
+    id,
+    taps(pass, m) {
+      if (repeatOf(pass) === null) return [];
+      return [...(m === a.index ? tapsA : []), ...(b && m === b.index ? tapsB : [])];
+    },
+    init: () =>
+      ckaReducer.init({
+        sitesA: a.sites.map((s) => s.name),
+        sitesB: b?.sites.map((s) => s.name),
+        estimator: config.estimator,
+        tokens: config.tokens,
+        repeats: config.repeats,
+        seed: config.seed,
+        batch: config.estimator === "minibatch-unbiased" ? config.batch : config.examples,
+        examples: config.examples,
+      }),
+    update(state, view) {
+      const repeat = repeatOf(view.pass);
+      if (repeat === null) return state;
+      const gramsA = tapsA.map((t) => view.tap(a.index, t).data);
+      const gramsB = b ? tapsB.map((t) => view.tap(b.index, t).data) : undefined;
+      if (config.estimator === "minibatch-unbiased") return ckaReducer.update(state, { gramsA, gramsB, repeat });
+      const n = view.batch.ids.length;
+      return ckaReducer.update(state, { gramsA, gramsB, repeat, block: { row: state.offset, col: state.offset, rows: n, cols: n } });
+    },
+    merge: ckaReducer.merge,
+  };
+}
+
+function attentionBlocks(sites: ModelSites): { layer: number; block: BlockSites; tensor: string }[] {
+  const out: { layer: number; block: BlockSites; tensor: string }[] = [];
+  sites.blocks.forEach((block, layer) => {
+    if (block.attention) out.push({ layer, block, tensor: block.attention.tensor });
+  });
+  return out;
+}
+
+/** Heads of an attention tensor from its runtime shape at the probe batch. */
+export function headsOf(shape: number[], probeBatch: number): number {
+  return shape.length === 4 ? shape[1] : shape[0] / probeBatch;
+}
+
+/** Mean attention distance of every attention layer of model `m` (METHODS.md §2). */
+export function attentionDriver(id: string, m: number, g: ModelGeometry, weighting: AttentionWeighting): Driver<AttentionDistanceState> {
+  const layers = attentionBlocks(g.sites);
+  const taps: TapSpec[] = layers.map((l) => ({ kind: "raw", tensor: l.tensor }));
+  const grid = g.sites.grid!;
+  return {
+    id,
+    taps: (pass, mm) => (pass === "main" && mm === m ? taps : []),
+    init: () => attentionDistanceReducer.init({ grid, patchSize: g.sites.patchSize!, prefixTokens: g.sites.prefixTokens, weighting }),
+    update(state, view) {
+      if (view.pass !== "main") return state;
+      const batchSize = view.batch.ids.length;
+      layers.forEach((l, i) => {
+        state = attentionDistanceReducer.update(state, { layer: l.layer, attention: view.tap(m, taps[i]), batchSize });
+      });
+      return state;
+    },
+    merge: attentionDistanceReducer.merge,
+  };
+}
+
+/** Skip-connection norm ratios of every residual of model `m` (METHODS.md §3). */
+export function skipDriver(id: string, m: number, g: ModelGeometry): Driver<SkipRatioState> {
+  const residuals = g.sites.residuals.filter((r) => g.shapes.has(r.z) && g.shapes.has(r.fz));
+  const taps: TapSpec[] = residuals.flatMap((r) => [{ kind: "raw", tensor: r.z }, { kind: "raw", tensor: r.fz }]);
+  return {
+    id,
+    taps: (pass, mm) => (pass === "main" && mm === m ? taps : []),
+    init: () => skipRatioReducer.init({ prefixTokens: g.sites.prefixTokens }),
+    update(state, view) {
+      if (view.pass !== "main") return state;
+      residuals.forEach((r, i) => {
+        const residual = r.sublayer === "unit" ? r.block : `${r.block}.${r.sublayer}`;
+        state = skipRatioReducer.update(state, { residual, skip: view.tap(m, taps[2 * i]), branch: view.tap(m, taps[2 * i + 1]) });
+      });
+      return state;
+    },
+    merge: skipRatioReducer.merge,
+  };
+}
+
+/**
+ * Spatial localisation (METHODS.md §5) of the last block's tokens (ViT, Mixer) or of the last
+ * unit of every stage (ResNet), against the preprocessed input patches.
+ */
+export function localisationDriver(id: string, m: number, g: ModelGeometry, batch: number): Driver<LocalisationState> | null {
+  const sites: { name: string; tensor: string }[] = [];
+  let layout: Layout = "other";
+  if (g.sites.family === "resnet") {
+    for (const st of g.sites.stages) {
+      const unit = st.units[st.units.length - 1];
+      const b = g.sites.blocks.find((x) => x.name === unit);
+      const name = Object.keys(b?.sites ?? {}).find((n) => n.endsWith(".out"));
+      if (b && name) sites.push({ name, tensor: b.sites[name] });
+    }
+    layout = "BCHW";
+  } else {
+    const blocks = g.sites.blocks;
+    const pick = [blocks[Math.floor((blocks.length - 1) / 2)], blocks[blocks.length - 1]];
+    for (const b of pick) {
+      const name = Object.keys(b?.sites ?? {}).find((n) => n.endsWith(".out"));
+      if (b && name && !sites.some((s) => s.tensor === b.sites[name])) sites.push({ name, tensor: b.sites[name] });
+    }
+    layout = "BTD";
+  }
+  const usable = sites.filter((s) => layoutOf(g.shapes.get(s.tensor)) === layout);
+  if (usable.length === 0 || (layout === "BTD" && !g.sites.grid)) return null;
+  const taps: TapSpec[] = usable.map((s) => ({ kind: "raw", tensor: s.tensor }));
+  return {
+    id,
+    taps: (pass, mm) => (pass === "main" && mm === m ? taps : []),
+    init: () =>
+      localisationReducer.init({
+        sites: usable.map((s) => s.name),
+        layout: layout === "BTD" ? { layout: "BTD", prefixTokens: g.sites.prefixTokens } : { layout: "BCHW" },
+        batch,
+      }),
+    update(state, view) {
+      if (view.pass !== "main") return state;
+      const b = view.batchOf(m);
+      const images: Tensor = { data: b.input, shape: b.shape };
+      return localisationReducer.update(state, { activations: taps.map((t) => view.tap(m, t)), images });
+    },
+    merge: localisationReducer.merge,
+  };
+}
+
+/** Cross-layer attention-map similarity (METHODS.md §7, DeepViT's attention collapse). */
+export function collapseDriver(id: string, m: number, g: ModelGeometry): Driver<CollapseState> | null {
+  const layers = attentionBlocks(g.sites);
+  if (layers.length < 2) return null;
+  const taps: TapSpec[] = layers.map((l) => ({ kind: "raw", tensor: l.tensor }));
+  const shape = g.shapes.get(layers[0].tensor)!;
+  const heads = headsOf(shape, g.probeBatch);
+  return {
+    id,
+    taps: (pass, mm) => (pass === "main" && mm === m ? taps : []),
+    init: () => collapseReducer.init({ sites: layers.map((l) => `${l.block.name}.attn.probs`), heads }),
+    update(state, view) {
+      if (view.pass !== "main") return state;
+      return collapseReducer.update(state, { attention: taps.map((t) => view.tap(m, t)) });
+    },
+    merge: collapseReducer.merge,
+  };
+}
+
+/** The representation a probe reads at each block output. */
+export type ProbeRepresentation = "cls" | "mean" | "gap";
+
+/** Linear probes (METHODS.md §6) on every block output of model `m`, trained on the "train" pass. */
+export function probeDriver(
+  id: string,
+  m: number,
+  g: ModelGeometry,
+  representation: ProbeRepresentation,
+  config: { classes: number; shots: number[]; full: boolean },
+): Driver<ProbeState> | null {
+  const blocks: { name: string; tensor: string; layout: Layout }[] = [];
+  for (const b of g.sites.blocks) {
+    const name = Object.keys(b.sites).find((n) => n.endsWith(".out"));
+    if (!name) continue;
+    const layout = layoutOf(g.shapes.get(b.sites[name]));
+    if (layout === "other") continue;
+    blocks.push({ name: b.name, tensor: b.sites[name], layout });
+  }
+  if (blocks.length === 0) return null;
+  const taps: TapSpec[] = blocks.map((b) => ({
+    kind: "pool",
+    tensor: b.tensor,
+    layout: b.layout,
+    mode: b.layout === "BCHW" ? "gap" : representation === "cls" ? "cls" : "mean",
+    prefixTokens: g.sites.prefixTokens,
+  }));
+  return {
+    id,
+    taps: (pass, mm) => ((pass === "main" || pass === "train") && mm === m ? taps : []),
+    init: () => probeReducer.init({ classes: config.classes, shots: config.shots, full: config.full, blocks: blocks.map((b) => b.name) }),
+    update(state, view) {
+      if (view.pass !== "main" && view.pass !== "train") return state;
+      const labels = view.batch.labels;
+      if (!labels) return state;
+      blocks.forEach((b, i) => {
+        state = probeReducer.update(state, {
+          block: b.name,
+          split: view.pass === "train" ? "train" : "test",
+          features: view.tap(m, taps[i]),
+          labels,
+          indices: view.batch.indices,
+        });
+      });
+      return state;
+    },
+    merge: probeReducer.merge,
+  };
+}
+
+/** Top-1 accuracy of model `m`'s logits against the labels. */
+export function accuracyDriver(id: string, m: number, logits: string): Driver<AccuracyState> {
+  const tap: TapSpec = { kind: "raw", tensor: logits };
+  return {
+    id,
+    taps: (pass, mm) => (pass === "main" && mm === m ? [tap] : []),
+    init: () => accuracyReducer.init({}),
+    update(state, view) {
+      if (view.pass !== "main" || !view.batch.labels) return state;
+      return accuracyReducer.update(state, { logits: view.tap(m, tap), labels: view.batch.labels });
+    },
+    merge: accuracyReducer.merge,
+  };
+}

@@ -1,0 +1,255 @@
+/**
+ * The streaming engine: one pass over the data per pass kind, every model sees the same batches,
+ * each batch is handed to every analysis driver and then dropped, so no activation of the whole
+ * data set is ever held. Reducer state is checkpointed atomically every K batches; a resumed run
+ * continues at the saved cursor and ends with the numbers of an uninterrupted run.
+ */
+import { InputError } from "../errors.js";
+import type { Tensor } from "../tensor.js";
+import type { OnnxModel } from "../onnx/model.js";
+import type { ModelSites } from "../onnx/sites.js";
+import { appendNodes } from "../onnx/surgery.js";
+import { createSession, release, run, type Device, type Session } from "../runtime/session.js";
+import { batches, type Batch, type SkippedSample } from "../data/loader.js";
+import type { PreprocessOptions } from "../data/preprocess.js";
+import type { DataSource } from "../data/types.js";
+import { decodeState, encodeState, writeFileAtomic } from "../state.js";
+import { readFile } from "node:fs/promises";
+import { tapGraph, tapName, type TapSpec } from "./taps.js";
+import type { ProgressCallback } from "./progress.js";
+
+/** One model of a run (an ablated variant is a separate entry with its own bytes). */
+export interface EngineModel {
+  label: string;
+  file: string;
+  sha256: string;
+  model: OnnxModel;
+  sites: ModelSites;
+  /** The graph to run (the model's bytes, or an ablated rewrite of them). */
+  bytes: Uint8Array;
+  preprocess: PreprocessOptions;
+}
+
+/** A pass over one data split. */
+export interface Pass {
+  /** "main" (the evaluation data), "train" (probe training split), "repeat-R" (CKA reshuffle R). */
+  name: string;
+  source: DataSource;
+  /** Sample indices in processing order. */
+  indices: Int32Array | number[];
+}
+
+/** What a driver sees for one batch. */
+export interface BatchView {
+  pass: string;
+  batch: Batch;
+  /** The output of tap `spec` of model `m` for this batch. */
+  tap(m: number, spec: TapSpec): Tensor;
+  /** The batch as preprocessed for model `m` (same samples as `batch`). */
+  batchOf(m: number): Batch;
+}
+
+/**
+ * Bridges the engine and one analysis reducer: which taps it needs per model and pass, and how
+ * a batch's tap outputs become the reducer's input. State must be plain data (src/state.ts).
+ */
+export interface Driver<S = unknown> {
+  id: string;
+  taps(pass: string, model: number): TapSpec[];
+  init(): S;
+  update(state: S, view: BatchView): S;
+  merge(a: S, b: S): S;
+}
+
+export interface EngineOptions {
+  batchSize: number;
+  threads?: number;
+  device?: Device;
+  skipBad?: boolean;
+  /** Checkpoint file; written every `checkpointEvery` batches and at the end of every pass. */
+  checkpoint?: string;
+  checkpointEvery?: number;
+  /** Continue from `checkpoint` (which must carry the same settings digest). */
+  resume?: boolean;
+  /** Digest of the settings record: a checkpoint of other settings is refused. */
+  settingsDigest: string;
+  onProgress?: ProgressCallback;
+  /** Checked between batches; when it returns true the engine checkpoints and throws Interrupted. */
+  shouldStop?: () => boolean;
+}
+
+export interface EngineResult {
+  states: Record<string, unknown>;
+  skipped: SkippedSample[];
+  /** Seconds: per pass wall time, and inference time per model. */
+  timings: Record<string, number>;
+  batches: number;
+}
+
+/** Thrown when a run stops on request after saving its checkpoint. */
+export class Interrupted extends Error {
+  constructor(readonly checkpoint: string | undefined) {
+    super(checkpoint ? `interrupted; state saved to ${checkpoint}, continue with --resume` : "interrupted");
+    this.name = "Interrupted";
+  }
+}
+
+interface Checkpoint {
+  format: "seelike-checkpoint@1";
+  settingsDigest: string;
+  /** Index of the pass in progress and samples of it consumed (read or skipped). */
+  pass: number;
+  cursor: number;
+  states: Record<string, unknown>;
+  skipped: SkippedSample[];
+  batches: number;
+  timings: Record<string, number>;
+}
+
+/** Loads a checkpoint, refusing one made with other settings. */
+export async function readCheckpoint(file: string, settingsDigest: string): Promise<Checkpoint> {
+  let text: Buffer;
+  try {
+    text = await readFile(file);
+  } catch {
+    throw new InputError(file, "no checkpoint to resume from");
+  }
+  const cp = decodeState(text, file) as Checkpoint;
+  if (cp?.format !== "seelike-checkpoint@1") throw new InputError(file, "not a seelike checkpoint");
+  if (cp.settingsDigest !== settingsDigest) throw new InputError(file, "checkpoint was made with different settings (models, data, sample or options); rerun without --resume or restore the settings");
+  return cp;
+}
+
+/**
+ * Runs every pass over its data with every driver and returns the drivers' final states.
+ *
+ * @example
+ * const { states } = await runEngine(models, [{ name: "main", source, indices }], [ckaDriver], { batchSize: 64, settingsDigest });
+ */
+export async function runEngine(models: EngineModel[], passes: Pass[], drivers: Driver[], options: EngineOptions): Promise<EngineResult> {
+  const every = options.checkpointEvery ?? 10;
+  let states: Record<string, unknown> = Object.fromEntries(drivers.map((d) => [d.id, d.init()]));
+  let skipped: SkippedSample[] = [];
+  let timings: Record<string, number> = {};
+  let startPass = 0;
+  let startCursor = 0;
+  let batchCount = 0;
+  if (options.resume) {
+    if (!options.checkpoint) throw new RangeError("invalid resume: no checkpoint file");
+    const cp = await readCheckpoint(options.checkpoint, options.settingsDigest);
+    states = cp.states;
+    skipped = cp.skipped;
+    timings = cp.timings;
+    startPass = cp.pass;
+    startCursor = cp.cursor;
+    batchCount = cp.batches;
+  }
+
+  const save = async (pass: number, cursor: number) => {
+    if (!options.checkpoint) return;
+    const cp: Checkpoint = { format: "seelike-checkpoint@1", settingsDigest: options.settingsDigest, pass, cursor, states, skipped, batches: batchCount, timings };
+    await writeFileAtomic(options.checkpoint, encodeState(cp));
+  };
+
+  for (let p = startPass; p < passes.length; p++) {
+    const pass = passes[p];
+    const cursor0 = p === startPass ? startCursor : 0;
+    const specs = models.map((_, m) => dedupe(drivers.flatMap((d) => d.taps(pass.name, m))));
+    const active = specs.map((s) => s.length > 0);
+    if (!active.some(Boolean)) continue;
+
+    // One session per model for this pass, with the pass's taps appended to the graph.
+    const sessions: (Session | null)[] = [];
+    const outputs: string[][] = [];
+    try {
+      for (let m = 0; m < models.length; m++) {
+        if (!active[m]) { sessions.push(null); outputs.push([]); continue; }
+        const em = models[m];
+        const g = tapGraph(specs[m], em.model.opset);
+        const names = [...new Set(g.outputs)];
+        const bytes = appendNodes({ ...em.model, bytes: em.bytes }, g.nodes, g.initializers, names);
+        sessions.push(await createSession(bytes, { threads: options.threads ?? 0, device: options.device ?? "cpu" }));
+        outputs.push(names);
+      }
+
+      // Models with the same preprocessing share one loader; loaders advance in lockstep.
+      const groups = new Map<string, number[]>();
+      models.forEach((em, m) => {
+        if (!active[m]) return;
+        const key = JSON.stringify(em.preprocess);
+        groups.set(key, [...(groups.get(key) ?? []), m]);
+      });
+      const remaining = Array.from(pass.indices).slice(cursor0);
+      const loaders = [...groups.values()].map((ms) => ({
+        models: ms,
+        iter: batches(pass.source, { indices: remaining, batchSize: options.batchSize, preprocess: models[ms[0]].preprocess, skipBad: options.skipBad }),
+      }));
+
+      const t0 = performance.now();
+      let cursor = cursor0;
+      let sinceSave = 0;
+      for (;;) {
+        if (options.shouldStop?.()) {
+          await save(p, cursor);
+          throw new Interrupted(options.checkpoint);
+        }
+        const next = await Promise.all(loaders.map((l) => l.iter.next()));
+        if (next.some((n) => n.done)) {
+          if (!next.every((n) => n.done)) throw new Error("loaders for different preprocessing went out of step");
+          break;
+        }
+        const batchesByModel = new Map<number, Batch>();
+        next.forEach((n, i) => loaders[i].models.forEach((m) => batchesByModel.set(m, n.value as Batch)));
+        const first = next[0].value as Batch;
+        for (const n of next) {
+          const b = n.value as Batch;
+          if (b.ids.length !== first.ids.length || b.ids.some((id, i) => id !== first.ids[i])) throw new Error("models saw different samples in one batch");
+        }
+
+        const results: Record<string, Tensor>[] = [];
+        for (let m = 0; m < models.length; m++) {
+          const s = sessions[m];
+          if (!s) { results.push({}); continue; }
+          const b = batchesByModel.get(m)!;
+          const ti = performance.now();
+          const out = await run(s, { [models[m].model.imageInput.name]: { data: b.input, shape: b.shape } }, outputs[m]);
+          timings[`inference:${models[m].label}`] = (timings[`inference:${models[m].label}`] ?? 0) + (performance.now() - ti) / 1000;
+          results.push(out);
+        }
+        const view: BatchView = {
+          pass: pass.name,
+          batch: first,
+          tap(m, spec) {
+            const t = results[m]?.[tapName(spec)];
+            if (!t) throw new Error(`tap ${tapName(spec)} of model ${models[m]?.label} was not computed`);
+            return t;
+          },
+          batchOf: (m) => batchesByModel.get(m) ?? first,
+        };
+        const ta = performance.now();
+        for (const d of drivers) states[d.id] = d.update(states[d.id], view);
+        timings["analyses"] = (timings["analyses"] ?? 0) + (performance.now() - ta) / 1000;
+
+        cursor += first.indices.length + first.skipped.length;
+        skipped.push(...first.skipped);
+        batchCount++;
+        options.onProgress?.({ phase: `${pass.name}`, done: cursor, total: pass.indices.length, elapsed: (performance.now() - t0) / 1000 });
+        if (++sinceSave >= every) {
+          sinceSave = 0;
+          await save(p, cursor);
+        }
+      }
+      timings[`pass:${pass.name}`] = (timings[`pass:${pass.name}`] ?? 0) + (performance.now() - t0) / 1000;
+      await save(p + 1, 0);
+    } finally {
+      for (const s of sessions) if (s) await release(s);
+    }
+  }
+  return { states, skipped, timings, batches: batchCount };
+}
+
+function dedupe(specs: TapSpec[]): TapSpec[] {
+  const seen = new Map<string, TapSpec>();
+  for (const s of specs) if (!seen.has(tapName(s))) seen.set(tapName(s), s);
+  return [...seen.values()];
+}
