@@ -380,18 +380,17 @@ function fullUpdate(
   let row: number, col: number, rows: number, cols: number;
   if (block) {
     ({ row, col, rows, cols } = block);
-    // An explicit diagonal block also moves the running offset past it.
-    if (row === col) state.offset = Math.max(state.offset, row + rows);
   } else {
     rows = cols = gramSide(ga[0]);
     row = col = state.offset;
-    state.offset += rows;
   }
   if (![row, col, rows, cols].every((v) => Number.isInteger(v) && v >= 0) || row + rows > m || col + cols > m) {
     throw new RangeError(`invalid block: rows ${row}+${rows}, cols ${col}+${cols} in a ${m}×${m} Gram`);
   }
-  const place = (full: Float64Array, g: FloatArray) => {
+  for (const g of [...ga, ...gb]) {
     if (g.length !== rows * cols) throw new RangeError(`invalid Gram block length: ${g.length}, expected ${rows}×${cols}`);
+  }
+  const place = (full: Float64Array, g: FloatArray) => {
     for (let i = 0; i < rows; i++) {
       for (let j = 0; j < cols; j++) {
         const v = g[i * cols + j];
@@ -402,7 +401,9 @@ function fullUpdate(
   };
   ga.forEach((g, s) => place(state.fullA[s], g));
   gb.forEach((g, s) => place(state.fullB[s], g));
-  if (!block || row === col) {
+  if (row === col) {
+    // A diagonal block (implicit or explicit) moves the running offset past it.
+    state.offset = Math.max(state.offset, row + rows);
     state.batches[0] += 1;
     state.examples[0] += rows;
   }

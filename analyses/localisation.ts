@@ -165,34 +165,44 @@ export function localisationUpdate(state: LocalisationState, input: Localisation
     if (!state.warnings.includes("dropped short batches")) state.warnings.push("dropped short batches");
     return state;
   }
-  // Sites that share a grid share the input-cell Grams: group them, visit each cell once.
-  const groups = new Map<string, { grid: [number, number]; members: { site: SiteState; ux: Float64Array[] }[] }>();
+  // Validate every site and build its position Grams before touching the state, so a bad
+  // input leaves the state as it was.
   const norm = n * (n - 3);
-  acts.forEach((x, i) => {
+  const prepared = acts.map((x, i) => {
     const site = state.perSite[i];
     const grid = tokenGrid(x, state.layout);
-    if (site.grid[0] === 0) {
-      site.grid = grid;
-      site.positions = state.positions ?? defaultPositions(grid);
-      for (const [r, c] of site.positions) {
-        if (!(Number.isInteger(r) && Number.isInteger(c) && r >= 0 && c >= 0 && r < grid[0] && c < grid[1])) {
-          throw new RangeError(`invalid position: [${r}, ${c}] in a ${grid[0]}×${grid[1]} grid`);
-        }
-      }
-      const cells = grid[0] * grid[1];
-      site.sumXY = new Float64Array(site.positions.length * cells);
-      site.sumXX = new Float64Array(site.positions.length);
-      site.sumYY = new Float64Array(cells);
-    } else if (site.grid[0] !== grid[0] || site.grid[1] !== grid[1]) {
+    if (site.grid[0] !== 0 && (site.grid[0] !== grid[0] || site.grid[1] !== grid[1])) {
       throw new RangeError(`invalid activations for ${state.sites[i]}: grid ${grid} changed from ${site.grid}`);
     }
-    const ux = site.positions.map((pos) => uCentre(gram(tokenMatrix(x, state.layout, grid, pos), { centre: true })));
+    if (images.shape[2] % grid[0] !== 0 || images.shape[3] % grid[1] !== 0) {
+      throw new RangeError(`invalid grid: ${grid[0]}×${grid[1]} does not divide the ${images.shape[2]}×${images.shape[3]} input`);
+    }
+    const positions = site.grid[0] !== 0 ? site.positions : state.positions ?? defaultPositions(grid);
+    for (const [r, c] of positions) {
+      if (!(Number.isInteger(r) && Number.isInteger(c) && r >= 0 && c >= 0 && r < grid[0] && c < grid[1])) {
+        throw new RangeError(`invalid position: [${r}, ${c}] in a ${grid[0]}×${grid[1]} grid`);
+      }
+    }
+    const ux = positions.map((pos) => uCentre(gram(tokenMatrix(x, state.layout, grid, pos), { centre: true })));
+    return { site, grid, positions, ux };
+  });
+  // Sites that share a grid share the input-cell Grams: group them, visit each cell once.
+  const groups = new Map<string, { grid: [number, number]; members: { site: SiteState; ux: Float64Array[] }[] }>();
+  for (const { site, grid, positions, ux } of prepared) {
+    if (site.grid[0] === 0) {
+      const cells = grid[0] * grid[1];
+      site.grid = grid;
+      site.positions = positions.map(([r, c]) => [r, c]);
+      site.sumXY = new Float64Array(positions.length * cells);
+      site.sumXX = new Float64Array(positions.length);
+      site.sumYY = new Float64Array(cells);
+    }
     ux.forEach((u, k) => (site.sumXX[k] += frobenius(u, u) / norm));
     const key = grid.join("x");
     const group = groups.get(key) ?? { grid, members: [] };
     group.members.push({ site, ux });
     groups.set(key, group);
-  });
+  }
   for (const { grid, members } of groups.values()) {
     const cells = grid[0] * grid[1];
     eachCell(images, grid, (cell, uy) => {

@@ -25,13 +25,14 @@ export const HOSTILE = {
   label: "ViT-B/16 <b>&amp;</b>",
 } as const;
 
+/** 150 sites for 12 blocks: the raster path of the heatmap needs more than 60. */
 function vitSites(blocks: number): string[] {
-  const sites = ["patch_embed", "pos_embed"];
+  const sites = ["patch_embed", "pos_embed", "cls_token"];
   for (let b = 0; b < blocks; b++) {
     for (const s of ["ln1", "attn.out", "resid_mid", "ln2", "mlp.hidden", "mlp.out", "out"]) sites.push(`blocks.${b}.${s}`);
-    for (const s of ["attn.q", "attn.k", "attn.v", "attn.probs", "attn.proj", "mlp.fc1"]) sites.push(`blocks.${b}.${s}`);
+    for (const s of ["attn.q", "attn.k", "attn.v", "attn.probs", "mlp.act"]) sites.push(`blocks.${b}.${s}`);
   }
-  sites.push("head.pre", "logits");
+  sites.push("norm", "head.pre", "logits");
   return sites;
 }
 

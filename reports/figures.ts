@@ -175,5 +175,5 @@ export function collapseSVG(c: Collapse, options: FigureOptions = {}): string {
  * @example panelSVG({ kind: "line", id: "p", title: "t", xLabel: "x", yLabel: "y", series })
  */
 export function panelSVG(p: Panel, options: FigureOptions = {}): string {
-  return figureSVG(panelFigure(p, "panel", 0), options);
+  return figureSVG(panelFigure(p, "panel", 0, labels(options)), options);
 }

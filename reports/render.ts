@@ -247,7 +247,7 @@ export function renderReport(data: ReportData, options: RenderOptions = {}): str
 
   el(body, "div", undefined, { id: "seelike-tooltip", role: "tooltip", hidden: "" });
   const json = el(body, "script", undefined, { type: "application/json", id: "seelike-data" });
-  json.textContent = scriptJson({ version: 1, figures });
+  json.textContent = scriptJson({ version: 1, run: data.run, omitted: data.omitted ?? {}, figures });
   for (const text of scripts) el(body, "script").textContent = text;
 
   return `<!DOCTYPE html>\n${doc.documentElement.outerHTML}\n`;

@@ -356,9 +356,9 @@ export function collapseFigure(c: Collapse, label: Labels): FigureSpec {
 
 /**
  * A generic line or heatmap panel (data scale, ablation).
- * @example panelFigure({ kind: "line", ... }, "ablation", 0).kind // "lines"
+ * @example panelFigure({ kind: "line", ... }, "ablation", 0, labels).kind // "lines"
  */
-export function panelFigure(p: Panel, section: string, index: number): FigureSpec {
+export function panelFigure(p: Panel, section: string, index: number, label: Labels = (id) => id): FigureSpec {
   const id = `${section}-${index}-${slug(p.id)}`;
   if (p.kind === "line") {
     return {
@@ -386,8 +386,8 @@ export function panelFigure(p: Panel, section: string, index: number): FigureSpe
       values: values(p.data),
       domain,
       scheme: domain[0] < 0 ? "rdbu" : "viridis",
-      rowTitle: p.rowModel,
-      colTitle: p.colModel,
+      rowTitle: label(p.rowModel),
+      colTitle: label(p.colModel),
       valueName: "value",
     },
   };
@@ -461,7 +461,7 @@ export function reportSections(data: ReportData): SectionSpec[] {
         break;
       case "dataScale":
       case "ablation":
-        figures = (data[id] ?? []).map((p, i) => panelFigure(p, id, i));
+        figures = (data[id] ?? []).map((p, i) => panelFigure(p, id, i, label));
         break;
     }
     // A stated reason replaces the generic "no result for …" note.

@@ -177,7 +177,7 @@ async function probeGeometry(model: OnnxModel, sites: ModelSites, bytes: Uint8Ar
   const h = typeof shape[2] === "number" ? shape[2] : size?.[0];
   const w = typeof shape[3] === "number" ? shape[3] : size?.[1];
   if (!h || !w) throw new UsageError(`${model.path}: the model's input size is symbolic; give --resize/--crop`);
-  const session = await createSession(exposeOutputs({ ...model, bytes }, names), { threads });
+  const session = await createSession(exposeOutputs({ ...model, bytes }, names), { threads: threads ?? 0 });
   try {
     const out = await run(session, { [model.imageInput.name]: { data: new Float32Array(probeBatch * c * h * w), shape: [probeBatch, c, h, w] } }, names);
     return { sites, shapes: new Map(names.map((n) => [n, [...out[n].shape]])), probeBatch };
@@ -460,7 +460,8 @@ export async function finish(plan: Plan, states: Record<string, unknown>, extra:
     const r = plan.reducers.get(d.id)!;
     const state = states[d.id];
     if (state === undefined) continue;
-    const [kind, rest] = d.id.split(":");
+    const kind = d.id.slice(0, d.id.indexOf(":"));
+    const rest = d.id.slice(d.id.indexOf(":") + 1);
     const parts = rest.split("-").map(Number);
     const label = labels[parts[0]];
     const a0 = kind === "ablation" ? labels[0] : label;

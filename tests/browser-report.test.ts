@@ -81,7 +81,7 @@ describe.skipIf(!hasChromium)(`report in Chromium (${CHROMIUM})`, () => {
   });
 
   test("hostile names are shown as text and never become markup", async () => {
-    expect(await page.locator("img").count()).toBe(0);
+    expect(await page.locator("img, b, iframe, object, embed").count()).toBe(0);
     expect(await page.locator("script").count()).toBe(4);
     expect(await page.locator("td", { hasText: HOSTILE.label }).count()).toBe(1);
     const text = await page.locator("body").innerText();
@@ -103,10 +103,30 @@ describe.skipIf(!hasChromium)(`report in Chromium (${CHROMIUM})`, () => {
     expect(lines[0]).toBe(`${data.run.models[0].label} site: ${h.rows[i]}`);
     expect(h.rows[i]).toBe(HOSTILE.img);
     expect(lines[1]).toBe(`${data.run.models[0].label} site: ${h.cols[j]}`);
-    const value = Number(/CKA = (.*)$/.exec(lines[2])![1]);
+    // d3.format writes negatives with U+2212 MINUS SIGN.
+    const value = Number(/CKA = (.*)$/.exec(lines[2])![1].replace("\u2212", "-"));
     expect(Math.abs(value - Number(h.data[i * h.cols.length + j]))).toBeLessThan(5e-4);
+    await page.screenshot({ path: join(ARTIFACTS, "report-hover.png"), clip: { x: 0, y: Math.max(0, box2.y - 60), width: 900, height: box2.height + 160 } });
     await page.mouse.move(1, 1);
     await expect.poll(() => tip.isVisible()).toBe(false);
+  });
+
+  test("hovering the position-embedding grid names both patches and the cosine", async () => {
+    const pe = data.posEmbed![0];
+    const g = pe.grid[0];
+    const W = g * (g + 1) - 1;
+    const [i, j, k, l] = [3, 5, 9, 1];
+    const hit = page.locator('figure[data-figure^="posembed"] rect.hit');
+    await hit.scrollIntoViewIfNeeded();
+    const box = (await hit.boundingBox())!;
+    await page.mouse.move(box.x + ((j * (g + 1) + l + 0.5) / W) * box.width, box.y + ((i * (g + 1) + k + 0.5) / W) * box.height);
+    const tip = page.locator("#seelike-tooltip");
+    await expect.poll(() => tip.isVisible()).toBe(true);
+    const lines = await tip.locator("div").allTextContents();
+    expect(lines[0]).toBe(`patch (${i}, ${j}) vs (${k}, ${l})`);
+    const value = Number(/cosine = (.*)$/.exec(lines[1])![1].replace("\u2212", "-"));
+    expect(Math.abs(value - Number(pe.data[(i * g + j) * g * g + k * g + l]))).toBeLessThan(5e-4);
+    await page.mouse.move(1, 1);
   });
 
   test("Save SVG downloads a well-formed standalone SVG of the figure", async () => {
@@ -134,6 +154,15 @@ describe.skipIf(!hasChromium)(`report in Chromium (${CHROMIUM})`, () => {
     expect([...bytes.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
     expect(bytes.readUInt32BE(16)).toBe(2 * w);
     writeFileSync(join(ARTIFACTS, "posembed.png"), bytes);
+  });
+
+  test("the print stylesheet hides the buttons and keeps the figures", async () => {
+    await page.emulateMedia({ media: "print" });
+    expect(await page.locator(".buttons").first().isVisible()).toBe(false);
+    expect(await page.locator("nav").isVisible()).toBe(false);
+    expect(await page.locator('figure[data-figure^="cka-0"] svg').isVisible()).toBe(true);
+    await page.emulateMedia({ media: "screen" });
+    expect(await page.locator(".buttons").first().isVisible()).toBe(true);
   });
 
   test("screenshot of the report", async () => {

@@ -208,3 +208,15 @@ describe("batchOrder", () => {
     expect(Array.from(a)).not.toEqual(Array.from(b));
   });
 });
+
+describe("CKA state serialisation", () => {
+  it("a CKA state survives encodeState/decodeState bit-exactly and still merges", async () => {
+    const { encodeState, decodeState } = await import("../src/state.js");
+    const s = feed(ckaInit({ sitesA, sitesB, batch: n, repeats: 2 }), 0, (b) => b < 2);
+    const back = decodeState(encodeState(s)) as CKAState;
+    const rest = feed(ckaInit({ sitesA, sitesB, batch: n, repeats: 2 }), 0, (b) => b >= 2);
+    const a = ckaFinalize(ckaMerge(back, rest));
+    const whole = ckaFinalize(feed(ckaInit({ sitesA, sitesB, batch: n, repeats: 2 }), 0));
+    expect(relErr(a.matrices.AB!.data, whole.matrices.AB!.data)).toBeLessThan(1e-12);
+  });
+});

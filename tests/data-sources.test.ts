@@ -291,6 +291,14 @@ describe("bad inputs", () => {
     expect((await inputError(openData(join(tmp, "x.bin")))).problem).toMatch(/^unknown data format/);
   });
 
+  it("openData rejects a truncated gzip and a truncated IDX, naming the file", async () => {
+    const gz = await readFile("fixtures/data/probe-labels-idx1-ubyte.gz");
+    await writeFile(join(tmp, "cut-idx1.gz"), gz.subarray(0, gz.length - 20));
+    expect((await inputError(openData(join(tmp, "cut-idx1.gz")))).problem).toMatch(/^corrupt gzip stream: /);
+    await writeFile(join(tmp, "cut-idx3"), new Uint8Array([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3]));
+    expect((await inputError(openData(join(tmp, "cut-idx3")))).message).toBe(`${join(tmp, "cut-idx3")}: truncated IDX data: 19 bytes, expected 24 for shape [2,2,2]`);
+  });
+
   it("openData refuses a labels file for an image folder", async () => {
     await expect(openData(join(DIR, "folder"), { labels: "x.npy" })).rejects.toBeInstanceOf(UsageError);
   });

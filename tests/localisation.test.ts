@@ -81,3 +81,13 @@ describe("localisation reducer", () => {
     expect(() => localisationUpdate(s2, { activations: [ok], images: img })).toThrow(/invalid position: \[3, 0\] in a 3×3 grid/);
   });
 });
+
+describe("localisation input checks", () => {
+  it("localisationUpdate rejects a grid that does not divide the input and leaves the state unchanged", () => {
+    const s = localisationInit({ sites: ["t"], layout: { layout: "BCHW" }, batch: 8 });
+    const act = { data: new Float64Array(8 * 2 * 4 * 4).map((_, i) => Math.sin(i)), shape: [8, 2, 4, 4] };
+    const img = { data: new Float64Array(8 * 1 * 10 * 10), shape: [8, 1, 10, 10] };
+    expect(() => localisationUpdate(s, { activations: [act], images: img })).toThrow(/invalid grid: 4×4 does not divide the 10×10 input/);
+    expect([s.batches, s.perSite[0].grid]).toEqual([0, [0, 0]]);
+  });
+});

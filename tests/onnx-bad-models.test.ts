@@ -2,7 +2,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../src/errors.js";
-import { loadModel } from "../src/onnx/model.js";
+import { MAX_OPSET, loadModel } from "../src/onnx/model.js";
 import { createSession, run } from "../src/runtime/session.js";
 
 const DIR = path.resolve("tests/bad-models");
@@ -40,6 +40,12 @@ describe("loadModel on the bad-model corpus (tests/bad-models/manifest.json)", (
       expect(out.logits.shape).toEqual([2, 4]);
     });
   }
+
+  it("MAX_OPSET is what onnxruntime-node loads: it refuses opset-27.onnx itself", async () => {
+    expect(MAX_OPSET).toBe(26);
+    const bytes = readFileSync(path.join(DIR, "opset-27.onnx"));
+    await expect(createSession(bytes)).rejects.toThrow(/ValidateOpsetForDomain|opset/i);
+  });
 
   it("loadModel rejects a missing file with an InputError naming it", async () => {
     await expect(loadModel(path.join(DIR, "nope.onnx"))).rejects.toThrow(/nope\.onnx: no such file/);

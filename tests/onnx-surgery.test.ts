@@ -183,3 +183,29 @@ describe("createSession", () => {
     await expect(run(s, { input: input([1, 3, 64, 64]) }, ["nope"])).rejects.toThrow(/invalid output: nope/);
   });
 });
+
+describe("gramSession", () => {
+  for (const center of [false, true]) {
+    it(`gramMatrix equals the float64 X·Xᵀ ${center ? "of the centred X" : ""} within float32 rounding`, async () => {
+      const { gramSession, gramMatrix } = await import("../src/runtime/session.js");
+      const n = 7;
+      const p = 1000;
+      const X = input([n, p]);
+      const g = await gramSession({ center, threads: 1 });
+      const G = await gramMatrix(g, X);
+      const mean = new Float64Array(p);
+      if (center) for (let i = 0; i < n; i++) for (let k = 0; k < p; k++) mean[k] += X.data[i * p + k] / n;
+      let scale = 0;
+      let diff = 0;
+      for (let i = 0; i < n; i++)
+        for (let j = 0; j < n; j++) {
+          let s = 0;
+          for (let k = 0; k < p; k++) s += (X.data[i * p + k] - mean[k]) * (X.data[j * p + k] - mean[k]);
+          scale = Math.max(scale, Math.abs(s));
+          diff = Math.max(diff, Math.abs(s - G[i * n + j]));
+        }
+      expect(diff / scale).toBeLessThan(1e-5);
+      await expect(gramMatrix(g, { data: X.data, shape: [n * p] })).rejects.toThrow(/invalid shape/);
+    });
+  }
+});

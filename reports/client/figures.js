@@ -149,8 +149,8 @@ var seelikeFigures = (function () {
     var labelled = Math.max(n, m) <= 40;
     var cell = Math.min(22, (spec.size || 440) / Math.max(n, m, 1));
     var pw = cell * m, ph = cell * n;
-    var rowChars = labelled ? Math.min(26, d3.max(spec.rows, function (s) { return String(s).length; }) || 1) : 4;
-    var colChars = labelled ? Math.min(26, d3.max(spec.cols, function (s) { return String(s).length; }) || 1) : 3;
+    var rowChars = labelled ? Math.min(36, d3.max(spec.rows, function (s) { return String(s).length; }) || 1) : 4;
+    var colChars = labelled ? Math.min(36, d3.max(spec.cols, function (s) { return String(s).length; }) || 1) : 3;
     var margin = {
       top: 30,
       left: 28 + rowChars * 6.2,
@@ -168,11 +168,12 @@ var seelikeFigures = (function () {
     if (raster) {
       rasterImage(env, g, m, n, paintRaster(colours, values, m, n), pw, ph).attr("class", "cells");
     } else {
-      var cells = g.append("g").attr("class", "cells");
+      // crispEdges: no anti-aliased seams between adjacent cells.
+      var cells = g.append("g").attr("class", "cells").attr("shape-rendering", "crispEdges");
       for (var i = 0; i < n; i++) {
         for (var j = 0; j < m; j++) {
           cells.append("rect").attr("x", j * cell).attr("y", i * cell)
-            .attr("width", cell + 0.05).attr("height", cell + 0.05)
+            .attr("width", cell).attr("height", cell)
             .attr("fill", colours.css(values[i * m + j]));
         }
       }
@@ -187,8 +188,8 @@ var seelikeFigures = (function () {
     var xAxis = d3.axisBottom(xs).tickSizeOuter(0);
     var yAxis = d3.axisLeft(ys).tickSizeOuter(0);
     if (labelled) {
-      xAxis.tickFormat(function (j) { return truncate(spec.cols[j], 26); });
-      yAxis.tickFormat(function (i) { return truncate(spec.rows[i], 26); });
+      xAxis.tickFormat(function (j) { return truncate(spec.cols[j], 36); });
+      yAxis.tickFormat(function (i) { return truncate(spec.rows[i], 36); });
     } else {
       xAxis.tickValues(every(m));
       yAxis.tickValues(every(n));
@@ -231,7 +232,7 @@ var seelikeFigures = (function () {
       row.append("line").attr("x1", 0).attr("x2", 22).attr("y1", 0).attr("y2", 0)
         .attr("stroke", s.colour).attr("stroke-width", 2).attr("stroke-dasharray", s.dash || null);
       row.append("circle").attr("cx", 11).attr("r", 2.5).attr("fill", s.colour);
-      row.append("text").attr("x", 28).attr("dy", "0.32em").text(truncate(s.name, 28));
+      row.append("text").attr("x", 28).attr("dy", "0.32em").text(truncate(s.name, 36));
     });
   }
 
@@ -241,7 +242,7 @@ var seelikeFigures = (function () {
    */
   function lines(spec, env) {
     var d3 = env.d3;
-    var margin = { top: 30, right: 200, bottom: 44, left: 58 };
+    var margin = { top: 30, right: 250, bottom: 44, left: 58 };
     var pw = spec.width || 440, ph = spec.height || 240;
     var width = margin.left + pw + margin.right, height = margin.top + ph + margin.bottom;
     var svg = root(env, spec, width, height, "lines");
@@ -351,7 +352,7 @@ var seelikeFigures = (function () {
     var d3 = env.d3;
     var k = spec.panels.length;
     var pw = 150, ph = 180, gap = 28;
-    var margin = { top: 48, right: 16, bottom: 44, left: 58 };
+    var margin = { top: 60, right: 16, bottom: 44, left: 58 };
     var width = margin.left + k * pw + (k - 1) * gap + margin.right, height = margin.top + ph + margin.bottom;
     var svg = root(env, spec, width, height, "sorted-heads");
     var ymax = Math.max(spec.ceiling || 0, d3.max(spec.panels, function (p) { return d3.max(p.heads); }) || 1);
@@ -385,7 +386,7 @@ var seelikeFigures = (function () {
     svg.append("text").attr("transform", "translate(16," + (margin.top + ph / 2) + ") rotate(-90)")
       .attr("text-anchor", "middle").text("mean attention distance (px)");
     if (isNum(spec.ceiling)) {
-      svg.append("text").attr("x", 8).attr("y", 34).attr("fill", "#555")
+      svg.append("text").attr("x", 8).attr("y", 32).attr("fill", "#555")
         .text("dashed: uniform attention, " + fmt(d3, spec.ceiling) + " px");
     }
     return svg.node();
@@ -517,7 +518,10 @@ var seelikeFigures = (function () {
   function draw(kind, spec, env) {
     var f = kinds[kind];
     if (!f) throw new RangeError("invalid figure kind: " + kind);
-    return f(spec, env);
+    var node = f(spec, env);
+    // d3-axis sets its own font on each axis; use the figure's font throughout.
+    env.d3.select(node).selectAll("g[font-family]").attr("font-family", null);
+    return node;
   }
 
   return { draw: draw, kinds: Object.keys(kinds), RASTER_CELLS: RASTER_CELLS };

@@ -68,7 +68,7 @@ export async function openNpy(path: string, options: NpyOptions = {}): Promise<D
     checkIndex(index, size);
     const row = (await readNpyRows(path, header, index, 1)) as Uint8Array | Float32Array;
     if (layout === "NHWC" || channels === 1) return { data: row, height, width, channels, layout: "HWC" };
-    const hwc = new (row.constructor as typeof Float32Array | typeof Uint8Array)(row.length);
+    const hwc = (row instanceof Float32Array ? new Float32Array(row.length) : new Uint8Array(row.length));
     const plane = height * width;
     for (let c = 0; c < channels; c++) for (let p = 0; p < plane; p++) hwc[p * channels + c] = row[c * plane + p];
     return { data: hwc, height, width, channels, layout: "HWC" };

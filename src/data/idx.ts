@@ -27,6 +27,13 @@ const TYPES: Record<number, { name: string; size: number }> = {
   0x0e: { name: "float64", size: 8 },
 };
 
+const READERS: Record<string, { array: typeof Int16Array | typeof Int32Array | typeof Float32Array | typeof Float64Array; get: (v: DataView, o: number) => number }> = {
+  int16: { array: Int16Array, get: (v, o) => v.getInt16(o, false) },
+  int32: { array: Int32Array, get: (v, o) => v.getInt32(o, false) },
+  float32: { array: Float32Array, get: (v, o) => v.getFloat32(o, false) },
+  float64: { array: Float64Array, get: (v, o) => v.getFloat64(o, false) },
+};
+
 /** Whether bytes start like a gzip stream (RFC 1952 magic 1f 8b). */
 export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
@@ -55,26 +62,14 @@ export function decodeIdx(bytes: Uint8Array, file: string): IdxArray {
   const need = start + count * type.size;
   if (bytes.length < need) throw new InputError(file, `truncated IDX data: ${bytes.length} bytes, expected ${need} for shape [${shape}]`);
   let data: IdxArray["data"];
-  switch (type.name) {
-    case "uint8":
-      data = bytes.slice(start, need);
-      break;
-    case "int8":
-      data = new Int8Array(bytes.slice(start, need).buffer);
-      break;
-    default: {
-      // IDX is big-endian: read element by element.
-      const Ctor = { int16: Int16Array, int32: Int32Array, float32: Float32Array, float64: Float64Array }[type.name as "int16"]!;
-      const out = new Ctor(count);
-      const get = {
-        int16: (o: number) => view.getInt16(o, false),
-        int32: (o: number) => view.getInt32(o, false),
-        float32: (o: number) => view.getFloat32(o, false),
-        float64: (o: number) => view.getFloat64(o, false),
-      }[type.name as "int16"];
-      for (let i = 0; i < count; i++) out[i] = get(start + i * type.size);
-      data = out;
-    }
+  if (type.name === "uint8") data = bytes.slice(start, need);
+  else if (type.name === "int8") data = new Int8Array(bytes.slice(start, need).buffer);
+  else {
+    // IDX is big-endian: read element by element.
+    const read = READERS[type.name];
+    const out = new read.array(count);
+    for (let i = 0; i < count; i++) out[i] = read.get(view, start + i * type.size);
+    data = out;
   }
   return { data, shape };
 }

@@ -40,7 +40,7 @@ export interface BatchOptions {
    * all but the last stay full.
    */
   skipBad?: boolean;
-  /** Collects every skipped sample across batches. */
+  /** Collects every skipped sample across batches (also those after the last full or partial batch). */
   skipped?: SkippedSample[];
   /** Decodes in flight at once (default 4). */
   concurrency?: number;

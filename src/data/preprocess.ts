@@ -217,7 +217,7 @@ function centerCrop<A extends Uint8Array | Float32Array>(img: RawImage & { data:
     const top = ch > height ? Math.floor((ch - height) / 2) : 0;
     const w = Math.max(cw, width);
     const h = Math.max(ch, height);
-    const padded = new (data.constructor as { new (n: number): A })(h * w * c);
+    const padded = like(data, h * w * c);
     for (let y = 0; y < height; y++) padded.set(data.subarray(y * width * c, (y + 1) * width * c) as A, ((y + top) * w + left) * c);
     data = padded;
     height = h;
@@ -226,7 +226,7 @@ function centerCrop<A extends Uint8Array | Float32Array>(img: RawImage & { data:
   if (ch === height && cw === width) return { ...img, data, height, width };
   const top = roundHalfEven((height - ch) / 2);
   const left = roundHalfEven((width - cw) / 2);
-  const out = new (data.constructor as { new (n: number): A })(ch * cw * c);
+  const out = like(data, ch * cw * c);
   for (let y = 0; y < ch; y++) out.set(data.subarray(((y + top) * width + left) * c, ((y + top) * width + left + cw) * c) as A, y * cw * c);
   return { ...img, data: out, height: ch, width: cw };
 }
@@ -243,7 +243,7 @@ export function channelsTo(img: RawImage, channels: 1 | 3): RawImage {
   const n = img.height * img.width;
   const src = img.data;
   if (img.channels === 1 && channels === 3) {
-    const out = new (src.constructor as typeof Uint8Array | typeof Float32Array)(n * 3);
+    const out = like(src, n * 3);
     for (let p = 0; p < n; p++) out[3 * p] = out[3 * p + 1] = out[3 * p + 2] = src[p];
     return { ...img, data: out, channels: 3 };
   }
@@ -320,4 +320,9 @@ export async function modelPreprocess(modelPath: string, options: ModelPreproces
     throw new InputError(modelPath, `no model card next to the model (${base}.json or ${base}.card.json)`);
   }
   return resolvePreprocess(preset, found?.card, options.overrides, options.input, found?.file);
+}
+
+/** A zeroed array of the same element type (a Node Buffer gives a plain Uint8Array, not `new Buffer`). */
+function like<A extends Uint8Array | Float32Array>(data: A, n: number): A {
+  return (data instanceof Float32Array ? new Float32Array(n) : new Uint8Array(n)) as A;
 }

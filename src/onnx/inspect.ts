@@ -1,7 +1,6 @@
 /**
  * `seelike inspect MODEL [--json]`: what the model is and which sites it offers.
  */
-import { createHash } from "node:crypto";
 import { type LoadOptions, loadModel } from "./model.js";
 import { type ModelSites, type SiteOptions, discoverSites } from "./sites.js";
 
@@ -33,7 +32,7 @@ export async function inspectModel(file: string, options: SiteOptions & LoadOpti
   for (const init of model.initializers.values()) if (init.dataType === 1 || init.dataType === 10 || init.dataType === 16) parameters += init.dims.reduce((a, b) => a * b, 1);
   return {
     file,
-    sha256: createHash("sha256").update(model.bytes).digest("hex"),
+    sha256: model.sha256,
     bytes: model.bytes.length,
     irVersion: model.irVersion,
     opset: model.opset,

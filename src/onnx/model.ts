@@ -2,6 +2,7 @@
  * loadModel: read an ONNX file, index it at the wire level and validate it, so that nothing
  * malformed ever reaches onnxruntime. Every problem is an InputError(file, one-line problem).
  */
+import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { InputError } from "../errors.js";
@@ -26,9 +27,12 @@ import {
 } from "./wire.js";
 import { type GraphIndex, graphIndex } from "./graph.js";
 
-/** Lowest default-domain opset accepted, and the highest onnxruntime-node 1.30 runs. */
+/**
+ * Lowest default-domain opset accepted, and the highest onnxruntime-node 1.30 loads (measured:
+ * it loads opset 26 and refuses 27 in ValidateOpsetForDomain; tests/onnx-bad-models checks both).
+ */
 export const MIN_OPSET = 7;
-export const MAX_OPSET = 23;
+export const MAX_OPSET = 26;
 
 /** ONNX TensorProto.DataType → name. */
 export const DTYPES: Record<number, string> = {
@@ -81,6 +85,8 @@ export interface NodeInfo {
 /** A loaded, validated model. */
 export interface OnnxModel {
   path: string;
+  /** sha256 (hex) of the .onnx file as read (before any external data was inlined). */
+  sha256: string;
   bytes: Uint8Array;
   spans: ModelSpans;
   irVersion: number;
@@ -137,7 +143,7 @@ export async function loadModel(file: string, options: LoadOptions = {}): Promis
  * @example
  * const model = await parseModel("m.onnx", bytes);
  */
-export async function parseModel(file: string, bytes: Uint8Array, options: LoadOptions = {}): Promise<OnnxModel> {
+export async function parseModel(file: string, bytes: Uint8Array, options: LoadOptions = {}, sha256?: string): Promise<OnnxModel> {
   const fail = (problem: string): never => {
     throw new InputError(file, problem);
   };
@@ -233,7 +239,7 @@ export async function parseModel(file: string, bytes: Uint8Array, options: LoadO
     // onnxruntime resolves external data of a model given as bytes against the working
     // directory, so the weights are read into the model (up to protobuf's 2 GB limit).
     const inlined = await inlineExternal(file, bytes, sp, initializers);
-    return parseModel(file, inlined, options);
+    return parseModel(file, inlined, options, sha256 ?? createHash("sha256").update(bytes).digest("hex"));
   }
 
   // References, duplicates and cycles.
@@ -264,6 +270,7 @@ export async function parseModel(file: string, bytes: Uint8Array, options: LoadO
 
   return {
     path: file,
+    sha256: sha256 ?? createHash("sha256").update(bytes).digest("hex"),
     bytes,
     spans: sp,
     irVersion,

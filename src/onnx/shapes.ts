@@ -32,6 +32,8 @@ const UNARY = new Set([
   "Ceil", "Round", "Elu", "Selu", "Softplus", "Softsign", "Sin", "Cos", "Mish", "InstanceNormalization",
   "LayerNormalization", "LpNormalization", "Sign", "IsNaN", "QuickGelu", "FastGelu", "BiasGelu", "SimplifiedLayerNormalization",
 ]);
+/** Ops whose output 0 has the shape and type of input 0. */
+const SAME_AS_DATA = new Set(["ScatterND", "ScatterElements", "Scatter", "CumSum", "Trilu", "RandomNormalLike", "RandomUniformLike", "Celu", "ThresholdedRelu", "Shrink", "Hardmax", "DequantizeLinear", "QuantizeLinear"]);
 const BINARY = new Set(["Add", "Sub", "Mul", "Div", "Pow", "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "And", "Or", "Xor", "Max", "Min", "PRelu", "Mod", "Where", "Sum", "Mean"]);
 const BOOL_OUT = new Set(["Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "And", "Or", "Xor", "Not", "IsNaN"]);
 
@@ -223,6 +225,7 @@ export function inferNode(op: string, attrs: Record<string, unknown>, ins: In[],
     }
     return out;
   }
+  if (SAME_AS_DATA.has(op)) return [{ shape: xs, dtype: op === "DequantizeLinear" ? 1 : dt }];
   if (op === "Cast") {
     const to = attrs.to as number;
     return [{ shape: xs, dtype: to, value: x?.value ? (isInt(to) ? x.value.map(Math.trunc) : x.value) : undefined }];

@@ -113,9 +113,14 @@ export function discoverSites(model: OnnxModel, options: SiteOptions = {}): Mode
   const notes: string[] = [];
 
   const residuals = findResiduals(ctx);
-  const conv = residuals.filter((r) => (one.get(r.out)?.shape?.length ?? 0) === 4);
-  const tokenRes = residuals.filter((r) => (one.get(r.out)?.shape?.length ?? 0) === 3);
-  const attnRes = tokenRes.filter((r) => attentionIn(ctx, r) !== null);
+  // Token residuals: rank 3, or with attention in the branch, or the sublayer chained right
+  // after an attention residual (windowed transformers keep [B, H, W, C] tokens).
+  const rankOf = (r: Residual) => one.get(r.out)?.shape?.length ?? 0;
+  const hasAttn = residuals.map((r) => attentionIn(ctx, r) !== null);
+  const isToken = residuals.map((r, i) => rankOf(r) === 3 || hasAttn[i] || (i > 0 && hasAttn[i - 1] && chained(ctx, residuals[i - 1].out, r.z)));
+  const conv = residuals.filter((r, i) => !isToken[i] && rankOf(r) === 4);
+  const tokenRes = residuals.filter((r, i) => isToken[i]);
+  const attnRes = residuals.filter((r, i) => hasAttn[i]);
 
   let family: Family = "unknown";
   if (attnRes.length && conv.length) family = "hybrid";
@@ -170,6 +175,8 @@ export function discoverSites(model: OnnxModel, options: SiteOptions = {}): Mode
       if (s?.length === 4) {
         layout = "[B,H,T,T]";
         heads = s[1];
+        const lead = sym.get(attn)?.[0];
+        if (lead !== "B") notes.push(`${name}: attention probabilities ${attn} have leading dim ${lead}, windowed (local) attention rather than one map per image`);
       } else if (s?.length === 3) {
         layout = "[B*H,T,T]";
         heads = s[0];
@@ -205,7 +212,8 @@ export function discoverSites(model: OnnxModel, options: SiteOptions = {}): Mode
   const pos = positionEmbedding(ctx);
   const firstToken = tokenRes[0];
   let tokens: number | null = null;
-  if (firstToken) tokens = one.get(firstToken.source)?.shape?.[1] ?? null;
+  const firstShape = firstToken ? one.get(firstToken.source)?.shape : null;
+  if (firstShape?.length === 3) tokens = firstShape[1];
   let grid: [number, number] | null = null;
   let patchSize: number | null = null;
   if (patch && imgShape) {

@@ -74,6 +74,8 @@ out("no-ir-version.onnx", m.SerializeToString(), "ir_version is missing", "Model
 
 # Opsets onnxruntime-node 1.30 cannot run.
 out("opset-99.onnx", conv_net(opset=99).SerializeToString(), "unsupported opset 99", "default-domain opset 99")
+out("opset-27.onnx", conv_net(opset=27).SerializeToString(), "unsupported opset 27", "default-domain opset 27, one past onnxruntime-node 1.30")
+out("opset-26.onnx", conv_net(opset=26).SerializeToString(), None, "control: opset 26, the highest onnxruntime-node 1.30 loads")
 out("opset-5.onnx", conv_net(opset=5).SerializeToString(), "unsupported opset 5", "default-domain opset 5")
 
 # No 4-D float image input.
