@@ -154,6 +154,12 @@ export interface CKAGrams {
   gramsA: PerSite<FloatArray>;
   gramsB?: PerSite<FloatArray>;
   repeat?: number;
+  /**
+   * Seed of this batch's shuffled-pairing permutation. The engine derives it from the batch's
+   * first sample, so shards and resumed runs draw the same permutations as one run; without it
+   * the seed follows the batch count (stable only for a single uninterrupted stream).
+   */
+  controlSeed?: number;
   /** Full estimators only: offsets (in examples) of this block in the m×m Gram. */
   block?: { row: number; col: number; rows: number; cols: number };
 }
@@ -337,7 +343,7 @@ export function ckaUpdate(state: CKAState, input: CKAGrams, repeat = input.repea
   }
   if (state.control) {
     // U(PLPᵀ) = P U(L) Pᵀ, so permuting the U-centred Gram equals permuting the examples.
-    const seed = (state.seed * 1_000_003 + repeat * 7919 + state.batches[repeat]) | 0;
+    const seed = input.controlSeed !== undefined ? input.controlSeed | 0 : (state.seed * 1_000_003 + repeat * 7919 + state.batches[repeat]) | 0;
     const perm = derangement(n, seed);
     addInto(state.sumControl, repeat * la * (lb || la), hsicProduct(ra, uCentredRows(lb ? gb : ga, perm), n));
   }

@@ -21,6 +21,8 @@ describe.skipIf(!hasChromium)(`report in Chromium (${CHROMIUM})`, () => {
   const requests: string[] = [];
   const errors: string[] = [];
   const dialogs: string[] = [];
+  const failed = new Map<string, string>();
+  const responses: string[] = [];
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
@@ -32,6 +34,8 @@ describe.skipIf(!hasChromium)(`report in Chromium (${CHROMIUM})`, () => {
     });
     page = await browser.newPage({ acceptDownloads: true, viewport: { width: 1200, height: 900 } });
     page.on("request", (r) => requests.push(r.url()));
+    page.on("requestfailed", (r) => failed.set(r.url(), r.failure()?.errorText ?? ""));
+    page.on("response", (r) => responses.push(r.url()));
     page.on("console", (m) => {
       if (m.type() === "error" || m.type() === "warning") errors.push(`${m.type()}: ${m.text()}`);
     });
@@ -100,9 +104,9 @@ describe.skipIf(!hasChromium)(`report in Chromium (${CHROMIUM})`, () => {
     const tip = page.locator("#seelike-tooltip");
     await expect.poll(() => tip.isVisible()).toBe(true);
     const lines = await tip.locator("div").allTextContents();
-    expect(lines[0]).toBe(`${data.run.models[0].label} site: ${h.rows[i]}`);
+    expect(lines[0]).toBe(`${data.run.models[0].label} site ${i}: ${h.rows[i]}`);
     expect(h.rows[i]).toBe(HOSTILE.img);
-    expect(lines[1]).toBe(`${data.run.models[0].label} site: ${h.cols[j]}`);
+    expect(lines[1]).toBe(`${data.run.models[0].label} site ${j}: ${h.cols[j]}`);
     // d3.format writes negatives with U+2212 MINUS SIGN.
     const value = Number(/CKA = (.*)$/.exec(lines[2])![1].replace("\u2212", "-"));
     expect(Math.abs(value - Number(h.data[i * h.cols.length + j]))).toBeLessThan(5e-4);
@@ -154,6 +158,31 @@ describe.skipIf(!hasChromium)(`report in Chromium (${CHROMIUM})`, () => {
     expect([...bytes.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
     expect(bytes.readUInt32BE(16)).toBe(2 * w);
     writeFileSync(join(ARTIFACTS, "posembed.png"), bytes);
+  });
+
+  test("the CSP is enforced: fetches, injected scripts and inline handlers are blocked", async () => {
+    const before = requests.length;
+    const fetched = await page.evaluate(() => fetch("http://127.0.0.1:9/x").then(() => "loaded", () => "blocked"));
+    expect(fetched).toBe("blocked");
+    await page.evaluate(() => {
+      const s = document.createElement("script");
+      s.textContent = "window.__injected = 1";
+      document.body.appendChild(s);
+      const holder = document.createElement("div");
+      holder.innerHTML = '<img src="data:," onerror="window.__handler = 1"><img src="https://example.com/x.png">';
+      document.body.appendChild(holder);
+    });
+    await page.waitForTimeout(200);
+    expect(await page.evaluate(() => (window as unknown as { __injected?: number }).__injected)).toBeUndefined();
+    expect(await page.evaluate(() => (window as unknown as { __handler?: number }).__handler)).toBeUndefined();
+    // Chromium reports the blocked image as a request that fails with "csp" (ERR_BLOCKED_BY_CSP), never sent.
+    const foreign = requests.slice(before).filter((u) => !/^(file|data|blob):/.test(u));
+    expect(foreign).toEqual(["https://example.com/x.png"]);
+    expect(failed.get("https://example.com/x.png")).toMatch(/csp/i);
+    expect(responses.filter((u) => !/^(file|data|blob):/.test(u))).toEqual([]);
+    expect(errors.some((e) => /Content Security Policy/.test(e))).toBe(true);
+    errors.length = 0;
+    await page.evaluate(() => document.querySelectorAll("body > div:last-of-type, body > script:last-of-type").forEach((n) => n.remove()));
   });
 
   test("the print stylesheet hides the buttons and keeps the figures", async () => {

@@ -216,8 +216,8 @@ var seelikeFigures = (function () {
       if (i < 0 || j < 0 || i >= n || j >= m) { mark.attr("visibility", "hidden"); return null; }
       mark.attr("x", j * cell).attr("y", i * cell).attr("visibility", "visible");
       return [
-        (spec.rowTitle || "row") + ": " + spec.rows[i],
-        (spec.colTitle || "column") + ": " + spec.cols[j],
+        (spec.rowTitle || "row") + " " + i + ": " + spec.rows[i],
+        (spec.colTitle || "column") + " " + j + ": " + spec.cols[j],
         (spec.valueName || "value") + " = " + fmt(d3, values[i * m + j]),
       ];
     });

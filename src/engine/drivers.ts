@@ -112,7 +112,10 @@ export function ckaDriver(
       if (repeat === null) return state;
       const gramsA = tapsA.map((t) => view.tap(a.index, t).data);
       const gramsB = b ? tapsB.map((t) => view.tap(b.index, t).data) : undefined;
-      if (config.estimator === "minibatch-unbiased") return ckaReducer.update(state, { gramsA, gramsB, repeat });
+      // The control permutation is seeded by the batch's first sample, not by the batch count, so
+      // shards merged and resumed runs equal one uninterrupted run.
+      const controlSeed = (config.seed * 1_000_003 + repeat * 7919 + (view.batch.indices[0] ?? 0) * 31) | 0;
+      if (config.estimator === "minibatch-unbiased") return ckaReducer.update(state, { gramsA, gramsB, repeat, controlSeed });
       const n = view.batch.ids.length;
       return ckaReducer.update(state, { gramsA, gramsB, repeat, block: { row: state.offset, col: state.offset, rows: n, cols: n } });
     },

@@ -212,7 +212,22 @@ export async function parseModel(file: string, bytes: Uint8Array, options: LoadO
   const inputs = declaredInputs.filter((v) => !initializers.has(v.name));
 
   for (const n of nodes) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(n.opType)) fail(`corrupt node ${n.name || n.index}: operator type ${JSON.stringify(n.opType)} is not an identifier`);
     if (!KNOWN_DOMAINS.has(n.domain)) fail(`node ${n.name || n.index} (${n.opType}) uses custom operator domain '${n.domain}', which onnxruntime cannot run`);
+  }
+
+  // Payload sizes must agree with the dims (a corrupt or hand-edited file otherwise crashes later).
+  for (const init of initializers.values()) {
+    if (init.header.dataLocation === 1) continue;
+    const size = DTYPE_BYTES[init.dataType];
+    if (!size) continue;
+    const count = init.dims.reduce((a, b) => a * b, 1);
+    for (const p of init.header.payload) {
+      let bytesHeld = -1;
+      if (p.field === 9) bytesHeld = p.end - p.payload;
+      else if ((p.field === 4 || p.field === 10) && p.wireType === 2) bytesHeld = ((p.end - p.payload) / (p.field === 4 ? 4 : 8)) * size;
+      if (bytesHeld >= 0 && bytesHeld !== count * size) fail(`corrupt initializer ${init.name}: ${p.field === 9 ? "raw_data" : "data"} holds ${bytesHeld} bytes, dims [${init.dims.join(",")}] of ${init.dtype} need ${count * size}`);
+    }
   }
 
   // External data: resolve relative to the model file; the file must exist and be long enough.

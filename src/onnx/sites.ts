@@ -219,6 +219,15 @@ export function discoverSites(model: OnnxModel, options: SiteOptions = {}): Mode
   if (patch && imgShape) {
     patchSize = patch.patchSize;
     grid = [Math.floor(imgShape[2] / patch.patchSize), Math.floor(imgShape[3] / patch.patchSize)];
+  } else if (tokens !== null && imgShape && firstToken) {
+    // Conv stems and hybrids: the grid is the last feature map flattened into the tokens, and
+    // the patch size the effective stride (image side / grid side).
+    const map = lastFeatureMap(ctx, firstToken.source, tokens);
+    if (map) {
+      grid = map;
+      if (imgShape[2] % map[0] === 0) patchSize = imgShape[2] / map[0];
+      notes.push(`no patchify convolution: grid ${map[0]}×${map[1]} from the feature map flattened into tokens, patch size ${patchSize ?? "?"} is the effective stride`);
+    }
   }
   let prefixTokens = 0;
   if (tokens !== null && grid) prefixTokens = tokens - grid[0] * grid[1];
@@ -582,6 +591,24 @@ function tokensAfter(ctx: Ctx, convOut: string): string {
   // Accept only [B, g², D] (tokens last-but-one), as a timm/torchvision patch embedding gives.
   if (best !== convOut && s && conv && s[2] === conv[1]) return best;
   return convOut;
+}
+
+/** Spatial dims of the last [B, C, h, w] data tensor before `tokensAt`, when h·w fits the token count. */
+function lastFeatureMap(ctx: Ctx, tokensAt: string, tokens: number): [number, number] | null {
+  const g = ctx.model.graph;
+  const p = g.producer.get(tokensAt);
+  if (p === undefined) return null;
+  const limit = g.position[p];
+  let best: [number, number] | null = null;
+  for (const i of g.order) {
+    if (g.position[i] > limit) break;
+    for (const o of ctx.nodes[i].outputs) {
+      const s = ctx.one.get(o)?.shape;
+      if (!ctx.data.has(o) || s?.length !== 4) continue;
+      if (s[2] * s[3] <= tokens && tokens - s[2] * s[3] <= 16) best = [s[2], s[3]];
+    }
+  }
+  return best;
 }
 
 /** Position embedding: an Add of a [1, T, D] constant to the token stream. */

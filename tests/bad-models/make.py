@@ -121,6 +121,17 @@ bad_node = b"\x0a" + varint(16) + b"abc"  # NodeProto.input claims 16 bytes, its
 graph_tail = b"\x0a" + varint(len(bad_node)) + bad_node  # GraphProto.node
 out("corrupt-node.onnx", good + b"\x3a" + varint(len(graph_tail)) + graph_tail, "corrupt node #5", "a node record that does not decode")
 
+# An initializer whose raw_data does not match its dims.
+m = conv_net()
+w = next(t for t in m.graph.initializer if t.name == "fc.weight")
+w.raw_data = w.raw_data[:-4]
+out("initializer-size.onnx", m.SerializeToString(), "corrupt initializer fc.weight: raw_data holds 124 bytes, dims [4,8] of float32 need 128", "raw_data one float short")
+
+# A node whose operator type is not an identifier (a flipped byte in op_type).
+def garbled(nodes, inits):
+    nodes[1].op_type = "Re\x01u"
+out("garbled-op.onnx", conv_net(edit=garbled).SerializeToString(), "is not an identifier", "op_type with a control character")
+
 # External data: missing file, and a file too short for the tensor.
 def external(name, location, write_bytes):
     m = conv_net()
