@@ -124,6 +124,44 @@ function accumulate(s: SkipRatioResidualState, z: Tensor, fz: Tensor, B: number)
   s.images += B;
 }
 
+function normsLayoutOf(zn: Tensor, fn: Tensor): { layout: "tokens" | "feature-map"; B: number; positions: number[] } {
+  const s = zn.shape;
+  if (s.length !== fn.shape.length || s.some((d, i) => d !== fn.shape[i])) {
+    throw new RangeError(`invalid residual norms: skip [${s}] and branch [${fn.shape}] differ in shape`);
+  }
+  if (s.length === 2) return { layout: "tokens", B: s[0], positions: [s[1]] };
+  if (s.length === 3) return { layout: "feature-map", B: s[0], positions: [s[1], s[2]] };
+  throw new RangeError(`invalid residual norms shape [${s}]: expected [B, T] or [B, H, W]`);
+}
+
+/** Adds one batch given per-token (or per-position) channel norms ‖z‖, ‖f(z)‖. */
+function accumulateNorms(s: SkipRatioResidualState, zn: Tensor, fn: Tensor, B: number): void {
+  const Z = zn.data;
+  const F = fn.data;
+  const n = s.ratio.length;
+  for (let b = 0; b < B; b++) {
+    let zAll = 0;
+    let fAll = 0;
+    for (let p = 0; p < n; p++) {
+      const z = Z[b * n + p];
+      const f = F[b * n + p];
+      const zz = z * z;
+      const ff = f * f;
+      s.ratio[p] += z / f;
+      s.skip2[p] += zz;
+      s.branch2[p] += ff;
+      zAll += zz;
+      fAll += ff;
+    }
+    if (s.layout === "feature-map") {
+      s.whole[0] += Math.sqrt(zAll) / Math.sqrt(fAll);
+      s.whole[1] += zAll;
+      s.whole[2] += fAll;
+    }
+  }
+  s.images += B;
+}
+
 function entryOf(s: SkipRatioResidualState, prefixTokens: number): SkipRatioEntry {
   const n = s.ratio.length;
   const m = s.images;
@@ -190,12 +228,15 @@ export interface SkipRatioState {
   residuals: SkipRatioResidualState[];
 }
 
-/** One batch at one residual: `residual` names it ("blocks.3.attn", "blocks.3.mlp", "stages.1.units.2"). */
-export interface SkipRatioInput {
-  residual: string;
-  skip: Tensor;
-  branch: Tensor;
-}
+/**
+ * One batch at one residual: `residual` names it ("blocks.3.attn", "blocks.3.mlp",
+ * "stages.1.units.2"). Either the tensors themselves, or their channel L2 norms computed
+ * upstream (the engine reduces them inside onnxruntime: [B, T] for tokens, [B, H, W] for
+ * feature maps), which avoids copying whole activations out of the runtime.
+ */
+export type SkipRatioInput =
+  | { residual: string; skip: Tensor; branch: Tensor }
+  | { residual: string; skipNorms: Tensor; branchNorms: Tensor };
 
 /** Finalized result: per residual both conventions; read `entry[settings.convention]` for the chosen one. */
 export interface SkipRatioResult {
@@ -221,16 +262,19 @@ export const skipRatioReducer: Reducer<SkipRatioConfig, SkipRatioState, SkipRati
     if (!Number.isInteger(prefixTokens) || prefixTokens < 0) throw new RangeError(`invalid prefixTokens: ${prefixTokens}`);
     return { analysis: "skip-ratio", settings: { convention, prefixTokens }, residuals: [] };
   },
-  update(state, { residual, skip, branch }) {
-    const { layout, B, positions } = layoutOf(skip, branch);
+  update(state, input) {
+    const residual = input.residual;
+    const byNorms = "skipNorms" in input;
+    const { layout, B, positions } = byNorms ? normsLayoutOf(input.skipNorms, input.branchNorms) : layoutOf(input.skip, input.branch);
     let s = state.residuals.find((r) => r.residual === residual);
     if (!s) {
       s = emptyState(residual, layout, positions);
       state.residuals.push(s);
     } else if (s.layout !== layout || s.positions.some((p, i) => p !== positions[i])) {
-      throw new RangeError(`invalid residual ${residual}: shape [${skip.shape}] differs from earlier batches`);
+      throw new RangeError(`invalid residual ${residual}: shape [${positions}] differs from earlier batches`);
     }
-    accumulate(s, skip, branch, B);
+    if (byNorms) accumulateNorms(s, input.skipNorms, input.branchNorms, B);
+    else accumulate(s, input.skip, input.branch, B);
     return state;
   },
   merge(a, b) {

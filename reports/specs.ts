@@ -73,6 +73,11 @@ function negatives(a: Numbers): number {
   return k;
 }
 
+/** Entry validation, so renderReport fails on bad data instead of drawing a broken figure. */
+function size(what: string, got: number, want: number, shape: string): void {
+  if (got !== want) throw new RangeError(`invalid ${what}: ${got} values for ${shape}`);
+}
+
 function fixed(v: number, digits = 1): string {
   return Number.isFinite(v) ? v.toFixed(digits) : String(v);
 }
@@ -106,6 +111,7 @@ function slug(s: string): string {
  * @example ckaFigure(heatmap, modelLabels(run.models), 0).spec.rows
  */
 export function ckaFigure(h: Heatmap, label: Labels, index = 0): FigureSpec {
+  size(`heatmap ${h.id}`, h.data.length, h.rows.length * h.cols.length, `${h.rows.length}×${h.cols.length}`);
   const rows = label(h.rowModel);
   const cols = label(h.colModel);
   const neg = negatives(h.data);
@@ -222,14 +228,18 @@ export function skipFigure(s: SkipRatio, label: Labels): FigureSpec {
     .filter((g) => g.points.length > 0);
   const ys = series.flatMap((g) => g.points.map((p) => p.y)).filter((v) => v > 0);
   const yLog = ys.length > 0 && Math.max(...ys) / Math.min(...ys) > 20;
+  const tokens = s.rows.some((r) => r.sublayer !== "unit");
   return {
     id: `skip-${slug(s.model)}`,
     kind: "lines",
     caption:
-      `Ratio of norms ‖z‖ / ‖f(z)‖ at each residual sum of ${name}: z is the skip input, f(z) the sublayer's output ` +
-      `(L2 over channels per token, ${s.convention ?? "mean-of-ratios"}). Above 1 the skip connection dominates and the ` +
-      "sublayer changes the representation little. Raghu et al. (Fig. 7) find ViT ratios well above ResNet's, with the " +
-      "CLS token high in the first half and spatial tokens high in the second." +
+      `Ratio of norms ‖z‖ / ‖f(z)‖ at each residual sum of ${name}: ` +
+      (tokens
+        ? "z is the skip input, f(z) the attention or MLP sublayer's output (L2 over channels per token"
+        : "z is the shortcut, f(z) the residual branch before the addition (L2 over the whole feature map") +
+      `, ${s.convention ?? "mean-of-ratios"}). Above 1 the skip connection dominates and the ` +
+      "sublayer changes the representation little. Raghu et al. (Fig. 7) find ViT ratios well above ResNet's" +
+      (tokens ? ", with the CLS token high in the first half and spatial tokens high in the second." : ".") +
       (yLog ? " Logarithmic y axis." : ""),
     spec: { title: `${name}: skip norm ratio`, xLabel: "block", yLabel: "‖z‖ / ‖f(z)‖", xInteger: true, yLog, series },
   };
@@ -263,6 +273,7 @@ export function probesFigure(probes: Probes[], label: Labels): FigureSpec {
  * @example localisationFigure(loc, label).kind // "tiles"
  */
 export function localisationFigure(loc: Localisation, label: Labels): FigureSpec {
+  for (const m of loc.maps) size(`localisation map ${m.label} of ${loc.model}`, m.data.length, loc.grid[0] * loc.grid[1], `${loc.grid[0]}×${loc.grid[1]}`);
   const name = label(loc.model);
   let hi = 0;
   for (const m of loc.maps) hi = Math.max(hi, extent(m.data)[1]);
@@ -291,6 +302,7 @@ export function localisationFigure(loc: Localisation, label: Labels): FigureSpec
  * @example posEmbedFigure(pe, label).kind // "tile-grid"
  */
 export function posEmbedFigure(pe: PosEmbed, label: Labels): FigureSpec {
+  size(`position-embedding similarity of ${pe.model}`, pe.data.length, (pe.grid[0] * pe.grid[1]) ** 2, `a ${pe.grid[0]}×${pe.grid[1]} grid`);
   const name = label(pe.model);
   return {
     id: `posembed-${slug(pe.model)}`,
@@ -308,6 +320,7 @@ export function posEmbedFigure(pe: PosEmbed, label: Labels): FigureSpec {
  * @example filtersFigure(f, label).spec.components.length
  */
 export function filtersFigure(f: Filters, label: Labels): FigureSpec {
+  f.components.forEach((c, k) => size(`filter component ${k} of ${f.model}`, c.data.length, f.patchSize * f.patchSize * f.channels, `${f.patchSize}×${f.patchSize}×${f.channels}`));
   const name = label(f.model);
   return {
     id: `filters-${slug(f.model)}`,
@@ -331,6 +344,7 @@ export function filtersFigure(f: Filters, label: Labels): FigureSpec {
  * @example collapseFigure(c, label).kind // "heatmap"
  */
 export function collapseFigure(c: Collapse, label: Labels): FigureSpec {
+  size(`collapse heatmap ${c.id}`, c.data.length, c.rows.length * c.cols.length, `${c.rows.length}×${c.cols.length}`);
   const name = label(c.model);
   const { domain, scheme } = colourDomain(c.data);
   return {
@@ -373,6 +387,7 @@ export function panelFigure(p: Panel, section: string, index: number, label: Lab
       },
     };
   }
+  size(`panel heatmap ${p.id}`, p.data.length, p.rows.length * p.cols.length, `${p.rows.length}×${p.cols.length}`);
   const auto = colourDomain(p.data);
   const domain = p.domain ?? auto.domain;
   return {

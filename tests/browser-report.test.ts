@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { JSDOM } from "jsdom";
 import { chromium, type Browser, type Page } from "playwright-core";
+import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { HOSTILE, demoReportData } from "../reports/demo.js";
 import { renderReport } from "../reports/render.js";
@@ -148,6 +149,9 @@ describe.skipIf(!hasChromium)(`report in Chromium (${CHROMIUM})`, () => {
     expect(svg.querySelector("title")!.textContent).toBe(data.cka![0].title);
     expect(svg.querySelector(".hit")).toBeNull();
     expect(svg.querySelectorAll("linearGradient stop").length).toBe(11);
+    // An independent SVG renderer (librsvg, through sharp) draws the file at its declared size.
+    const meta = await sharp(Buffer.from(text)).metadata();
+    expect([meta.width, meta.height]).toEqual([Number(svg.getAttribute("width")), Number(svg.getAttribute("height"))]);
   });
 
   test("Save PNG downloads a PNG at twice the figure's size", async () => {

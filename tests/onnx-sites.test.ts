@@ -206,3 +206,17 @@ describe("discoverSites does not need exporter names", () => {
     });
   }
 });
+
+describe("discoverSites with a static batch", () => {
+  it("discoverSites reads heads of a [B*H,T,T] map correctly when the input fixes the batch at 3", async () => {
+    const { onnx } = await import("../src/onnx/proto/onnx.js");
+    const { parseModel } = await import("../src/onnx/model.js");
+    const proto = onnx.ModelProto.decode(readFileSync(path.join(MODELS, "tv_vit_b16_op17.onnx")));
+    for (const v of [...proto.graph!.input, ...proto.graph!.output]) v.type!.tensor_type!.shape!.dim[0] = new onnx.TensorShapeProto.Dimension({ dim_value: 3 });
+    const s = discoverSites(await parseModel("static.onnx", onnx.ModelProto.encode(proto).finish()));
+    expect(s.input.shape[0]).toBe(3);
+    expect(s.blocks.map((b) => b.attention?.layout)).toEqual(["[B*H,T,T]", "[B*H,T,T]", "[B*H,T,T]", "[B*H,T,T]"]);
+    expect(s.blocks.map((b) => b.attention?.heads)).toEqual([4, 4, 4, 4]);
+    expect(s.sites.find((x) => x.name === "blocks.0.attn.probs")?.shape).toEqual([12, 17, 17]);
+  });
+});

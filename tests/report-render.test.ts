@@ -20,7 +20,7 @@ import {
 } from "../reports/figures.js";
 import { png } from "../reports/png.js";
 import { contentSecurityPolicy, renderReport } from "../reports/render.js";
-import { colourDomain, reportSections } from "../reports/specs.js";
+import { colourDomain, reportSections, values } from "../reports/specs.js";
 import type { Heatmap, ReportData } from "../reports/types.js";
 
 /** Snapshot form: numbers to 2 decimals, data URLs replaced by a short digest of their bytes. */
@@ -115,8 +115,18 @@ describe("ckaHeatmapSVG", () => {
     }
   });
 
+  test("ckaHeatmapSVG draws up to 60×60 cells as vectors and rasterises above", () => {
+    const at = (n: number) => xml(ckaHeatmapSVG(square(n, () => 0.5))).documentElement;
+    expect(at(60).getAttribute("data-render")).toBe("vector");
+    expect(at(60).querySelectorAll("g.cells rect").length).toBe(3600);
+    expect(at(61).getAttribute("data-render")).toBe("raster");
+    expect(at(61).querySelectorAll("g.cells rect").length).toBe(0);
+  });
+
   test("ckaHeatmapSVG rejects a matrix whose size does not match its labels", () => {
-    expect(() => ckaHeatmapSVG({ ...small, data: [1, 2, 3] })).toThrow(/invalid heatmap A × B: 3 values for 3×4/);
+    expect(() => ckaHeatmapSVG({ ...small, data: [1, 2, 3] })).toThrow(/invalid heatmap ab: 3 values for 3×4/);
+    expect(() => renderReport({ ...demoReportData(), cka: [{ ...small, data: [1, 2, 3] }] })).toThrow(RangeError);
+    expect(() => posEmbedSVG({ model: "a", grid: [3, 3], data: [1] })).toThrow(/invalid position-embedding similarity of a: 1 values for a 3×3 grid/);
   });
 });
 
@@ -188,6 +198,13 @@ describe("other figures", () => {
     // Separators between tiles are white.
     const sep = 4 * (g * info.width + 1);
     expect([data[sep], data[sep + 1], data[sep + 2]]).toEqual([255, 255, 255]);
+  });
+});
+
+describe("values", () => {
+  test("values(array) keeps 6 significant digits and turns NaN and ±Infinity into null", () => {
+    expect(values(new Float64Array([1 / 3, NaN, Infinity, -2e-9, 123456789]))).toEqual([0.333333, null, null, -2e-9, 123457000]);
+    expect(values([null, 1])).toEqual([null, 1]);
   });
 });
 

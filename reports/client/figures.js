@@ -242,7 +242,8 @@ var seelikeFigures = (function () {
    */
   function lines(spec, env) {
     var d3 = env.d3;
-    var margin = { top: 30, right: 250, bottom: 44, left: 58 };
+    var longest = d3.max(spec.series, function (s) { return String(s.name).length; }) || 0;
+    var margin = { top: 30, right: 64 + 6.2 * Math.min(36, longest), bottom: 44, left: 58 };
     var pw = spec.width || 440, ph = spec.height || 240;
     var width = margin.left + pw + margin.right, height = margin.top + ph + margin.bottom;
     var svg = root(env, spec, width, height, "lines");

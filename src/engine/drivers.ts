@@ -159,8 +159,16 @@ export function attentionDriver(id: string, m: number, g: ModelGeometry, weighti
 
 /** Skip-connection norm ratios of every residual of model `m` (METHODS.md §3). */
 export function skipDriver(id: string, m: number, g: ModelGeometry): Driver<SkipRatioState> {
-  const residuals = g.sites.residuals.filter((r) => g.shapes.has(r.z) && g.shapes.has(r.fz));
-  const taps: TapSpec[] = residuals.flatMap((r) => [{ kind: "raw", tensor: r.z }, { kind: "raw", tensor: r.fz }]);
+  const residuals = g.sites.residuals.filter((r) => {
+    const a = g.shapes.get(r.z);
+    const b = g.shapes.get(r.fz);
+    return a && b && a.length === b.length && a.every((d, i) => d === b[i]) && (a.length === 3 || a.length === 4);
+  });
+  // Channel norms are reduced inside onnxruntime: [B,T] or [B,H,W] instead of whole activations.
+  const taps: TapSpec[] = residuals.flatMap((r) => {
+    const layout = layoutOf(g.shapes.get(r.z));
+    return [{ kind: "norms", tensor: r.z, layout }, { kind: "norms", tensor: r.fz, layout }];
+  });
   return {
     id,
     taps: (pass, mm) => (pass === "main" && mm === m ? taps : []),
@@ -169,7 +177,7 @@ export function skipDriver(id: string, m: number, g: ModelGeometry): Driver<Skip
       if (view.pass !== "main") return state;
       residuals.forEach((r, i) => {
         const residual = r.sublayer === "unit" ? r.block : `${r.block}.${r.sublayer}`;
-        state = skipRatioReducer.update(state, { residual, skip: view.tap(m, taps[2 * i]), branch: view.tap(m, taps[2 * i + 1]) });
+        state = skipRatioReducer.update(state, { residual, skipNorms: view.tap(m, taps[2 * i]), branchNorms: view.tap(m, taps[2 * i + 1]) });
       });
       return state;
     },

@@ -179,7 +179,9 @@ export function discoverSites(model: OnnxModel, options: SiteOptions = {}): Mode
         if (lead !== "B") notes.push(`${name}: attention probabilities ${attn} have leading dim ${lead}, windowed (local) attention rather than one map per image`);
       } else if (s?.length === 3) {
         layout = "[B*H,T,T]";
-        heads = s[0];
+        // Inference ran at batch 1 unless the input fixes the batch.
+        const b = one.get(model.imageInput.name)?.shape?.[0] ?? 1;
+        heads = s[0] % b === 0 ? s[0] / b : null;
       }
       attention = { tensor: attn, heads, layout };
       sites[`${name}.attn.out`] = r1.fz;
@@ -309,9 +311,13 @@ function resolveTensor(model: OnnxModel, spec: string | RegExp): string | null {
   for (const i of model.graph.order) for (const o of model.nodes[i].outputs) if (o) all.push(o);
   if (typeof spec === "string") {
     if (all.includes(spec)) return spec;
-    const m = /^\/(.*)\/([a-z]*)$/.exec(spec);
+    const m = /^\/(.+)\/([dgimsuy]*)$/.exec(spec);
     if (!m) return null;
-    spec = new RegExp(m[1], m[2]);
+    try {
+      spec = new RegExp(m[1], m[2]);
+    } catch {
+      throw new RangeError(`invalid site pattern: ${spec}`);
+    }
   }
   const re = spec;
   return all.find((t) => re.test(t)) ?? null;

@@ -1,0 +1,118 @@
+/**
+ * The engine's in-graph reductions (Gram taps, norm taps, pooled taps) against the one-shot
+ * analyses run on the raw tensors, exposed from the same models for the same images. The
+ * one-shot functions are themselves tested against numpy; this checks the plumbing: site
+ * choice, tap subgraphs, batch order, sample order.
+ */
+import { describe, expect, it, beforeAll } from "vitest";
+import path from "node:path";
+import { prepare, execute, finish, type Results, type Plan } from "../src/run.js";
+import { exposeOutputs } from "../src/onnx/surgery.js";
+import { createSession, run, release } from "../src/runtime/session.js";
+import { batches } from "../src/data/loader.js";
+import { linearCKA } from "../analyses/cka.js";
+import { skipRatio } from "../analyses/skip-ratio.js";
+import { attentionDistance } from "../analyses/attention-distance.js";
+import type { Tensor } from "../src/tensor.js";
+
+const root = path.resolve(__dirname, "..");
+const A = path.join(root, "fixtures/models/timm_vit_op14.onnx");
+const B = path.join(root, "fixtures/models/tv_resnet50_op17.onnx");
+const DATA = path.join(root, "fixtures/data/probe-images-idx3-ubyte.gz");
+
+/** Runs model m of the plan over the main pass with raw tensors exposed; concatenates them. */
+async function rawTensors(plan: Plan, m: number, names: string[]): Promise<Record<string, Tensor>> {
+  const em = plan.models[m];
+  const session = await createSession(exposeOutputs(em.model, names), { threads: 1 });
+  const parts: Record<string, { data: Float32Array[]; shape: number[] }> = {};
+  try {
+    for await (const b of batches(plan.passes[0].source, { indices: plan.passes[0].indices, batchSize: plan.settings.batch, preprocess: em.preprocess })) {
+      const out = await run(session, { [em.model.imageInput.name]: { data: b.input, shape: b.shape } }, names);
+      for (const n of names) {
+        const t = out[n];
+        (parts[n] ??= { data: [], shape: [0, ...t.shape.slice(1)] }).data.push(Float32Array.from(t.data));
+        parts[n].shape[0] += t.shape[0];
+      }
+    }
+  } finally {
+    await release(session);
+  }
+  const res: Record<string, Tensor> = {};
+  for (const [n, p] of Object.entries(parts)) {
+    const all = new Float32Array(p.data.reduce((a, x) => a + x.length, 0));
+    let o = 0;
+    for (const x of p.data) {
+      all.set(x, o);
+      o += x.length;
+    }
+    res[n] = { data: all, shape: p.shape };
+  }
+  return res;
+}
+
+function rel(a: number, b: number): number {
+  return Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b), 1e-12);
+}
+
+describe("engine taps agree with the one-shot analyses on raw tensors", () => {
+  let plan: Plan;
+  let results: Results;
+  beforeAll(async () => {
+    plan = await prepare([A, B], { data: DATA, limit: 96, batch: 32, seed: 5, analyses: ["cka", "skip", "attention"], threads: 1 });
+    const r = await execute(plan);
+    results = await finish(plan, r.states, { timings: r.timings, skipped: r.skipped });
+  });
+
+  it("CKA A×B from in-graph Grams equals linearCKA on the exposed activations (1e-5)", async () => {
+    const sa = Object.entries(plan.settings.models[0].sites);
+    const sb = Object.entries(plan.settings.models[1].sites);
+    const pickA = [sa[0], sa[sa.length - 1]];
+    const pickB = [sb[0], sb[Math.floor(sb.length / 2)], sb[sb.length - 1]];
+    const xa = await rawTensors(plan, 0, pickA.map(([, t]) => t));
+    const xb = await rawTensors(plan, 1, pickB.map(([, t]) => t));
+    const ab = results.cka[0].result.matrices.AB!;
+    for (const [na, ta] of pickA) {
+      for (const [nb, tb] of pickB) {
+        const want = linearCKA(xa[ta], xb[tb], { batch: 32 }).cka;
+        const got = ab.data[ab.rows.indexOf(na) * ab.cols.length + ab.cols.indexOf(nb)];
+        expect(rel(got, want), `${na} × ${nb}`).toBeLessThan(1e-5);
+      }
+    }
+    const aa = results.cka[0].result.matrices.AA;
+    const want = linearCKA(xa[pickA[0][1]], xa[pickA[1][1]], { batch: 32 }).cka;
+    expect(rel(aa.data[aa.rows.indexOf(pickA[1][0])], want)).toBeLessThan(1e-5);
+  });
+
+  it("skip ratios from in-graph norms equal skipRatio on the exposed z and f(z) (1e-5)", async () => {
+    for (const m of [0, 1]) {
+      const sites = plan.geometry[m].sites;
+      const rs = [sites.residuals[0], sites.residuals[sites.residuals.length - 1]];
+      const raw = await rawTensors(plan, m, rs.flatMap((r) => [r.z, r.fz]));
+      const got = results.skip[plan.models[m].label];
+      for (const r of rs) {
+        const name = r.sublayer === "unit" ? r.block : `${r.block}.${r.sublayer}`;
+        const want = skipRatio(raw[r.z], raw[r.fz], { residual: name, prefixTokens: sites.prefixTokens });
+        const entry = got.residuals.find((e) => e.residual === name)!;
+        for (const conv of ["mean-of-ratios", "ratio-of-frobenius"] as const) {
+          for (const k of ["cls", "spatial", "whole"] as const) {
+            if (Number.isNaN(want[conv][k])) expect(entry[conv][k]).toBeNaN();
+            else expect(rel(entry[conv][k], want[conv][k]), `${name} ${conv} ${k}`).toBeLessThan(1e-5);
+          }
+        }
+      }
+    }
+  });
+
+  it("attention distance through the engine equals attentionDistance on the exposed maps", async () => {
+    const sites = plan.geometry[0].sites;
+    const layers = sites.blocks.map((b, i) => ({ i, b })).filter((x) => x.b.attention);
+    const raw = await rawTensors(plan, 0, layers.map((l) => l.b.attention!.tensor));
+    const got = results.attention[plan.models[0].label];
+    const H = got.distance.shape[1];
+    for (const l of layers) {
+      const want = attentionDistance(raw[l.b.attention!.tensor], { grid: sites.grid!, patchSize: sites.patchSize!, prefixTokens: sites.prefixTokens, batchSize: 96 });
+      const row = got.layers.indexOf(l.i);
+      for (let h = 0; h < H; h++) expect(rel(got.distance.data[row * H + h], want.distance[h])).toBeLessThan(1e-9);
+    }
+  });
+});
