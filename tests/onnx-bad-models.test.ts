@@ -47,6 +47,16 @@ describe("loadModel on the bad-model corpus (tests/bad-models/manifest.json)", (
     await expect(createSession(bytes)).rejects.toThrow(/ValidateOpsetForDomain|opset/i);
   });
 
+  it("parseModel says truncated for a real model cut at any of several offsets", async () => {
+    const { parseModel } = await import("../src/onnx/model.js");
+    const bytes = readFileSync(path.resolve("fixtures/models/timm_vit_op17.onnx"));
+    for (const n of [1, 2, 3, 10, 100, 1000, Math.floor(bytes.length / 2), bytes.length - 1]) {
+      const err = await parseModel("cut.onnx", bytes.subarray(0, n)).catch((e: unknown) => e);
+      expect(err, `cut at ${n}`).toBeInstanceOf(InputError);
+      expect((err as InputError).problem, `cut at ${n}`).toMatch(/truncated/);
+    }
+  });
+
   it("loadModel rejects a missing file with an InputError naming it", async () => {
     await expect(loadModel(path.join(DIR, "nope.onnx"))).rejects.toThrow(/nope\.onnx: no such file/);
   });

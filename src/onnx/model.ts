@@ -148,6 +148,8 @@ export async function parseModel(file: string, bytes: Uint8Array, options: LoadO
     throw new InputError(file, problem);
   };
   if (bytes.length === 0) fail("empty file, not an ONNX model");
+  const magic = foreignFormat(bytes);
+  if (magic) fail(`not an ONNX model: ${magic}`);
 
   let sp: ModelSpans;
   try {
@@ -163,9 +165,11 @@ export async function parseModel(file: string, bytes: Uint8Array, options: LoadO
   }
   const irSpan = sp.top.find((s) => s.field === MODEL.irVersion);
   if (!irSpan) fail(sp.graph ? "not an ONNX model: ir_version is missing" : "not an ONNX model: no ir_version and no graph");
+  // A cut at a field boundary leaves a well-formed prefix: say it may be truncated.
+  const cut = sp.graph ? "" : " (or truncated before it)";
   const irVersion = varintOf(bytes, irSpan!);
   if (irVersion < 3 || irVersion > 20) fail(`not an ONNX model: ir_version ${irVersion} is out of range`);
-  if (!sp.graph) fail("not an ONNX model: no graph");
+  if (!sp.graph) fail(`not an ONNX model: no graph${cut}`);
 
   const text = (field: number) => {
     const s = sp.top.filter((x) => x.field === field).pop();
@@ -326,11 +330,27 @@ async function inlineExternal(file: string, bytes: Uint8Array, sp: ModelSpans, i
   return spliceGraphFields(bytes, sp.top, replacements);
 }
 
+/** Recognisable non-ONNX formats users pass by mistake. */
+function foreignFormat(b: Uint8Array): string | null {
+  const starts = (...xs: number[]) => xs.every((x, i) => b[i] === x);
+  if (starts(0x50, 0x4b, 0x03, 0x04)) return "a zip archive (a PyTorch .pt/.pth checkpoint?); export it with torch.onnx.export";
+  if (starts(0x89, 0x48, 0x44, 0x46)) return "an HDF5 file (a Keras .h5 model?); convert it with tf2onnx";
+  if (starts(0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59)) return "a NumPy .npy array";
+  if (starts(0x80) && (b[1] ?? 0) >= 2 && (b[1] ?? 0) <= 5) return "a Python pickle (a PyTorch checkpoint?); export it with torch.onnx.export";
+  if (starts(0x89, 0x50, 0x4e, 0x47) || starts(0xff, 0xd8, 0xff)) return "an image file";
+  return null;
+}
+
 function wireProblem(e: WireError): string {
   // Truncation: every field read so far was a plausible ModelProto field and the bytes ran out.
   const plausible = (f: { field: number; wireType: number }) => MODEL_WIRE[f.field] === f.wireType;
   const okSoFar = e.partial.every(plausible) && (e.failedTag === null || plausible(e.failedTag));
-  if (e.pastEnd && okSoFar) return `truncated: ${e.message}`;
+  if (e.pastEnd && okSoFar) {
+    const names: Record<number, string> = { 1: "ir_version", 2: "producer_name", 3: "producer_version", 4: "domain", 5: "model_version", 6: "doc_string", 7: "graph", 8: "opset_import", 14: "metadata_props", 20: "training_info", 25: "functions" };
+    const f = e.failedTag ? names[e.failedTag.field] ?? `field ${e.failedTag.field}` : "a field";
+    if (e.needed >= 0) return `truncated: ${f} at byte ${e.offset} needs ${e.needed} bytes, the file has ${e.available}`;
+    return `truncated: ${e.message}`;
+  }
   if (e.partial.length > 0 && e.partial.every(plausible) && e.pastEnd) return `truncated or corrupt: ${e.message}`;
   return `not an ONNX model (not a protobuf ModelProto: ${e.message})`;
 }

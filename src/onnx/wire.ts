@@ -28,6 +28,9 @@ export class WireError extends Error {
   /** Fields read before the failure, and the tag that failed (when it could be read). */
   partial: Span[] = [];
   failedTag: { field: number; wireType: number } | null = null;
+  /** For a field running past the end: where it would end, and where the bytes end. */
+  needed = -1;
+  available = -1;
   constructor(problem: string, offset: number, pastEnd = false) {
     super(problem);
     this.name = "WireError";
@@ -66,7 +69,12 @@ export function spans(buf: Uint8Array, start = 0, end = buf.length): Span[] {
         payload = p2;
         pos = p2 + len;
       } else throw new WireError(`invalid wire type ${wireType} at byte ${tagStart}`, tagStart);
-      if (pos > end) throw new WireError(`field ${field} at byte ${tagStart} runs past the end (${pos} > ${end})`, tagStart, true);
+      if (pos > end) {
+        const e = new WireError(`field ${field} at byte ${tagStart} runs past the end (${pos} > ${end})`, tagStart, true);
+        e.needed = pos;
+        e.available = end;
+        throw e;
+      }
       out.push({ field, wireType, start: tagStart, payload, end: pos });
     }
   } catch (e) {

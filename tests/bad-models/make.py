@@ -55,7 +55,9 @@ out("empty.onnx", b"", "empty file", "zero bytes")
 out("not-onnx.txt", b"This is a text file, not an ONNX model.\n" * 4, "not an ONNX model", "plain text")
 out("random.bin", rng.integers(0, 256, 4096, dtype=np.uint8).tobytes(), "not an ONNX model", "4 KiB of random bytes")
 out("json.onnx", json.dumps({"graph": {"node": []}}).encode(), "not an ONNX model", "JSON with an .onnx name")
-out("png.onnx", bytes.fromhex("89504e470d0a1a0a0000000d49484452") + bytes(64), "not an ONNX model", "PNG header")
+out("png.onnx", bytes.fromhex("89504e470d0a1a0a0000000d49484452") + bytes(64), "not an ONNX model: an image file", "PNG header")
+out("checkpoint.pt", b"PK\x03\x04" + bytes(60), "not an ONNX model: a zip archive (a PyTorch .pt/.pth checkpoint?)", "zip header of a torch.save file")
+out("keras.h5", b"\x89HDF\r\n\x1a\n" + bytes(56), "not an ONNX model: an HDF5 file", "HDF5 header")
 
 # Truncated at several offsets.
 for frac in (0.02, 0.25, 0.5, 0.75, 0.98):

@@ -1,0 +1,168 @@
+/**
+ * `npm run bench`: speed and memory targets, measured side by side in one run (never in tests).
+ *
+ * 1. Engine overhead (issue 4): plain onnxruntime inference of a model over N images (the floor)
+ *    vs the full analysis pass over the same images (every analysis that needs no second data
+ *    split: CKA, attention distance, skip ratios, localisation, collapse, embeddings); ratio.
+ * 2. Memory: peak RSS of the full pass at N and 4N images, each in a fresh process.
+ * 3. CKA Gram path (issue 5): the engine's in-graph Gram tap (flatten → centre → Gemm) vs
+ *    onnxruntime's bare Gemm(transB=1) on the same n × p, and the JS float64 kernel; then the
+ *    per-batch HSIC cross terms as one product (bench/cka.ts).
+ *
+ * Flags: --quick (small N, zoo only), --no-vitb (skip the full-size ViT-B/16), --child (internal).
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import * as ort from "onnxruntime-node";
+import { runModels, packageRoot } from "../src/api.js";
+import { loadModel } from "../src/onnx/model.js";
+import { openData } from "../src/data/open.js";
+import { modelCard, resolvePreprocess } from "../src/data/preprocess.js";
+import { sampleIndices } from "../src/data/sampling.js";
+import { batches } from "../src/data/loader.js";
+import { tapGraph } from "../src/engine/taps.js";
+import { onnx } from "../src/onnx/proto/onnx.js";
+import { gram } from "../src/numeric/gram.js";
+import { ckaBench, ckaBenchReport } from "./cka.js";
+
+const root = packageRoot();
+const args = new Set(process.argv.slice(2));
+const quick = args.has("--quick");
+const DATA = path.join(root, "fixtures/data/probe-images-idx3-ubyte.gz");
+const THREADS = 2;
+
+const ANALYSES = ["cka", "attention", "skip", "localisation", "collapse", "embeddings"] as const;
+
+async function preprocessFor(file: string) {
+  const model = await loadModel(file);
+  const card = await modelCard(file);
+  const s = model.imageInput.shape ?? [];
+  const num = (v: unknown) => (typeof v === "number" && v > 0 ? v : undefined);
+  return { model, pre: resolvePreprocess(card?.card.preprocessing ? "card" : "imagenet", card?.card, {}, { channels: num(s[1]), height: num(s[2]), width: num(s[3]) }, card?.file) };
+}
+
+/** Seconds of plain inference over the same images and batches the engine will see. */
+async function plainInference(file: string, n: number, batch: number): Promise<number> {
+  const { model, pre } = await preprocessFor(file);
+  const src = await openData(DATA);
+  const session = await ort.InferenceSession.create(file, { intraOpNumThreads: THREADS, interOpNumThreads: 1 });
+  const inputs: { data: Float32Array; shape: number[] }[] = [];
+  for await (const b of batches(src, { indices: sampleIndices(src.size, { limit: n, seed: 0 }), batchSize: batch, preprocess: pre })) inputs.push({ data: b.input, shape: b.shape });
+  // One warm-up batch, as the engine's first batch also pays session warm-up.
+  await session.run({ [model.imageInput.name]: new ort.Tensor("float32", inputs[0].data, inputs[0].shape) });
+  const t0 = performance.now();
+  for (const x of inputs) await session.run({ [model.imageInput.name]: new ort.Tensor("float32", x.data, x.shape) });
+  const s = (performance.now() - t0) / 1000;
+  await session.release();
+  return s;
+}
+
+/** Seconds of the full analysis pass (engine time: inference + taps + reducers + data). */
+async function fullPass(file: string, n: number, batch: number): Promise<{ seconds: number; inference: number }> {
+  const t0 = performance.now();
+  const r = await runModels([file], { data: DATA, limit: n, batch, seed: 0, analyses: [...ANALYSES], threads: THREADS });
+  const total = (performance.now() - t0) / 1000;
+  const inference = Object.entries(r.timings).filter(([k]) => k.startsWith("inference:")).reduce((a, [, v]) => a + v, 0);
+  return { seconds: r.timings["pass:main"] ?? total, inference };
+}
+
+function peakRss(file: string, n: number, batch: number): number {
+  const self = fileURLToPath(import.meta.url);
+  const r = spawnSync(process.execPath, [self, "--child", file, String(n), String(batch)], { encoding: "utf8", maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`child failed: ${r.stderr}`);
+  return Number(/maxrss=(\d+)/.exec(r.stdout)![1]) / 1024;
+}
+
+function gemmModel(n: number, p: number, nodes: onnx.INodeProto[], inits: onnx.ITensorProto[], output: string, outShape: number[]): Uint8Array {
+  const f = onnx.TensorProto.DataType.FLOAT;
+  return onnx.ModelProto.encode({
+    ir_version: 8,
+    opset_import: [{ domain: "", version: 17 }],
+    graph: {
+      name: "bench",
+      node: nodes,
+      initializer: inits,
+      input: [{ name: "x", type: { tensor_type: { elem_type: f, shape: { dim: [{ dim_value: n }, { dim_value: p }] } } } }],
+      output: [{ name: output, type: { tensor_type: { elem_type: f, shape: { dim: outShape.map((d) => ({ dim_value: d })) } } } }],
+    },
+  }).finish();
+}
+
+async function gramPath(n: number, p: number, reps: number) {
+  const bare = gemmModel(n, p, [{ op_type: "Gemm", input: ["x", "x"], output: ["g"], attribute: [{ name: "transB", type: onnx.AttributeProto.AttributeType.INT, i: 1 }] }], [], "g", [n, n]);
+  const tg = tapGraph([{ kind: "gram", tensor: "x", layout: "BD", tokens: "all", prefixTokens: 0 }], 17);
+  const tap = gemmModel(n, p, tg.nodes, tg.initializers, tg.outputs[0], [n, n]);
+  const x = new Float32Array(n * p);
+  for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 12.9898) * 0.5;
+  const time = async (bytes: Uint8Array, out: string) => {
+    const s = await ort.InferenceSession.create(bytes, { intraOpNumThreads: THREADS, interOpNumThreads: 1 });
+    const feed = { x: new ort.Tensor("float32", x, [n, p]) };
+    await s.run(feed, [out]);
+    const t0 = performance.now();
+    for (let r = 0; r < reps; r++) await s.run(feed, [out]);
+    const sec = (performance.now() - t0) / 1000 / reps;
+    await s.release();
+    return sec;
+  };
+  const flops = 2 * n * n * p;
+  const tBare = await time(bare, "g");
+  const tTap = await time(tap, tg.outputs[0]);
+  const t0 = performance.now();
+  gram({ data: x, shape: [n, p] });
+  const tJs = (performance.now() - t0) / 1000;
+  return { n, p, bare: { seconds: tBare, gflops: flops / tBare / 1e9 }, tap: { seconds: tTap, gflops: flops / tTap / 1e9 }, js: { seconds: tJs, gflops: flops / tJs / 1e9 } };
+}
+
+async function main() {
+  if (args.has("--child")) {
+    const [file, n, batch] = process.argv.slice(3);
+    await runModels([file], { data: DATA, limit: Number(n), batch: Number(batch), seed: 0, analyses: [...ANALYSES], threads: THREADS });
+    process.stdout.write(`maxrss=${process.resourceUsage().maxRSS}\n`);
+    return;
+  }
+  const lines: string[] = [];
+  const say = (s: string) => {
+    lines.push(s);
+    process.stdout.write(s + "\n");
+  };
+  say(`seelike bench — ${new Date().toISOString()} — ${THREADS} threads`);
+  const zoo = path.join(root, "fixtures/zoo");
+  const models: { name: string; file: string; n: number; batch: number; rss: boolean }[] = [
+    { name: "zoo vit-tiny", file: path.join(zoo, "vit-tiny.onnx"), n: quick ? 256 : 1000, batch: 100, rss: true },
+    { name: "zoo resnet-tiny", file: path.join(zoo, "resnet-tiny.onnx"), n: quick ? 256 : 1000, batch: 100, rss: true },
+  ];
+  const vitb = path.join(root, ".cache/fullsize/tv_vit_b16_op14.onnx");
+  if (!quick && !args.has("--no-vitb")) {
+    if (existsSync(vitb)) models.push({ name: "torchvision vit_b_16 (random weights)", file: vitb, n: 64, batch: 32, rss: false });
+    else say(`(skipping ViT-B/16: run /usr/bin/python3 fixtures/models/make_fullsize.py to create ${vitb})`);
+  }
+  say("\n## Full analysis pass vs plain inference (same images, same batches)");
+  say("model | images | batch | plain inference s | full pass s | ratio (target ≤ 1.25) | engine's own inference s");
+  for (const m of models) {
+    if (!existsSync(m.file)) {
+      say(`${m.name} | missing ${m.file}`);
+      continue;
+    }
+    const plain = await plainInference(m.file, m.n, m.batch);
+    const full = await fullPass(m.file, m.n, m.batch);
+    say(`${m.name} | ${m.n} | ${m.batch} | ${plain.toFixed(2)} | ${full.seconds.toFixed(2)} | ${(full.seconds / plain).toFixed(3)} | ${full.inference.toFixed(2)}`);
+  }
+  say("\n## Peak RSS of the full pass at N and 4N images (fresh process each; target 4N ≤ 1.1 × N)");
+  say("model | N | RSS(N) MB | RSS(4N) MB | ratio");
+  for (const m of models.filter((x) => x.rss && existsSync(x.file))) {
+    const n = quick ? 200 : 500;
+    const a = peakRss(m.file, n, m.batch);
+    const b = peakRss(m.file, 4 * n, m.batch);
+    say(`${m.name} | ${n} | ${a.toFixed(0)} | ${b.toFixed(0)} | ${(b / a).toFixed(3)}`);
+  }
+  say("\n## CKA Gram path: in-graph tap vs onnxruntime's bare Gemm (target ≥ 50%)");
+  const g = await gramPath(256, quick ? 20_000 : 151_296, quick ? 2 : 3);
+  say(`n=${g.n} p=${g.p}: bare Gemm ${g.bare.gflops.toFixed(1)} GFLOP/s (${(g.bare.seconds * 1000).toFixed(0)} ms) | engine tap (centre+Gemm) ${g.tap.gflops.toFixed(1)} GFLOP/s (${(g.tap.seconds * 1000).toFixed(0)} ms) = ${((g.tap.gflops / g.bare.gflops) * 100).toFixed(0)}% | JS float64 kernel ${g.js.gflops.toFixed(2)} GFLOP/s`);
+  say("\n## CKA reducer per batch (bench/cka.ts)");
+  const c = await ckaBench({ n: 256, p: quick ? 20_000 : 151_296, sites: 24, reps: 1 });
+  say(ckaBenchReport(c));
+}
+
+await main();
