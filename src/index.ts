@@ -19,6 +19,7 @@ export type { ReportData } from "../reports/types.js";
 // Linear CKA (METHODS.md §1).
 export { linearCKA, ckaReducer, blockwiseCKA, estimators } from "../analyses/cka.js";
 export type { CKAValue, LinearCKAOptions, CKAConfig, CKAState, CKAGrams, CKAFeatures, CKAResult, CKAMatrix, BlockwiseCKA, Estimator } from "../analyses/cka.js";
+export { gram } from "./numeric/gram.js";
 export { ckaSanity } from "../analyses/sanity.js";
 export type { SanityReport } from "../analyses/sanity.js";
 export { flatten, tokenModes } from "../analyses/flatten.js";

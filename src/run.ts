@@ -486,8 +486,9 @@ export async function finish(plan: Plan, states: Record<string, unknown>, extra:
     for (const em of real) results.embeddings[em.label] = await embeddings(em.model, em.sites, warn);
   }
   // Data scale (Raghu Fig. 12): per-block CKA of further checkpoints against model A.
-  const crossWithA = results.cka.filter((c) => c.id.startsWith("cka:0-"));
-  if (crossWithA.length > 1) {
+  // Only checkpoints whose sites carry A's canonical names (same architecture) have a diagonal.
+  const crossWithA = results.cka.filter((c) => c.id.startsWith("cka:0-") && c.result.matrices.AB?.rows.some((r) => c.result.matrices.AB!.cols.includes(r)));
+  if (crossWithA.length >= 1) {
     results.dataScale = blockwiseCKA(labels[0], Object.fromEntries(crossWithA.map((c) => [c.b!, c.result])));
   }
   if (plan.settings.ablate.length) {

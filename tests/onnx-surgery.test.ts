@@ -152,6 +152,16 @@ describe("appendNodes with a Gram subgraph", () => {
     expect(() => appendNodes(model, [{ op_type: "Relu", input: ["input"], output: ["logits"] }])).toThrow(/invalid node output: logits/);
   });
 
+  it("appendNodes skips outputs that already are graph outputs or repeat, so onnxruntime accepts the model", async () => {
+    const model = await loadModel(VIT);
+    const g = gramSubgraph("logits", "g", { opset: 17 });
+    const bytes = appendNodes(model, g.nodes, g.initializers, ["logits", "g", "g", "/blocks/blocks.0/Add_output_0"]);
+    const merged = await parseModel("m.onnx", bytes);
+    expect(merged.outputs.map((o) => o.name)).toEqual(["logits", "g", "/blocks/blocks.0/Add_output_0"]);
+    const out = await run(await createSession(bytes), { input: input([2, 3, 64, 64]) }, ["g", "logits"]);
+    expect(out.g.shape).toEqual([2, 2]);
+  });
+
   it("appended nodes are records of GraphProto.node in the merged graph", async () => {
     const model = await loadModel(VIT);
     const g = gramSubgraph("logits", "g", { opset: 17 });

@@ -40,7 +40,7 @@ export interface CkaSite {
   layout: Layout;
 }
 
-const BLOCK_SET = /\.(resid_mid|out)$/;
+const BLOCK_SET = /\.\d+\.(resid_mid|out)$/;
 
 /**
  * The CKA sites of a model: `blocks` = one per residual sum (ViT/Mixer: resid_mid and out of

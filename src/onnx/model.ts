@@ -21,7 +21,6 @@ import {
   spliceGraphFields,
   modelSpans,
   payloadOf,
-  spans as fieldSpans,
   tensorHeader,
   varintOf,
 } from "./wire.js";
@@ -513,4 +512,3 @@ export async function initializerData(model: OnnxModel, name: string): Promise<{
   return { data: Float32Array.from(t.float_data), shape: init.dims };
 }
 
-export { fieldSpans };

@@ -83,6 +83,7 @@ export interface SiteOptions {
   imageSize?: number;
 }
 
+const PASS_OR_NORM = new Set(["Identity", "Dropout", "Cast", "LayerNormalization", "ReduceMean", "Sub", "Pow", "Add", "Sqrt", "Div", "Mul", "Reciprocal"]);
 const WEIGHTED = new Set(["MatMul", "Gemm", "Conv", "Einsum", "ConvTranspose"]);
 const FLOAT = new Set([1, 10, 11, 16]);
 
@@ -116,7 +117,8 @@ export function discoverSites(model: OnnxModel, options: SiteOptions = {}): Mode
   // Token residuals: rank 3, or with attention in the branch, or the sublayer chained right
   // after an attention residual (windowed transformers keep [B, H, W, C] tokens).
   const rankOf = (r: Residual) => one.get(r.out)?.shape?.length ?? 0;
-  const hasAttn = residuals.map((r) => attentionIn(ctx, r) !== null);
+  const attnOf = new Map(residuals.map((r) => [r, attentionIn(ctx, r)]));
+  const hasAttn = residuals.map((r) => attnOf.get(r) !== null);
   const isToken = residuals.map((r, i) => rankOf(r) === 3 || hasAttn[i] || (i > 0 && hasAttn[i - 1] && chained(ctx, residuals[i - 1].out, r.z)));
   const conv = residuals.filter((r, i) => !isToken[i] && rankOf(r) === 4);
   const tokenRes = residuals.filter((r, i) => isToken[i]);
@@ -156,9 +158,10 @@ export function discoverSites(model: OnnxModel, options: SiteOptions = {}): Mode
   for (let i = 0; i < tokenRes.length; i++) {
     const r1 = tokenRes[i];
     const r2 = tokenRes[i + 1];
-    const paired = r2 !== undefined && chained(ctx, r1.out, r2.z);
+    // A block is a token-mixing residual followed by the channel MLP residual on its sum.
+    const paired = r2 !== undefined && attnOf.get(r2) === null && chained(ctx, r1.out, r2.z);
     const name = `blocks.${b++}`;
-    const attn = attentionIn(ctx, r1);
+    const attn = attnOf.get(r1) ?? null;
     const kind: BlockSites["kind"] = attn ? "transformer" : "mixer";
     const sites: Record<string, string> = {};
     const first = kind === "transformer" ? "attn" : "token_mix";
@@ -472,7 +475,10 @@ function chained(ctx: Ctx, a: string, b: string): boolean {
     if (!next) break;
     t = next.outputs[0];
   }
-  return isAncestor(ctx.model.graph, ctx.nodes, a, b) && branchNodes(ctx, a, b).every((k) => ["Identity", "Dropout", "Cast"].includes(ctx.nodes[k].opType));
+  if (!isAncestor(ctx.model.graph, ctx.nodes, a, b)) return false;
+  // Pass-through ops, or a LayerNorm between the sums (post-LN transformers).
+  const between = branchNodes(ctx, a, b);
+  return between.length <= 12 && between.every((k) => PASS_OR_NORM.has(ctx.nodes[k].opType));
 }
 
 /**

@@ -61,7 +61,7 @@ export function exposeOutputs(model: OnnxModel, tensorNames: readonly string[]):
  * const g = gramSubgraph("/blocks/blocks.0/Add_1_output_0", "gram0", { opset: model.opset });
  * const bytes = appendNodes(model, g.nodes, g.initializers, g.outputs);
  */
-export function appendNodes(model: OnnxModel, nodes: onnx.INodeProto[], initializers: onnx.ITensorProto[] = [], outputs: (string | onnx.IValueInfoProto)[] = []): Uint8Array {
+export function appendNodes(model: OnnxModel, nodes: onnx.INodeProto[], initializers: onnx.ITensorProto[] = [], outputs: readonly (string | onnx.IValueInfoProto)[] = []): Uint8Array {
   const have = allTensors(model);
   for (const t of initializers) have.add(t.name ?? "");
   for (const n of nodes) {
@@ -71,8 +71,16 @@ export function appendNodes(model: OnnxModel, nodes: onnx.INodeProto[], initiali
       have.add(o);
     }
   }
-  const outs = outputs.map((o) => (typeof o === "string" ? { name: o, type: { tensor_type: { elem_type: 1 } } } : o));
-  for (const o of outs) if (!have.has(o.name ?? "")) throw new RangeError(`invalid output: ${o.name}`);
+  // Existing graph outputs and repeats are skipped: onnxruntime rejects duplicate outputs.
+  const seen = new Set(model.outputs.map((o) => o.name));
+  const outs: onnx.IValueInfoProto[] = [];
+  for (const o of outputs) {
+    const v = typeof o === "string" ? { name: o, type: { tensor_type: { elem_type: 1 } } } : o;
+    if (!have.has(v.name ?? "")) throw new RangeError(`invalid output: ${v.name}`);
+    if (seen.has(v.name ?? "")) continue;
+    seen.add(v.name ?? "");
+    outs.push(v);
+  }
   return appendGraph(model.bytes, { node: nodes, initializer: initializers, output: outs });
 }
 
