@@ -276,7 +276,6 @@ export async function runToFiles(models: string[], options: RunOptions, out: str
       ...options,
       checkpoint: paths.checkpoint,
       onProgress: progress,
-      onWarning: quiet ? undefined : (m) => io.err(`seelike: warning: ${m}\n`),
       shouldStop: () => stop,
     };
     const plan = await prepare(models, run);
@@ -297,6 +296,8 @@ export async function runToFiles(models: string[], options: RunOptions, out: str
     await writeFileAtomic(paths.state, encodeState(state));
     const files = await writeResultFiles(paths, results);
     await writeFileAtomic(paths.report, report(results, { title }));
+    // Warnings after the work, so an error is always the one line a failed run prints.
+    if (!quiet) for (const w of results.warnings) io.err(`seelike: warning: ${w}\n`);
     return { results, paths, files: [paths.report, ...files, paths.state] };
   } catch (e) {
     progress?.end();

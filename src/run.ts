@@ -246,10 +246,17 @@ export async function prepare(files: readonly string[], options: RunOptions): Pr
   }
   let train: DataSource | undefined;
   let trainSample: Int32Array | undefined;
+  // Asked for by name, a labelled analysis without labels is an error; as part of "all", a warning.
+  const explicit = (a: AnalysisId) => options.analyses?.includes(a) ?? false;
   if (analyses.has("probes")) {
-    if (!options.trainData) warn("linear probes skipped: they need a training split (--train-data)");
-    else if (!main.labels) warn(`linear probes skipped: ${main.path} has no labels`);
-    else {
+    if (!options.trainData) {
+      if (explicit("probes")) throw new UsageError("linear probes need a training split with labels (--train-data)");
+      warn("linear probes skipped: they need a training split (--train-data)");
+    } else if (!main.labels) {
+      if (explicit("probes")) throw new InputError(main.path, "has no labels, and the linear probes need them (--labels)");
+      warn(`linear probes skipped: ${main.path} has no labels`);
+    }
+    else if (main.labels) {
       train = await source(options.trainData, options.trainLabels);
       if (!train.labels) throw new InputError(train.path, "linear probes need labels for the training split (--train-labels)");
       trainSample = sampleIndices(train.size, { seed });
@@ -286,7 +293,7 @@ export async function prepare(files: readonly string[], options: RunOptions): Pr
     reducers.set(d.id, r);
   };
   const sitesOf = engineModels.map((_, m) => ckaSites(geometry[m], siteSet));
-  const ckaSpec = (m: number): { index: number; sites: CkaSite[]; prefixTokens: number } => ({ index: m, sites: sitesOf[m], prefixTokens: engineModels[m].sites.prefixTokens });
+  const ckaSpec = (m: number) => ({ index: m, sites: sitesOf[m], prefixTokens: engineModels[m].sites.prefixTokens, file: engineModels[m].file });
   const ckaConfig = { estimator, tokens, repeats, seed, batch, examples: sample.length };
   if (analyses.has("cka")) {
     for (let m = 0; m < engineModels.length; m++) {

@@ -220,3 +220,24 @@ describe("discoverSites with a static batch", () => {
     expect(s.sites.find((x) => x.name === "blocks.0.attn.probs")?.shape).toEqual([12, 17, 17]);
   });
 });
+
+describe("discoverSites on the Fashion-MNIST zoo (fixtures/zoo/*.json model cards)", () => {
+  const ZOO = path.resolve("fixtures/zoo");
+  const cards = existsSync(ZOO) ? readdirSync(ZOO).filter((f) => f.endsWith(".json")).map((f) => JSON.parse(readFileSync(path.join(ZOO, f), "utf8")) as { name: string; file: string; family: string; config: Record<string, unknown> }) : [];
+  it("finds at least one zoo model card", () => expect(cards.length).toBeGreaterThan(0));
+  for (const card of cards.filter((c) => c.file && existsSync(path.join(ZOO, c.file)))) {
+    it(`discoverSites(${card.file}) agrees with its model card (${card.family})`, async () => {
+      const s = discoverSites(await loadModel(path.join(ZOO, card.file)));
+      expect(s.family).toBe(card.family);
+      const c = card.config;
+      if (Array.isArray(c.units)) {
+        expect(s.stages.map((st) => st.units.length)).toEqual(c.units);
+        if (Array.isArray(c.widths)) expect(s.stages.map((st) => st.shape?.[1])).toEqual(c.widths);
+      }
+      if (typeof c.depth === "number") expect(s.blocks).toHaveLength(c.depth);
+      if (typeof c.heads === "number") expect(s.blocks.map((b) => b.attention?.heads)).toEqual(new Array(c.depth).fill(c.heads));
+      if (typeof c.patch === "number") expect(s.patchSize).toBe(c.patch);
+      if (typeof c.cls === "boolean") expect(s.cls).toBe(c.cls);
+    });
+  }
+});

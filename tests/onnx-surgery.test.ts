@@ -146,6 +146,25 @@ describe("appendNodes with a Gram subgraph", () => {
     });
   }
 
+  it("gramSubgraph with rowLength gives one row per image for [B*H,T,T] attention", async () => {
+    const model = await loadModel(path.join(MODELS, "tv_vit_b16_op17.onnx"));
+    const blk = discoverSites(model).blocks[2];
+    const { tensor, heads, layout } = blk.attention!;
+    expect(layout).toBe("[B*H,T,T]");
+    const T = 17;
+    const g = gramSubgraph(tensor, "gram_attn", { opset: model.opset, rowLength: heads! * T * T });
+    const bytes = exposeOutputs(await parseModel("g.onnx", appendNodes(model, g.nodes, g.initializers, g.outputs)), [tensor]);
+    const B = 3;
+    const out = await run(await createSession(bytes, { threads: 1 }), { input: input([B, 3, 64, 64]) }, ["gram_attn", tensor]);
+    expect(out[tensor].shape).toEqual([B * heads!, T, T]);
+    const X = out[tensor].data;
+    const p = X.length / B;
+    const ref = new Float64Array(B * B);
+    for (let i = 0; i < B; i++) for (let j = 0; j < B; j++) for (let k = 0; k < p; k++) ref[i * B + j] += X[i * p + k] * X[j * p + k];
+    expect(out.gram_attn.shape).toEqual([B, B]);
+    expect(maxAbsDiff(out.gram_attn.data, ref) / Math.max(...Array.from(ref, Math.abs))).toBeLessThan(1e-5);
+  });
+
   it("appendNodes rejects a node reading a missing tensor and one overwriting an existing tensor", async () => {
     const model = await loadModel(VIT);
     expect(() => appendNodes(model, [{ op_type: "Relu", input: ["ghost"], output: ["y"] }])).toThrow(/invalid node input: ghost/);

@@ -4,6 +4,7 @@
  * outputs become the reducer's input. One driver per analysis instance.
  */
 import type { Tensor } from "../tensor.js";
+import { InputError } from "../errors.js";
 import type { ModelSites, BlockSites } from "../onnx/sites.js";
 import { ckaReducer, type CKAState, type Estimator } from "../../analyses/cka.js";
 import { attentionDistanceReducer, type AttentionDistanceState, type AttentionWeighting } from "../../analyses/attention-distance.js";
@@ -84,8 +85,8 @@ function repeatOf(pass: string): number | null {
 /** CKA between model `a` and model `b` (or within `a` alone when b is null). */
 export function ckaDriver(
   id: string,
-  a: { index: number; sites: CkaSite[]; prefixTokens: number },
-  b: { index: number; sites: CkaSite[]; prefixTokens: number } | null,
+  a: { index: number; sites: CkaSite[]; prefixTokens: number; file: string },
+  b: { index: number; sites: CkaSite[]; prefixTokens: number; file: string } | null,
   config: { estimator: Estimator; tokens: TokenMode; repeats: number; seed: number; batch: number; examples: number },
 ): Driver<CKAState> {
   const tapsA = gramTaps(a.sites, config.tokens, a.prefixTokens);
@@ -112,6 +113,8 @@ export function ckaDriver(
       if (repeat === null) return state;
       const gramsA = tapsA.map((t) => view.tap(a.index, t).data);
       const gramsB = b ? tapsB.map((t) => view.tap(b.index, t).data) : undefined;
+      finiteOrThrow(gramsA, a.sites, a.file, view.batch.ids[0]);
+      if (gramsB && b) finiteOrThrow(gramsB, b.sites, b.file, view.batch.ids[0]);
       // The control permutation is seeded by the batch's first sample, not by the batch count, so
       // shards merged and resumed runs equal one uninterrupted run.
       const controlSeed = (config.seed * 1_000_003 + repeat * 7919 + (view.batch.indices[0] ?? 0) * 31) | 0;
@@ -121,6 +124,15 @@ export function ckaDriver(
     },
     merge: ckaReducer.merge,
   };
+}
+
+/** NaN or ±Inf in a site's activations shows in its Gram; stop with the model and site named. */
+function finiteOrThrow(grams: ArrayLike<number>[], sites: CkaSite[], file: string, firstId: string): void {
+  grams.forEach((g, i) => {
+    for (let k = 0; k < g.length; k++) {
+      if (!Number.isFinite(g[k])) throw new InputError(file, `non-finite activations (NaN or Inf) at site ${sites[i].name} (${sites[i].tensor}) in the batch starting at sample ${firstId}`);
+    }
+  });
 }
 
 function attentionBlocks(sites: ModelSites): { layer: number; block: BlockSites; tensor: string }[] {

@@ -206,6 +206,15 @@ export async function runEngine(models: EngineModel[], passes: Pass[], drivers: 
           if (b.ids.length !== first.ids.length || b.ids.some((id, i) => id !== first.ids[i])) throw new Error("models saw different samples in one batch");
         }
 
+        // A fixed-size model input takes only its size; say which image, never hand it to onnxruntime.
+        for (const [m, b] of batchesByModel) {
+          const want = models[m].model.imageInput.shape ?? [];
+          b.shape.forEach((d, i) => {
+            if (i > 0 && typeof want[i] === "number" && want[i] !== d) {
+              throw new InputError(pass.source.file(b.indices[0]), `preprocesses to [${b.shape.slice(1)}] but ${models[m].label} takes [${want.slice(1)}] (fix --resize/--crop)`);
+            }
+          });
+        }
         const results: Record<string, Tensor>[] = [];
         for (let m = 0; m < models.length; m++) {
           const s = sessions[m];
@@ -233,7 +242,7 @@ export async function runEngine(models: EngineModel[], passes: Pass[], drivers: 
         cursor += first.indices.length + first.skipped.length;
         skipped.push(...first.skipped);
         batchCount++;
-        options.onProgress?.({ phase: `${pass.name}`, done: cursor, total: pass.indices.length, elapsed: (performance.now() - t0) / 1000 });
+        options.onProgress?.({ phase: `${pass.name}: ${models.filter((_, i) => active[i]).map((x) => x.label).join(", ")}`, done: cursor, total: pass.indices.length, elapsed: (performance.now() - t0) / 1000 });
         if (++sinceSave >= every) {
           sinceSave = 0;
           await save(p, cursor);

@@ -94,16 +94,22 @@ export interface Subgraph {
 /**
  * A Gram-matrix subgraph for one site: Flatten(axis=1) → [Sub(batch mean)] → Gemm(transB=1),
  * giving the B×B matrix X·Xᵀ (of the centred X when `center`), X the batch of flattened activations.
+ * `rowLength` reshapes to [-1, rowLength] instead (e.g. H·T·T for [B·H, T, T] attention).
  *
  * @example
  * const g = gramSubgraph("x", "gram_x", { opset: 17, center: true });
  */
-export function gramSubgraph(tensor: string, output: string, options: { opset: number; center?: boolean }): Subgraph {
+export function gramSubgraph(tensor: string, output: string, options: { opset: number; center?: boolean; rowLength?: number }): Subgraph {
   const p = `${output}__`;
   const nodes: onnx.INodeProto[] = [];
   const initializers: onnx.ITensorProto[] = [];
   const attrInt = (name: string, i: number): onnx.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INT, i });
-  nodes.push({ name: `${p}flatten`, op_type: "Flatten", input: [tensor], output: [`${p}flat`], attribute: [attrInt("axis", 1)] });
+  if (options.rowLength !== undefined) {
+    // One row per image when the batch axis is merged with another ([B·H, T, T] attention).
+    if (!Number.isInteger(options.rowLength) || options.rowLength < 1) throw new RangeError(`invalid rowLength: ${options.rowLength}`);
+    initializers.push({ name: `${p}rows`, data_type: 7, dims: [2], int64_data: [-1, options.rowLength] });
+    nodes.push({ name: `${p}reshape`, op_type: "Reshape", input: [tensor, `${p}rows`], output: [`${p}flat`] });
+  } else nodes.push({ name: `${p}flatten`, op_type: "Flatten", input: [tensor], output: [`${p}flat`], attribute: [attrInt("axis", 1)] });
   let x = `${p}flat`;
   if (options.center) {
     if (options.opset >= 18) {
