@@ -423,11 +423,23 @@ function flattened(t: Tensor, mode: string, prefix: number): Tensor {
 /** `seelike cka X Y`: one value for two .npy files, or a matrix for two folders of them. */
 export async function ckaFromCli(x: string, y: string, opts: { estimator: string; batch?: number; tokens: string; prefixTokens: number; out?: string; json?: boolean }): Promise<string> {
   const estimator = estimatorId(opts.estimator);
+  // A 2-D [N, features] array has no token axis: --tokens leaves it as it is, so pooled
+  // features compare with token tensors; other ranks the mode cannot read name their file.
+  const load = async (file: string): Promise<Tensor> => {
+    const t = await npyTensor(file);
+    if (t.shape.length === 2) return t;
+    try {
+      return flattened(t, opts.tokens, opts.prefixTokens);
+    } catch (e) {
+      if (e instanceof UsageError) throw new InputError(file, `${e.message}, not shape [${t.shape}]`);
+      throw e;
+    }
+  };
   const sx = await stat(x).catch(() => { throw new InputError(x, "no such file or folder"); });
   const sy = await stat(y).catch(() => { throw new InputError(y, "no such file or folder"); });
   if (sx.isFile() && sy.isFile()) {
-    const X = flattened(await npyTensor(x), opts.tokens, opts.prefixTokens);
-    const Y = flattened(await npyTensor(y), opts.tokens, opts.prefixTokens);
+    const X = await load(x);
+    const Y = await load(y);
     if (X.shape[0] !== Y.shape[0]) throw new InputError(y, `has ${Y.shape[0]} examples but ${x} has ${X.shape[0]}`);
     const v = linearCKA(X, Y, { estimator, batch: opts.batch });
     if (opts.json) return JSON.stringify(toJSONValue({ cka: v.cka, estimator: v.estimator, batch: v.batch, batches: v.batches, examples: v.examples, dropped: v.dropped, tokens: opts.tokens, hsic: { xy: v.hsicXY, xx: v.hsicXX, yy: v.hsicYY } })) + "\n";
@@ -439,8 +451,8 @@ export async function ckaFromCli(x: string, y: string, opts: { estimator: string
   const fy = await list(y);
   if (!fx.length) throw new InputError(x, "no .npy files");
   if (!fy.length) throw new InputError(y, "no .npy files");
-  const tx = await Promise.all(fx.map(async (f) => flattened(await npyTensor(path.join(x, f)), opts.tokens, opts.prefixTokens)));
-  const ty = await Promise.all(fy.map(async (f) => flattened(await npyTensor(path.join(y, f)), opts.tokens, opts.prefixTokens)));
+  const tx = await Promise.all(fx.map((f) => load(path.join(x, f))));
+  const ty = await Promise.all(fy.map((f) => load(path.join(y, f))));
   const m = tx[0].shape[0];
   for (const [i, t] of [...tx, ...ty].entries()) if (t.shape[0] !== m) throw new InputError(i < tx.length ? path.join(x, fx[i]) : path.join(y, fy[i - tx.length]), `has ${t.shape[0]} examples, expected ${m}`);
   const n = estimator === "minibatch-unbiased" ? opts.batch ?? m : m;
