@@ -475,7 +475,7 @@ export async function ckaFromCli(x: string, y: string, opts: { estimator: string
     else await writeFileAtomic(out, JSON.stringify(toJSONValue(result), null, 1));
     return `wrote ${out}\n`;
   }
-  if (opts.json) return JSON.stringify(toJSONValue({ estimator, batch: n, examples: m, rows: ab.rows, cols: ab.cols, cka: Array.from({ length: ab.rows.length }, (_, i) => Array.from(ab.data.subarray(i * ab.cols.length, (i + 1) * ab.cols.length))) })) + "\n";
+  if (opts.json) return JSON.stringify(toJSONValue({ estimator, batch: n, examples: result.examples, dropped: m - result.examples, rows: ab.rows, cols: ab.cols, cka: Array.from({ length: ab.rows.length }, (_, i) => Array.from(ab.data.subarray(i * ab.cols.length, (i + 1) * ab.cols.length))) })) + "\n";
   return [["", ...ab.cols].join(","), ...ab.rows.map((r, i) => [r, ...ab.cols.map((_, j) => ab.data[i * ab.cols.length + j].toFixed(6))].join(","))].join("\n") + "\n";
 }
 

@@ -177,7 +177,7 @@ async function probeGeometry(model: OnnxModel, sites: ModelSites, bytes: Uint8Ar
   const h = typeof shape[2] === "number" ? shape[2] : size?.[0];
   const w = typeof shape[3] === "number" ? shape[3] : size?.[1];
   if (!h || !w) throw new UsageError(`${model.path}: the model's input size is symbolic; give --resize/--crop`);
-  const session = await createSession(exposeOutputs({ ...model, bytes }, names), { threads: threads ?? 0 });
+  const session = await createSession(exposeOutputs({ ...model, bytes }, names), { threads: threads ?? 0, file: model.path });
   try {
     const out = await run(session, { [model.imageInput.name]: { data: new Float32Array(probeBatch * c * h * w), shape: [probeBatch, c, h, w] } }, names);
     return { sites, shapes: new Map(names.map((n) => [n, [...out[n].shape]])), probeBatch };
@@ -408,7 +408,10 @@ async function embeddings(model: OnnxModel, sites: ModelSites, warn: (m: string)
       const w = await initializerData(model, sites.patchEmbed.weight);
       const layout = w.shape.length === 4 ? "conv" : "linear";
       const channels = layout === "conv" ? w.shape[1] : (model.imageInput.shape?.[1] as number);
-      out.filters = patchEmbeddingComponents(w as Tensor, { layout, channels, patchSize: sites.patchEmbed.patchSize, components: 28 });
+      // The ViT paper shows the top 28 components; a small model has at most min(D, P·P·C).
+      const p = sites.patchEmbed.patchSize;
+      const components = Math.min(28, layout === "conv" ? w.shape[0] : w.shape[1], p * p * channels);
+      out.filters = patchEmbeddingComponents(w as Tensor, { layout, channels, patchSize: p, components });
     }
   } catch (e) {
     warn(`${path.basename(model.path)}: patch-embedding filters skipped (${(e as Error).message})`);

@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
-import { UsageError } from "../errors.js";
+import { InputError, UsageError } from "../errors.js";
 import type { Tensor } from "../tensor.js";
 import { onnx } from "../onnx/proto/onnx.js";
 
@@ -20,6 +20,8 @@ export interface SessionOptions {
   device?: Device;
   /** onnxruntime graph optimisation level. Default "all". */
   optimization?: "disabled" | "basic" | "extended" | "all";
+  /** The model file, named in the InputError when onnxruntime rejects or fails to run the model. */
+  file?: string;
 }
 
 /** An open session. */
@@ -27,11 +29,19 @@ export interface Session {
   inputNames: readonly string[];
   outputNames: readonly string[];
   device: Device;
+  /** The model file named in errors (or "model"). */
+  file: string;
   /** @internal the onnxruntime handle; use `run`. */
   handle: ort.InferenceSession;
 }
 
-const DEFAULTS: Required<SessionOptions> = { threads: 0, device: "cpu", optimization: "all" };
+const DEFAULTS: Required<Omit<SessionOptions, "file">> = { threads: 0, device: "cpu", optimization: "all" };
+
+/** The first line of an onnxruntime message, without its "[ONNXRuntimeError] : 1 : FAIL :" prefix. */
+function firstLine(e: unknown): string {
+  const m = String((e as Error)?.message ?? e).split("\n").map((x) => x.trim()).find(Boolean) ?? "unknown error";
+  return m.replace(/^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*[A-Z_]+\s*:\s*/, "").slice(0, 300);
+}
 
 /**
  * Execution providers this onnxruntime-node install can use. CUDA counts only when its
@@ -74,13 +84,20 @@ export async function createSession(bytes: Uint8Array, options: SessionOptions =
     const listed = ort.listSupportedBackends().map((b) => `${b.name}${b.bundled ? "" : " (not bundled)"}`).join(", ");
     throw new UsageError(`device cuda is not available: this onnxruntime-node install has no CUDA execution provider library (backends: ${listed}); reinstall onnxruntime-node with ONNXRUNTIME_NODE_INSTALL_CUDA=v12, or use --device cpu`);
   }
-  const handle = await ort.InferenceSession.create(bytes, {
-    executionProviders: o.device === "cuda" ? ["cuda", "cpu"] : ["cpu"],
-    graphOptimizationLevel: o.optimization,
-    intraOpNumThreads: o.threads,
-    interOpNumThreads: 1,
-  });
-  return { inputNames: handle.inputNames, outputNames: handle.outputNames, device: o.device, handle };
+  const file = options.file ?? "model";
+  let handle: ort.InferenceSession;
+  try {
+    handle = await ort.InferenceSession.create(bytes, {
+      executionProviders: o.device === "cuda" ? ["cuda", "cpu"] : ["cpu"],
+      graphOptimizationLevel: o.optimization,
+      intraOpNumThreads: o.threads,
+      interOpNumThreads: 1,
+    });
+  } catch (e) {
+    // Validation (src/onnx) catches what it can; what onnxruntime still refuses is bad input too.
+    throw new InputError(file, `onnxruntime rejected the model: ${firstLine(e)}`);
+  }
+  return { inputNames: handle.inputNames, outputNames: handle.outputNames, device: o.device, file, handle };
 }
 
 /**
@@ -101,7 +118,12 @@ export async function run(session: Session, feeds: Record<string, Tensor>, outpu
   for (const name of outputNames) {
     if (!session.outputNames.includes(name)) throw new RangeError(`invalid output: ${name} (not a graph output of this session)`);
   }
-  const results = await session.handle.run(ortFeeds, [...outputNames]);
+  let results: ort.InferenceSession.OnnxValueMapType;
+  try {
+    results = await session.handle.run(ortFeeds, [...outputNames]);
+  } catch (e) {
+    throw new InputError(session.file, `onnxruntime failed to run the model: ${firstLine(e)}`);
+  }
   const out: Record<string, Tensor> = {};
   for (const name of outputNames) {
     const r = results[name];
