@@ -93,39 +93,45 @@ export function collapseUpdate(state: CollapseState, input: CollapseInput): Coll
   }
   state.heads = h;
   state.tokens = t;
-  // Per (image, head): columns normalised to unit length, stored column-major (t × T) per layer.
-  const unit = maps.map(() => new Float64Array(t * t));
-  const ok = maps.map(() => new Uint8Array(t));
+  // Per (image, head): column norms of every layer, then for each layer pair the column dot
+  // products, all in row-major passes (contiguous reads); cos = dot / (‖col_p‖·‖col_r‖).
+  const norms = maps.map(() => new Float64Array(t));
+  const dots = new Float64Array(t);
+  const tt = t * t;
   for (let img = 0; img < b; img++) {
     for (let head = 0; head < h; head++) {
-      const base = (img * h + head) * t * t;
-      maps.forEach((x, l) => {
-        const u = unit[l];
-        for (let col = 0; col < t; col++) {
-          let ss = 0;
-          for (let q = 0; q < t; q++) {
-            const v = x.data[base + q * t + col];
-            u[col * t + q] = v;
-            ss += v * v;
-          }
-          ok[l][col] = ss > 0 ? 1 : 0;
-          if (ss > 0) {
-            const inv = 1 / Math.sqrt(ss);
-            for (let q = 0; q < t; q++) u[col * t + q] *= inv;
-          } else {
-            state.zeroColumns += 1;
+      const base = (img * h + head) * tt;
+      for (let l = 0; l < L; l++) {
+        const x = maps[l].data;
+        const n = norms[l];
+        n.fill(0);
+        for (let q = 0; q < t; q++) {
+          const o = base + q * t;
+          for (let col = 0; col < t; col++) {
+            const v = x[o + col];
+            n[col] += v * v;
           }
         }
-      });
+        for (let col = 0; col < t; col++) {
+          n[col] = Math.sqrt(n[col]);
+          if (n[col] === 0) state.zeroColumns += 1;
+        }
+      }
       for (let p = 0; p < L; p++) {
+        const xp = maps[p].data;
+        const np = norms[p];
         for (let r = p; r < L; r++) {
+          const xr = maps[r].data;
+          const nr = norms[r];
+          dots.fill(0);
+          for (let q = 0; q < t; q++) {
+            const o = base + q * t;
+            for (let col = 0; col < t; col++) dots[col] += xp[o + col] * xr[o + col];
+          }
           let s = 0, c = 0;
           for (let col = 0; col < t; col++) {
-            if (!ok[p][col] || !ok[r][col]) continue;
-            const up = unit[p], ur = unit[r];
-            let dot = 0;
-            for (let q = 0; q < t; q++) dot += up[col * t + q] * ur[col * t + q];
-            s += dot;
+            if (np[col] === 0 || nr[col] === 0) continue;
+            s += dots[col] / (np[col] * nr[col]);
             c += 1;
           }
           state.sum[p * L + r] += s;

@@ -67,6 +67,10 @@ export async function openNpy(path: string, options: NpyOptions = {}): Promise<D
   const readOne = async (index: number): Promise<RawImage> => {
     checkIndex(index, size);
     const row = (await readNpyRows(path, header, index, 1)) as Uint8Array | Float32Array;
+    // NaN/Inf pixels would surface much later as non-finite activations: name the sample here.
+    if (row instanceof Float32Array) {
+      for (let i = 0; i < row.length; i++) if (!Number.isFinite(row[i])) throw new InputError(path, `non-finite pixel value ${row[i]} in sample idx:${index} (element ${i})`);
+    }
     if (layout === "NHWC" || channels === 1) return { data: row, height, width, channels, layout: "HWC" };
     const hwc = (row instanceof Float32Array ? new Float32Array(row.length) : new Uint8Array(row.length));
     const plane = height * width;

@@ -1,0 +1,389 @@
+/**
+ * Model fuzzing: mutated copies of the fixture and zoo models (bit flips, truncation, protobuf
+ * field splices at the wire level — swap/duplicate/delete fields, corrupt varints and lengths,
+ * changed dims/data_type of initializers, rewired node inputs) go through the pipeline a CLI run
+ * takes before its first batch, in child worker processes (tests/fuzz-worker.mjs). Asserted:
+ * no native crash (the worker dies), no hang (the worker goes silent), and every case ends in a
+ * result or a one-line InputError/UsageError/RangeError (the CLI's exit code 2).
+ *
+ * SEELIKE_FUZZ_CASES=N (default 2000) sets the number of cases; SEELIKE_FUZZ_SEED the seed.
+ * A crashing or hanging case is copied to test-artifacts/fuzz/ for reproduction
+ * (`node tests/fuzz-worker.mjs LIST.json` on a list holding its path). Needs `npm run build`.
+ */
+import { describe, expect, it } from "vitest";
+import { spawn } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { spans, encodeVarint, lengthDelimited, concat, MODEL, GRAPH, TENSOR, type Span } from "../src/onnx/wire.js";
+
+const root = path.resolve(__dirname, "..");
+const worker = path.join(root, "tests", "fuzz-worker.mjs");
+const CASES = Number(process.env.SEELIKE_FUZZ_CASES ?? 2000);
+const SEED = Number(process.env.SEELIKE_FUZZ_SEED ?? 20261122);
+const WORKERS = 2;
+/** A case silent for this long is a hang (a normal case takes well under a second). */
+const HANG_MS = 30_000;
+
+/** Small models first: most cases go to the small ones so the default run stays within minutes. */
+const SOURCES = [
+  { file: "tests/bad-models/valid.onnx", weight: 6 },
+  { file: "fixtures/models/mixer_op17.onnx", weight: 2 },
+  { file: "fixtures/models/timm_vit_op17.onnx", weight: 2 },
+  { file: "fixtures/models/timm_vit_gap_op14.onnx", weight: 1 },
+  { file: "fixtures/models/tv_resnet50_op14.onnx", weight: 1 },
+  { file: "fixtures/models/tv_vit_b16_op17.onnx", weight: 1 },
+  { file: "fixtures/zoo/resnet-tiny.onnx", weight: 1 },
+  { file: "fixtures/zoo/vit-tiny.onnx", weight: 1 },
+].filter((s) => existsSync(path.join(root, s.file)));
+
+/** mulberry32: a small seeded generator, so a failing case can be regenerated from its seed. */
+function rng(seed: number) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return { next, int: (n: number) => Math.floor(next() * n), pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)] };
+}
+type Rng = ReturnType<typeof rng>;
+
+/** Every length-delimited message span down the ModelProto → GraphProto → Node/Tensor/ValueInfo tree. */
+function messageTree(bytes: Uint8Array) {
+  const top = spans(bytes);
+  const graph = top.find((s) => s.field === MODEL.graph);
+  const graphFields = graph ? spans(bytes, graph.payload, graph.end) : [];
+  return { top, graph, graphFields };
+}
+
+/** Replaces bytes [start, end) with `insert`. */
+function splice(bytes: Uint8Array, start: number, end: number, insert: Uint8Array): Uint8Array {
+  return concat([bytes.subarray(0, start), insert, bytes.subarray(end)]);
+}
+
+/**
+ * Rewrites a field inside the graph and keeps the enclosing lengths right (graph field length),
+ * so the mutation reaches deep validation rather than failing at the first length check.
+ */
+function replaceInGraph(bytes: Uint8Array, graph: Span, start: number, end: number, insert: Uint8Array): Uint8Array {
+  const inner = splice(bytes.subarray(graph.payload, graph.end), start - graph.payload, end - graph.payload, insert);
+  return splice(bytes, graph.start, graph.end, lengthDelimited(MODEL.graph, inner));
+}
+
+/** A message's fields rebuilt from spans, with one field changed by `edit`. */
+function rebuildMessage(bytes: Uint8Array, msg: Span, edit: (fields: Span[], parts: Uint8Array[]) => void, field: number): Uint8Array {
+  const fields = spans(bytes, msg.payload, msg.end);
+  const parts = fields.map((f) => bytes.subarray(f.start, f.end));
+  edit(fields, parts);
+  return lengthDelimited(field, concat(parts));
+}
+
+const MUTATORS: Record<string, (b: Uint8Array, r: Rng) => Uint8Array> = {
+  bitflip(b, r) {
+    const out = Uint8Array.from(b);
+    const n = 1 + r.int(8);
+    // Half the flips land in the first 4 KiB, where the structure is (weights follow).
+    for (let k = 0; k < n; k++) out[r.next() < 0.5 ? r.int(Math.min(4096, out.length)) : r.int(out.length)] ^= 1 << r.int(8);
+    return out;
+  },
+  truncate(b, r) {
+    return b.slice(0, r.next() < 0.5 ? r.int(Math.min(b.length, 8192)) : r.int(b.length));
+  },
+  randomBytes(b, r) {
+    const out = Uint8Array.from(b);
+    const at = r.int(out.length);
+    const n = 1 + r.int(64);
+    for (let k = 0; k < n && at + k < out.length; k++) out[at + k] = r.int(256);
+    return out;
+  },
+  varint(b, r) {
+    // A corrupt varint or length: a tag or length byte replaced by a large/continuation value.
+    const { graphFields } = messageTree(b);
+    const f = r.pick(graphFields);
+    const out = Uint8Array.from(b);
+    const at = f.start + r.int(Math.max(1, f.payload - f.start));
+    out[at] = r.pick([0xff, 0x80, 0x00, 0x7f, out[at] + 1, out[at] - 1]) & 0xff;
+    return out;
+  },
+  length(b, r) {
+    // A length-delimited graph field whose length prefix lies (longer, shorter, huge).
+    const { graph, graphFields } = messageTree(b);
+    const f = r.pick(graphFields.filter((s) => s.wireType === 2));
+    const len = f.end - f.payload;
+    const lie = r.pick([len + 1, Math.max(0, len - 1), len * 2, 0, 2 ** 31 - 1, 2 ** 35]);
+    const tag = encodeVarint(f.field * 8 + 2);
+    return replaceInGraph(b, graph!, f.start, f.payload, concat([tag, encodeVarint(lie)]));
+  },
+  deleteField(b, r) {
+    const { top, graph, graphFields } = messageTree(b);
+    if (r.next() < 0.3) {
+      const f = r.pick(top);
+      return splice(b, f.start, f.end, new Uint8Array(0));
+    }
+    const f = r.pick(graphFields);
+    return replaceInGraph(b, graph!, f.start, f.end, new Uint8Array(0));
+  },
+  duplicateField(b, r) {
+    const { graph, graphFields } = messageTree(b);
+    const f = r.pick(graphFields);
+    const field = b.subarray(f.start, f.end);
+    return replaceInGraph(b, graph!, f.start, f.end, concat([field, field]));
+  },
+  swapFields(b, r) {
+    const { graph, graphFields } = messageTree(b);
+    let i = r.int(graphFields.length);
+    let j = r.int(graphFields.length);
+    if (i > j) [i, j] = [j, i];
+    if (i === j) return b;
+    const a = graphFields[i];
+    const c = graphFields[j];
+    const mid = b.subarray(a.end, c.start);
+    return replaceInGraph(b, graph!, a.start, c.end, concat([b.subarray(c.start, c.end), mid, b.subarray(a.start, a.end)]));
+  },
+  wrongWireType(b, r) {
+    // A field's tag with another wire type (a protobuf with wrong field types).
+    const { graph, graphFields } = messageTree(b);
+    const f = r.pick(graphFields);
+    const wt = r.pick([0, 1, 2, 5].filter((w) => w !== f.wireType));
+    const tag = encodeVarint(f.field * 8 + wt);
+    const old = spans(b, f.start, f.end).length ? encodeVarint(f.field * 8 + f.wireType).length : 1;
+    return replaceInGraph(b, graph!, f.start, f.start + old, tag);
+  },
+  initializerDims(b, r) {
+    const { graph, graphFields } = messageTree(b);
+    const inits = graphFields.filter((s) => s.field === GRAPH.initializer);
+    if (!inits.length) return b;
+    const t = r.pick(inits);
+    const msg = rebuildMessage(b, t, (fields, parts) => {
+      const dims = fields.map((f, k) => [f, k] as const).filter(([f]) => f.field === TENSOR.dims);
+      const choice = r.int(4);
+      const value = r.pick([0, 1, 2, 3, 7, 1000, 2 ** 31, 2 ** 40, 2 ** 53 - 1]);
+      const dimField = (v: number) => concat([encodeVarint(TENSOR.dims * 8), encodeVarint(v)]);
+      if (choice === 0 && dims.length) parts[r.pick(dims)[1]] = dimField(value);
+      else if (choice === 1 && dims.length) parts[r.pick(dims)[1]] = new Uint8Array(0);
+      else if (choice === 2) parts.unshift(dimField(value));
+      else {
+        // A negative dim: int64 −1 as a ten-byte varint.
+        parts.unshift(concat([encodeVarint(TENSOR.dims * 8), Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])]));
+      }
+    }, GRAPH.initializer);
+    return replaceInGraph(b, graph!, t.start, t.end, msg);
+  },
+  initializerType(b, r) {
+    const { graph, graphFields } = messageTree(b);
+    const inits = graphFields.filter((s) => s.field === GRAPH.initializer);
+    if (!inits.length) return b;
+    const t = r.pick(inits);
+    const msg = rebuildMessage(b, t, (fields, parts) => {
+      const k = fields.findIndex((f) => f.field === TENSOR.dataType);
+      const dt = concat([encodeVarint(TENSOR.dataType * 8), encodeVarint(r.pick([0, 2, 3, 6, 7, 8, 9, 10, 11, 13, 14, 16, 17, 23, 40, 255]))]);
+      if (k >= 0) parts[k] = dt;
+      else parts.push(dt);
+    }, GRAPH.initializer);
+    return replaceInGraph(b, graph!, t.start, t.end, msg);
+  },
+  rewireNode(b, r) {
+    // A node input (or output) renamed to another tensor of the graph, a new name, or its own output.
+    const { graph, graphFields } = messageTree(b);
+    const nodes = graphFields.filter((s) => s.field === GRAPH.node);
+    if (!nodes.length) return b;
+    const names: string[] = [];
+    for (const n of nodes) for (const f of spans(b, n.payload, n.end)) if (f.field === 1 || f.field === 2) names.push(new TextDecoder().decode(b.subarray(f.payload, f.end)));
+    const n = r.pick(nodes);
+    const msg = rebuildMessage(b, n, (fields, parts) => {
+      const io = fields.map((f, k) => [f, k] as const).filter(([f]) => f.field === 1 || (f.field === 2 && r.next() < 0.3));
+      if (!io.length) return;
+      const [f, k] = r.pick(io);
+      const name = r.pick([...names, "does_not_exist", ""]);
+      parts[k] = lengthDelimited(f.field, new TextEncoder().encode(name));
+    }, GRAPH.node);
+    return replaceInGraph(b, graph!, n.start, n.end, msg);
+  },
+  attribute(b, r) {
+    // A node attribute's int/ints/floats bytes changed (kernel shapes, axes, perms, strides).
+    const { graph, graphFields } = messageTree(b);
+    const nodes = graphFields.filter((s) => s.field === GRAPH.node);
+    if (!nodes.length) return b;
+    const n = r.pick(nodes);
+    const attrs = spans(b, n.payload, n.end).filter((f) => f.field === 5);
+    if (!attrs.length) return b;
+    const a = r.pick(attrs);
+    const inner = spans(b, a.payload, a.end).filter((f) => f.field !== 1 && f.field !== 20);
+    if (!inner.length) return b;
+    const f = r.pick(inner);
+    const out = Uint8Array.from(b);
+    const at = f.payload + r.int(Math.max(1, f.end - f.payload));
+    out[at] = r.pick([0x00, 0x7f, 0xff, 0x01, 0x40]);
+    return out;
+  },
+  opset(b, r) {
+    const { top } = messageTree(b);
+    const o = top.find((s) => s.field === MODEL.opsetImport);
+    if (!o) return b;
+    const msg = lengthDelimited(MODEL.opsetImport, concat([encodeVarint(2 * 8), encodeVarint(r.pick([0, 1, 6, 7, 11, 13, 18, 21, 26, 27, 99, 2 ** 40]))]));
+    return splice(b, o.start, o.end, msg);
+  },
+};
+
+interface Line {
+  i: number;
+  outcome: "result" | "error" | "unexpected";
+  name?: string;
+  message?: string;
+  lines?: number;
+  stack?: string;
+  ms: number;
+}
+
+/** Runs the worker over files[from..] until it ends, dies or hangs; returns its lines and fate. */
+function runWorker(list: string, from: number): Promise<{ lines: Line[]; fate: "ok" | "crash" | "hang"; detail: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [worker, list, String(from)], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    const lines: Line[] = [];
+    let buf = "";
+    let err = "";
+    let hung = false;
+    let timer = setTimeout(onHang, HANG_MS * 3); // first case also pays for module loading
+    function onHang() {
+      hung = true;
+      child.kill("SIGKILL");
+    }
+    child.stdout.on("data", (d: Buffer) => {
+      buf += d.toString();
+      let k: number;
+      while ((k = buf.indexOf("\n")) >= 0) {
+        const text = buf.slice(0, k);
+        buf = buf.slice(k + 1);
+        if (!text.trim()) continue;
+        lines.push(JSON.parse(text));
+        clearTimeout(timer);
+        timer = setTimeout(onHang, HANG_MS);
+      }
+    });
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()).length > 4000 && (err = err.slice(-4000)));
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      const fate = hung ? "hang" : code === 0 ? "ok" : "crash";
+      resolve({ lines, fate, detail: `exit ${code} signal ${signal} ${err.trim().split("\n").slice(-3).join(" | ")}` });
+    });
+  });
+}
+
+/** Processes one list with restarts after a crash or hang; returns a line per case and the bad ones. */
+async function fuzzList(files: string[], list: string) {
+  const results = new Map<number, Line>();
+  const bad: { i: number; fate: "crash" | "hang"; detail: string }[] = [];
+  let from = 0;
+  while (from < files.length) {
+    const r = await runWorker(list, from);
+    for (const l of r.lines) results.set(l.i, l);
+    from = r.lines.length ? r.lines[r.lines.length - 1].i + 1 : from;
+    if (r.fate !== "ok") {
+      bad.push({ i: from, fate: r.fate, detail: r.detail });
+      from++;
+    }
+  }
+  return { results, bad };
+}
+
+describe(`fuzzed models (${CASES} cases, seed ${SEED})`, () => {
+  it("never crash or hang, and end in a result or a one-line error with exit code 2", async () => {
+    expect(existsSync(path.join(root, "dist/src/limits.js")), "run npm run build first").toBe(true);
+    const dir = mkdtempSync(path.join(tmpdir(), "seelike-fuzz-"));
+    const r = rng(SEED);
+    const names = Object.keys(MUTATORS);
+    const totalWeight = SOURCES.reduce((a, s) => a + s.weight, 0);
+    const originals = SOURCES.map((s) => new Uint8Array(readFileSync(path.join(root, s.file))));
+    const files: string[] = [];
+    const meta: { source: string; mutator: string }[] = [];
+    for (let c = 0; c < CASES; c++) {
+      let w = r.next() * totalWeight;
+      let s = 0;
+      while (w >= SOURCES[s].weight) w -= SOURCES[s++].weight;
+      let bytes = originals[s];
+      const applied: string[] = [];
+      // One to three stacked mutations.
+      const n = 1 + (r.next() < 0.7 ? 0 : r.int(3));
+      for (let k = 0; k < n; k++) {
+        const m = r.pick(names);
+        try {
+          bytes = MUTATORS[m](bytes, r);
+          applied.push(m);
+        } catch {
+          // A stacked mutation can find the bytes no longer parse at the wire level: keep what we have.
+        }
+      }
+      const file = path.join(dir, `case-${String(c).padStart(5, "0")}.onnx`);
+      writeFileSync(file, bytes);
+      files.push(file);
+      meta.push({ source: SOURCES[s].file, mutator: applied.join("+") });
+    }
+    // Two workers over interleaved halves (the machine has two cores).
+    const lists = Array.from({ length: WORKERS }, (_, w) => files.filter((_, i) => i % WORKERS === w));
+    const t0 = performance.now();
+    const outs = await Promise.all(lists.map((l, w) => {
+      const list = path.join(dir, `list-${w}.json`);
+      writeFileSync(list, JSON.stringify(l));
+      return fuzzList(l, list);
+    }));
+    const seconds = (performance.now() - t0) / 1000;
+
+    const counts = { tried: CASES, results: 0, errors: 0, unexpected: 0, multiline: 0, crashes: 0, hangs: 0 };
+    const problems: string[] = [];
+    const byMutator = new Map<string, { result: number; error: number }>();
+    const kinds = new Map<string, number>();
+    const artifacts = path.join(root, "test-artifacts", "fuzz");
+    outs.forEach((o, w) => {
+      for (const l of o.results.values()) {
+        const global = l.i * WORKERS + w;
+        const m = meta[global].mutator.split("+")[0];
+        const e = byMutator.get(m) ?? { result: 0, error: 0 };
+        if (l.outcome === "result") (counts.results++, e.result++);
+        else if (l.outcome === "error") {
+          counts.errors++;
+          e.error++;
+          // The problem without the file name and numbers, to see which checks fire.
+          const kind = (l.message ?? "").replace(/^[^:]*case-\d+\.onnx: /, "").replace(/\d+/g, "#").slice(0, 60);
+          kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+        }
+        else {
+          counts.unexpected++;
+          problems.push(`case ${global} (${meta[global].source} ${meta[global].mutator}): ${l.name}: ${l.message} ${l.stack ?? ""}`);
+        }
+        if (l.outcome === "error" && (l.lines ?? 1) > 1) {
+          counts.multiline++;
+          problems.push(`case ${global}: multi-line message: ${l.message}`);
+        }
+        byMutator.set(m, e);
+      }
+      for (const b of o.bad) {
+        const global = b.i * WORKERS + w;
+        counts[b.fate === "crash" ? "crashes" : "hangs"]++;
+        mkdirSync(artifacts, { recursive: true });
+        const keep = path.join(artifacts, `${b.fate}-seed${SEED}-case${global}.onnx`);
+        copyFileSync(files[global], keep);
+        problems.push(`case ${global} ${b.fate} (${meta[global].source} ${meta[global].mutator}) saved as ${keep}: ${b.detail}`);
+      }
+    });
+    const unexpectedCases = outs.flatMap((o, w) => [...o.results.values()].filter((l) => l.outcome === "unexpected").map((l) => l.i * WORKERS + w));
+    for (const g of unexpectedCases.slice(0, 20)) {
+      mkdirSync(artifacts, { recursive: true });
+      copyFileSync(files[g], path.join(artifacts, `unexpected-seed${SEED}-case${g}.onnx`));
+    }
+    const summary = { ...counts, seconds: Math.round(seconds), byMutator: Object.fromEntries(byMutator), errorKinds: Object.fromEntries([...kinds].sort((a, b) => b[1] - a[1])) };
+    mkdirSync(path.join(root, "test-artifacts"), { recursive: true });
+    writeFileSync(path.join(root, "test-artifacts", "fuzz-summary.json"), JSON.stringify({ seed: SEED, ...summary, problems: problems.slice(0, 50) }, null, 1));
+    console.log(`fuzz: ${JSON.stringify({ ...counts, seconds: summary.seconds })} (details: test-artifacts/fuzz-summary.json)`);
+    rmSync(dir, { recursive: true, force: true });
+    expect(counts.results + counts.errors + counts.unexpected + counts.crashes + counts.hangs).toBe(CASES);
+    expect(problems.slice(0, 10), problems.slice(0, 10).join("\n")).toEqual([]);
+    expect(counts.crashes).toBe(0);
+    expect(counts.hangs).toBe(0);
+    // The corpus must exercise both outcomes, or the mutations are not reaching the pipeline.
+    expect(counts.results).toBeGreaterThan(0);
+    expect(counts.errors).toBeGreaterThan(0);
+  }, 900_000);
+});
