@@ -148,6 +148,37 @@ export function collapseUpdate(state: CollapseState, input: CollapseInput): Coll
   return state;
 }
 
+/** One batch already reduced upstream (the engine does it inside onnxruntime). */
+export interface CollapseSums {
+  /** L×L Σ over the batch's (image, head) of Σ_t cos(A_p[:, t], A_r[:, t]). */
+  sum: ArrayLike<number>;
+  images: number;
+  heads: number;
+  tokens: number;
+}
+
+/**
+ * Adds one batch given its L×L sums of column cosines (every column counted: softmax columns
+ * are never all zero, so the count is images · heads · tokens per pair).
+ * @example collapseUpdateSums(state, {sum: s, images: 64, heads: 12, tokens: 197})
+ */
+export function collapseUpdateSums(state: CollapseState, input: CollapseSums): CollapseState {
+  const L = state.sites.length;
+  if (input.sum.length !== L * L) throw new RangeError(`invalid sum: ${input.sum.length} values for ${L}×${L} layers`);
+  if (state.tokens && (state.tokens !== input.tokens || state.heads !== input.heads)) {
+    throw new RangeError(`invalid attention: ${input.heads} heads × ${input.tokens} tokens, earlier batches had ${state.heads} × ${state.tokens}`);
+  }
+  state.heads = input.heads;
+  state.tokens = input.tokens;
+  const c = input.images * input.heads * input.tokens;
+  for (let i = 0; i < L * L; i++) {
+    state.sum[i] += input.sum[i];
+    state.count[i] += c;
+  }
+  state.images += input.images;
+  return state;
+}
+
 /**
  * Merges two states of the same sites into `a`.
  * @example collapseMerge(shard0, shard1)

@@ -18,6 +18,7 @@ import { reportData } from "./report-data.js";
 import { renderReport } from "../reports/render.js";
 import { readNpy, encodeNpy } from "./data/npy.js";
 import { parseShard } from "./data/sampling.js";
+import { parseMemory } from "./limits.js";
 import { linearCKA, ckaReducer, estimatorId } from "../analyses/cka.js";
 import { flatten, tokenMode } from "../analyses/flatten.js";
 import type { Tensor } from "./tensor.js";
@@ -155,6 +156,7 @@ interface CliRunOptions {
   resume?: boolean;
   checkpointEvery: number;
   skipBad?: boolean;
+  maxMemory?: string;
   quiet?: boolean;
 }
 
@@ -226,6 +228,7 @@ export async function runOptionsFromCli(opts: CliRunOptions): Promise<RunOptions
     resume: opts.resume,
     checkpointEvery: opts.checkpointEvery,
     skipBad: opts.skipBad,
+    maxMemory: opts.maxMemory === undefined ? undefined : parseMemory(opts.maxMemory),
   };
 }
 

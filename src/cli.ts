@@ -64,6 +64,7 @@ function addRunOptions(cmd: Command): Command {
     .option("--resume", "resume from the checkpoint next to --out")
     .option("--checkpoint-every <k>", "save reducer state every k batches", positiveInt("checkpoint-every"), 10)
     .option("--skip-bad", "skip unreadable images (counted in the results) instead of stopping")
+    .option("--max-memory <size>", "refuse a model or image that would need more memory (e.g. 4G, 512M, 50%; default 80% of RAM), before loading it")
     .option("--quiet", "no progress output");
 }
 

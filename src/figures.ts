@@ -16,7 +16,10 @@ import {
 import type { ReportData, ReportModel } from "../reports/types.js";
 import type { Results } from "./run.js";
 
-/** Which figure of several: a model label (or a heatmap id / "AA" | "BB" | "AB" for CKA), or an index. */
+/**
+ * Which figure of several: a model label (or a heatmap id / "AA" | "BB" | "AB" for CKA), or an index.
+ * @example figures.ckaHeatmap(results, "BB") // the intra-model heatmap of model B
+ */
 export type Which = string | number;
 
 const views = new WeakMap<Results, ReportData>();
@@ -32,10 +35,13 @@ function view(results: Results): ReportData {
 const session = Math.random().toString(36).slice(2, 8);
 let counter = 0;
 
+// Inline style: notebook front ends show the markup without the report's stylesheet.
+const CAPTION = "font: 13px/1.45 system-ui, -apple-system, 'Segoe UI', sans-serif; color: #555; max-width: 75ch; margin-top: 4px";
+
 function markup(spec: FigureSpec, models: ReportModel[]): string {
   const id = `nb-${session}-${++counter}-${spec.id}`;
   const svg = figureSVG({ ...spec, id }, { models });
-  return `<figure class="seelike-figure" id="${escapeHtml(id)}">${svg}<figcaption>${escapeHtml(spec.caption ?? "")}</figcaption></figure>`;
+  return `<figure class="seelike-figure" id="${escapeHtml(id)}" style="margin: 8px 0 16px">${svg}<figcaption style="${CAPTION}">${escapeHtml(spec.caption ?? "")}</figcaption></figure>`;
 }
 
 function pick<T extends { model: string }>(list: T[] | undefined, what: string, models: ReportModel[], which?: Which): T {

@@ -13,6 +13,7 @@ import { discoverSites, type ModelSites } from "./onnx/sites.js";
 import { exposeOutputs, removeResidual } from "./onnx/surgery.js";
 import { createSession, release, run, type Device } from "./runtime/session.js";
 import { openData } from "./data/open.js";
+import { setMaxMemory, checkModelFile, modelMemory } from "./limits.js";
 import { modelCard, resolvePreprocess, preprocessSize, type PreprocessOptions, type PreprocessOverrides } from "./data/preprocess.js";
 import { sampleIndices, sampleDigest, batchIndices } from "./data/sampling.js";
 import type { DataSource } from "./data/types.js";
@@ -74,6 +75,8 @@ export interface RunOptions {
   checkpointEvery?: number;
   resume?: boolean;
   skipBad?: boolean;
+  /** Memory limit in bytes (`--max-memory`, src/limits.ts); default 80% of the machine's RAM. */
+  maxMemory?: number;
   onProgress?: ProgressCallback;
   onWarning?: (message: string) => void;
   shouldStop?: () => boolean;
@@ -186,6 +189,16 @@ async function probeGeometry(model: OnnxModel, sites: ModelSites, bytes: Uint8Ar
   }
 }
 
+/** The NCHW shape of one batch for `model`, when its input size is known. */
+function batchShape(model: OnnxModel, pre: PreprocessOptions, batch: number): number[] | undefined {
+  const shape = model.imageInput.shape ?? [];
+  const size = preprocessSize(pre);
+  const c = typeof shape[1] === "number" ? shape[1] : pre.channels;
+  const h = typeof shape[2] === "number" ? shape[2] : size?.[0];
+  const w = typeof shape[3] === "number" ? shape[3] : size?.[1];
+  return c && h && w ? [batch, c, h, w] : undefined;
+}
+
 async function source(data: string | DataSource, labels?: string): Promise<DataSource> {
   return typeof data === "string" ? openData(data, { labels }) : data;
 }
@@ -227,11 +240,15 @@ export async function prepare(files: readonly string[], options: RunOptions): Pr
   // Models.
   const labels = modelLabels(files, options.modelLabels);
   const loaded: { file: string; model: OnnxModel; sites: ModelSites; sha256: string; pre: PreprocessOptions }[] = [];
+  setMaxMemory(options.maxMemory);
   for (const f of files) {
+    await checkModelFile(f); // --max-memory: refused from the file size, before reading it
     const model = await loadModel(f);
     const sites = discoverSites(model, { extraSites: options.extraSites });
     const sha256 = createHash("sha256").update(model.bytes).digest("hex");
-    loaded.push({ file: path.resolve(f), model, sites, sha256, pre: await modelInput(f, model, options) });
+    const pre = await modelInput(f, model, options);
+    modelMemory(model, { batch, inputShape: batchShape(model, pre, batch) }); // before onnxruntime sees it
+    loaded.push({ file: path.resolve(f), model, sites, sha256, pre });
   }
 
   // Data.

@@ -109,7 +109,7 @@ describe("compare(a, b) on two fixture models", () => {
     expect(ad.querySelector("svg")).not.toBeNull();
     expect(ad.querySelector("figcaption")!.textContent).toContain("Mean attention distance");
     for (const f of [figures.skipRatio(results), figures.skipRatio(results, results.models[1].label), figures.positionEmbedding(results), figures.filters(results), figures.collapse(results), figures.localisation(results), figures.sortedHeads(results)]) {
-      expect(f).toMatch(/^<figure class="seelike-figure" id="[^"]+"><svg/);
+      expect(f).toMatch(/^<figure class="seelike-figure" id="[^"]+"[^>]*><svg/);
     }
     expect(() => figures.probes(results)).toThrow(/no probes figure/);
     expect(() => figures.attentionDistance(results, "no-such-model")).toThrow(/invalid attention distance model: no-such-model/);

@@ -13,6 +13,7 @@ import { batches } from "../src/data/loader.js";
 import { linearCKA } from "../analyses/cka.js";
 import { skipRatio } from "../analyses/skip-ratio.js";
 import { attentionDistance } from "../analyses/attention-distance.js";
+import { collapseReducer } from "../analyses/collapse.js";
 import type { Tensor } from "../src/tensor.js";
 
 const root = path.resolve(__dirname, "..");
@@ -58,7 +59,7 @@ describe("engine taps agree with the one-shot analyses on raw tensors", () => {
   let plan: Plan;
   let results: Results;
   beforeAll(async () => {
-    plan = await prepare([A, B], { data: DATA, limit: 96, batch: 32, seed: 5, analyses: ["cka", "skip", "attention"], threads: 1 });
+    plan = await prepare([A, B], { data: DATA, limit: 96, batch: 32, seed: 5, analyses: ["cka", "skip", "attention", "collapse"], threads: 1 });
     const r = await execute(plan);
     results = await finish(plan, r.states, { timings: r.timings, skipped: r.skipped });
   });
@@ -114,5 +115,18 @@ describe("engine taps agree with the one-shot analyses on raw tensors", () => {
       const row = got.layers.indexOf(l.i);
       for (let h = 0; h < H; h++) expect(rel(got.distance.data[row * H + h], want.distance[h])).toBeLessThan(1e-9);
     }
+  });
+
+  it("attention collapse from the in-graph batched product equals the JS reducer on the exposed maps (1e-5)", async () => {
+    const sites = plan.geometry[0].sites;
+    const layers = sites.blocks.filter((b) => b.attention);
+    const raw = await rawTensors(plan, 0, layers.map((b) => b.attention!.tensor));
+    let s = collapseReducer.init({ sites: layers.map((b) => `${b.name}.attn.probs`) });
+    s = collapseReducer.update(s, { attention: layers.map((b) => raw[b.attention!.tensor]) });
+    const want = collapseReducer.finalize(s).matrix;
+    const got = results.collapse[plan.models[0].label].matrix;
+    expect(got.shape).toEqual(want.shape);
+    for (let i = 0; i < want.data.length; i++) expect(rel(got.data[i], want.data[i])).toBeLessThan(1e-5);
+    expect(Math.max(...Array.from(want.data))).toBeLessThan(1 + 1e-9);
   });
 });

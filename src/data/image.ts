@@ -6,6 +6,7 @@ import sharp from "sharp";
 import { InputError } from "../errors.js";
 import { fileProblem } from "./npy.js";
 import type { RawImage } from "./types.js";
+import { imageMemory } from "../limits.js";
 
 /**
  * File extensions of images, as torchvision's `IMG_EXTENSIONS` (so an ImageFolder lists the
@@ -43,6 +44,8 @@ export async function decodeImage(file: string): Promise<RawImage> {
   try {
     const image = sharp(bytes, { failOn: "error", pages: 1 });
     const meta = await image.metadata();
+    // From the header only: a decompression bomb is refused before libvips allocates its pixels.
+    imageMemory(file, meta);
     const colour = (meta.channels ?? 3) - (meta.hasAlpha ? 1 : 0);
     // sharp would expand grey to 3 channels on raw output; keep it grey (PIL mode "L").
     if (colour === 1) image.toColourspace("b-w");
@@ -58,6 +61,7 @@ export async function decodeImage(file: string): Promise<RawImage> {
       layout: "HWC",
     };
   } catch (e) {
+    if (e instanceof InputError) throw e;
     const message = e instanceof Error ? e.message : String(e);
     throw new InputError(file, `cannot decode image: ${message.split("\n")[0].trim()}`);
   }

@@ -10,7 +10,7 @@ import { ckaReducer, type CKAState, type Estimator } from "../../analyses/cka.js
 import { attentionDistanceReducer, type AttentionDistanceState, type AttentionWeighting } from "../../analyses/attention-distance.js";
 import { skipRatioReducer, type SkipRatioState } from "../../analyses/skip-ratio.js";
 import { localisationReducer, type LocalisationState } from "../../analyses/localisation.js";
-import { collapseReducer, type CollapseState } from "../../analyses/collapse.js";
+import { collapseReducer, collapseUpdateSums, type CollapseState } from "../../analyses/collapse.js";
 import { probeReducer, type ProbeState } from "../../analyses/probes.js";
 import { accuracyReducer, type AccuracyState } from "../../analyses/accuracy.js";
 import type { TokenMode } from "../../analyses/flatten.js";
@@ -243,20 +243,25 @@ export function localisationDriver(id: string, m: number, g: ModelGeometry, batc
   };
 }
 
-/** Cross-layer attention-map similarity (METHODS.md §7, DeepViT's attention collapse). */
+/**
+ * Cross-layer attention-map similarity (METHODS.md §7, DeepViT's attention collapse). The
+ * per-batch L×L sums of column cosines are computed inside onnxruntime (one batched MatMul of
+ * column-normalised maps), since for ViT-B/16 the JS loop costs about half an inference.
+ */
 export function collapseDriver(id: string, m: number, g: ModelGeometry): Driver<CollapseState> | null {
   const layers = attentionBlocks(g.sites);
   if (layers.length < 2) return null;
-  const taps: TapSpec[] = layers.map((l) => ({ kind: "raw", tensor: l.tensor }));
   const shape = g.shapes.get(layers[0].tensor)!;
   const heads = headsOf(shape, g.probeBatch);
+  const tokens = shape[shape.length - 1];
+  const tap: TapSpec = { kind: "collapse", tensor: layers[0].tensor, tensors: layers.map((l) => l.tensor), tokens };
   return {
     id,
-    taps: (pass, mm) => (pass === "main" && mm === m ? taps : []),
+    taps: (pass, mm) => (pass === "main" && mm === m ? [tap] : []),
     init: () => collapseReducer.init({ sites: layers.map((l) => `${l.block.name}.attn.probs`), heads }),
     update(state, view) {
       if (view.pass !== "main") return state;
-      return collapseReducer.update(state, { attention: taps.map((t) => view.tap(m, t)) });
+      return collapseUpdateSums(state, { sum: view.tap(m, tap).data, images: view.batch.ids.length, heads, tokens });
     },
     merge: collapseReducer.merge,
   };

@@ -25,7 +25,13 @@ export type TapSpec =
   | { kind: "gram"; tensor: string; layout: Layout; tokens: TokenMode; prefixTokens: number }
   | { kind: "norms"; tensor: string; layout: Layout }
   | { kind: "pool"; tensor: string; layout: Layout; mode: PoolMode; prefixTokens: number }
-  | { kind: "raw"; tensor: string };
+  | { kind: "raw"; tensor: string }
+  /**
+   * Attention collapse (METHODS.md §7): per (image, head) the Frobenius inner products of the
+   * layers' column-normalised maps, ⟨Â_p, Â_r⟩ = Σ_t cos(A_p[:, t], A_r[:, t]), summed over
+   * the batch → [L, L]. `tensor` is the first layer's map (naming only); `tensors` all layers.
+   */
+  | { kind: "collapse"; tensor: string; tensors: string[]; tokens: number };
 
 export interface TapGraph {
   nodes: onnx.INodeProto[];
@@ -44,6 +50,7 @@ export function tapName(spec: TapSpec): string {
     case "norms": return `seelike/norms/${base}`;
     case "pool": return `seelike/pool/${spec.mode}/${base}`;
     case "raw": return spec.tensor;
+    case "collapse": return `seelike/collapse/${spec.tensors.length}/${base}`;
   }
 }
 
@@ -65,6 +72,18 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
       const mean = b.reduce("ReduceMean", x, [0], true, `${out}/mean`);
       const centred = b.node("Sub", [x, mean], `${out}/centred`);
       b.node("Gemm", [centred, centred], out, [{ name: "transB", type: onnx.AttributeProto.AttributeType.INT, i: 1 }]);
+    } else if (spec.kind === "collapse") {
+      const t = spec.tokens;
+      const rows = spec.tensors.map((x, l) => {
+        // ‖A[:, col]‖ over the query axis (second to last), then Â = A / ‖·‖, one row per (image, head).
+        const n = b.reduce("ReduceL2", x, [-2], true, `${out}/${l}/norm`);
+        const unit = b.node("Div", [x, n], `${out}/${l}/unit`);
+        return b.node("Reshape", [unit, b.ints([-1, 1, t * t])], `${out}/${l}/row`);
+      });
+      const v = rows.length === 1 ? rows[0] : b.node("Concat", rows, `${out}/stack`, [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 1 }]);
+      const vt = b.node("Transpose", [v], `${out}/stackT`, [{ name: "perm", type: onnx.AttributeProto.AttributeType.INTS, ints: [0, 2, 1] }]);
+      const g = b.node("MatMul", [v, vt], `${out}/gram`);
+      b.reduce("ReduceSum", g, [0], false, out);
     } else if (spec.kind === "norms") {
       if (spec.layout === "BTD") b.reduce("ReduceL2", spec.tensor, [2], false, out, out);
       else if (spec.layout === "BCHW") b.reduce("ReduceL2", spec.tensor, [1], false, out, out);
@@ -107,9 +126,10 @@ class Builder {
     return name;
   }
 
-  reduce(op: "ReduceMean" | "ReduceL2", x: string, axes: number[], keep: boolean, output: string, _label = output): string {
+  reduce(op: "ReduceMean" | "ReduceL2" | "ReduceSum", x: string, axes: number[], keep: boolean, output: string, _label = output): string {
     const keepdims = { name: "keepdims", type: onnx.AttributeProto.AttributeType.INT, i: keep ? 1 : 0 };
-    if (this.opset >= 18) return this.node(op, [x, this.ints(axes)], output, [keepdims]);
+    // ReduceSum takes axes as an input from opset 13, the others from opset 18.
+    if (this.opset >= 18 || (op === "ReduceSum" && this.opset >= 13)) return this.node(op, [x, this.ints(axes)], output, [keepdims]);
     return this.node(op, [x], output, [keepdims, { name: "axes", type: onnx.AttributeProto.AttributeType.INTS, ints: axes }]);
   }
 
