@@ -34,6 +34,10 @@ import type { Reducer } from "./reducer.js";
 /** CKA estimator ids (METHODS.md §1). */
 export type Estimator = "minibatch-unbiased" | "full-biased" | "full-debiased";
 /** Every estimator id, default first. */
+/**
+ * The CKA estimator ids (METHODS.md §1); the first is the default.
+ * @example estimators.includes("full-biased") // true
+ */
 export const estimators: readonly Estimator[] = ["minibatch-unbiased", "full-biased", "full-debiased"];
 
 /** Throws a RangeError unless `id` is a known estimator. */
@@ -569,7 +573,13 @@ function fullFinalize(state: CKAState): CKAResult {
   return result;
 }
 
-/** The CKA reducer (id "cka"); see the module comment for how the engine drives it. */
+/**
+ * The CKA reducer (id "cka"); see the module comment for how the engine drives it.
+ * @example
+ * let s = ckaReducer.init({ sitesA: ["a0", "a1"], sitesB: ["b0"], batch: 64 });
+ * s = ckaReducer.update(s, { gramsA: [k0, k1], gramsB: [l0] });
+ * ckaReducer.finalize(s).matrices.AB.data; // CKA of a0 and a1 with b0
+ */
 export const ckaReducer: Reducer<CKAConfig, CKAState, CKAGrams, CKAResult> & {
   updateFeatures: typeof ckaUpdateFeatures;
 } = {

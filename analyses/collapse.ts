@@ -213,7 +213,13 @@ export function collapseFinalize(state: CollapseState): CollapseResult {
   };
 }
 
-/** The attention-collapse reducer (id "attention-collapse"). */
+/**
+ * The attention-collapse reducer (id "attention-collapse").
+ * @example
+ * let s = collapseReducer.init({ sites: ["blocks.0.attn.probs", "blocks.1.attn.probs"] });
+ * s = collapseReducer.update(s, { attention: [a0, a1] });
+ * collapseReducer.finalize(s).matrix.data; // 2×2 mean column cosine
+ */
 export const collapseReducer: Reducer<CollapseConfig, CollapseState, CollapseInput, CollapseResult> = {
   id: "attention-collapse",
   init: collapseInit,

@@ -3,6 +3,10 @@ import type { Tensor } from "../src/tensor.js";
 /** Flattening modes of METHODS.md §1, recorded as `tokens` in every result. */
 export type TokenMode = "all" | "cls" | "spatial" | "gap";
 /** Every flattening mode, default first. */
+/**
+ * The flattening modes (METHODS.md §1 `tokens`); `all` is the default.
+ * @example tokenModes.includes("gap") // true
+ */
 export const tokenModes: readonly TokenMode[] = ["all", "cls", "spatial", "gap"];
 
 /**

@@ -265,7 +265,13 @@ export function localisationFinalize(state: LocalisationState): LocalisationResu
   };
 }
 
-/** The localisation reducer (id "localisation"). */
+/**
+ * The localisation reducer (id "localisation").
+ * @example
+ * let s = localisationReducer.init({ sites: ["blocks.5.out"], layout: { layout: "BTD", prefixTokens: 1 }, batch: 64 });
+ * s = localisationReducer.update(s, { activations: [tokens], images });
+ * localisationReducer.finalize(s).sites[0].maps; // [positions, g, g] CKA maps
+ */
 export const localisationReducer: Reducer<LocalisationConfig, LocalisationState, LocalisationInput, LocalisationResult> = {
   id: "localisation",
   init: localisationInit,

@@ -38,7 +38,10 @@ export async function inspect(model: string, options: { extraSites?: Record<stri
   return inspectModel(model, { extraSites: options.extraSites });
 }
 
-/** Human-readable text of an inspect result. */
+/**
+ * Human-readable text of an inspect result.
+ * @example console.log(formatInspect(await inspect("vit.onnx")));
+ */
 export function formatInspect(info: InspectResult): string {
   const text = formatInspectText(info);
   return text.endsWith("\n") ? text : text + "\n";
@@ -66,7 +69,10 @@ export async function compare(a: string, b: string, options: RunOptions & { more
   return runModels([a, b, ...(options.more ?? [])], options);
 }
 
-/** Runs a list of models (A, B, then further checkpoints compared with A). */
+/**
+ * Runs a list of models (A, B, then further checkpoints compared with A).
+ * @example const r = await runModels(["vit.onnx", "resnet.onnx", "vit-10pct.onnx"], { data: "images/" });
+ */
 export async function runModels(models: readonly string[], options: RunOptions): Promise<Results> {
   const plan = await prepare(models, options);
   const r = await execute(plan);
@@ -360,6 +366,7 @@ async function stateFileOf(dir: string): Promise<string> {
 /**
  * Merges shard runs (their output folders) into the results of one run. Refuses shards whose
  * settings (METHODS.md §8) differ, duplicate or missing shards.
+ * @example const results = await merge(["runs/shard0/report", "runs/shard1/report"]);
  */
 export async function merge(dirs: string[]): Promise<Results> {
   if (dirs.length === 0) throw new UsageError("no shard folders given");
@@ -492,7 +499,10 @@ export function packageRoot(): string {
   throw new Error("cannot find the seelike package root (fixtures/)");
 }
 
-/** The embedded default: the shipped zoo and probe set. */
+/**
+ * The embedded default: the shipped zoo and probe set.
+ * @example const { models, data } = demoInputs(); await compare(models[0], models[1], { data });
+ */
 export function demoInputs(root = packageRoot()) {
   const zoo = path.join(root, "fixtures", "zoo");
   const data = path.join(root, "fixtures", "data");

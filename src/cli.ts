@@ -198,5 +198,6 @@ export async function main(
 }
 
 function oneLine(s: string): string {
-  return s.replace(/\s*\n\s*/g, " ").trim();
+  // Names from models and files reach the terminal: control characters (escape sequences) are shown as \xNN.
+  return s.replace(/\s*\n\s*/g, " ").trim().replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }

@@ -22,12 +22,9 @@ import type { Results } from "./run.js";
  */
 export type Which = string | number;
 
-const views = new WeakMap<Results, ReportData>();
-
+// Built afresh on every call (no cache): results edited in a notebook show as edited.
 function view(results: Results): ReportData {
-  let v = views.get(results);
-  if (!v) views.set(results, (v = reportData(results)));
-  return v;
+  return reportData(results);
 }
 
 // Every figure gets fresh element ids: a notebook page holds many figures, and the SVG's

@@ -16,7 +16,7 @@
  * once from `--max-memory`; the default is {@link DEFAULT_MEMORY_FRACTION} of the machine's RAM.
  */
 import os from "node:os";
-import { stat } from "node:fs/promises";
+import { stat, statfs } from "node:fs/promises";
 import { InputError } from "./errors.js";
 import type { OnnxModel } from "./onnx/model.js";
 import { DTYPE_BYTES } from "./onnx/model.js";
@@ -150,4 +150,26 @@ export function imageMemory(file: string, meta: { width?: number; height?: numbe
   const need = (meta.width ?? 0) * (meta.height ?? 0) * (meta.channels ?? 3) * (per + 4);
   if (need > max) refuse(file, `decoding this ${meta.width}×${meta.height} image`, need, max);
   return need;
+}
+
+/** Free space an output folder must have before a run starts (results, report, checkpoints). */
+export const MIN_FREE_BYTES = 8 * 2 ** 20;
+
+/**
+ * Refuses an output folder on a file system with less than `need` bytes free, so a full disk
+ * is reported before the long work, not after it. (A disk that fills during the run fails the
+ * next atomic write; earlier files stay intact.)
+ *
+ * @example await checkFreeSpace("out/report"); // throws InputError when < 8 MiB are free
+ */
+export async function checkFreeSpace(dir: string, need = MIN_FREE_BYTES): Promise<number> {
+  let free: number;
+  try {
+    const st = await statfs(dir);
+    free = Number(st.bavail) * Number(st.bsize);
+  } catch {
+    return Infinity; // no statfs here: the writes themselves will say
+  }
+  if (free < need) throw new InputError(dir, `only ${formatBytes(free)} free on this file system, a run needs at least ${formatBytes(need)} (no space left on device)`);
+  return free;
 }

@@ -7,6 +7,7 @@ import { mkdir, access, constants } from "node:fs/promises";
 import path from "node:path";
 import { InputError } from "./errors.js";
 import { writeFileAtomic } from "./state.js";
+import { checkFreeSpace } from "./limits.js";
 import { encodeNpy } from "./data/npy.js";
 import type { Results } from "./run.js";
 
@@ -36,6 +37,7 @@ export async function prepareOutput(p: OutputPaths): Promise<void> {
   } catch (e) {
     throw new InputError(p.dir, `cannot write output here (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
+  await checkFreeSpace(p.dir);
 }
 
 /** Fields of results that are model internals, not results (probe weights), left out of files. */

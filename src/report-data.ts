@@ -18,7 +18,10 @@ function rowsOf(a: Arr, rows: number, cols: number): number[][] {
   return out;
 }
 
-/** The report view model of a run's results. */
+/**
+ * The report view model of a run's results.
+ * @example renderReport(reportData(await compare("a.onnx", "b.onnx", { data: "images/" })))
+ */
 export function reportData(results: Results, title?: string): ReportData {
   const labels = results.models.map((m) => m.label);
   const id = (label: string) => `m${Math.max(0, labels.indexOf(label))}`;

@@ -39,6 +39,7 @@ import type { Reducer } from "../analyses/reducer.js";
 
 /** Every analysis a run can do. */
 export const ANALYSES = ["cka", "attention", "skip", "localisation", "probes", "embeddings", "collapse", "ablation"] as const;
+/** One analysis id, e.g. "cka" or "attention". */
 export type AnalysisId = (typeof ANALYSES)[number];
 
 /** Options of a run; every METHODS.md choice is here with its documented default. */

@@ -8,8 +8,10 @@
  * (NaN payloads, −0, subnormals) survives. Numbers JSON cannot hold (NaN, ±Infinity, −0) become
  * `{"$number": "NaN" | "Infinity" | "-Infinity" | "-0"}`; bigints `{"$bigint": "123"}`. A
  * plain object that itself has a key starting with "$" is wrapped as `{"$object": {…}}`.
+ * `sha256` is the hex digest of the JSON text of `value`: an edited number or a torn file is
+ * refused on reading (an integrity check against accidents, not a signature).
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { open, readFile, rename, unlink } from "node:fs/promises";
 import { dirname, basename, join } from "node:path";
 import { endianness } from "node:os";
@@ -100,7 +102,19 @@ function decodeValue(v: unknown, file: string, path: string): unknown {
  * @example decodeState(encodeState({ sum: new Float64Array([NaN, -0]) })) // { sum: Float64Array [NaN, -0] }
  */
 export function encodeState(state: unknown): string {
-  return JSON.stringify({ format: FORMAT, version: VERSION, value: encodeValue(state, "state") });
+  const value = JSON.stringify(encodeValue(state, "state"));
+  const sha256 = createHash("sha256").update(value).digest("hex");
+  // `value` last, spliced in as text, so the digest covers exactly the bytes on disk.
+  return `{"format":${JSON.stringify(FORMAT)},"version":${VERSION},"sha256":"${sha256}","value":${value}}`;
+}
+
+/** The JSON text of the top-level `value` field of an encoded state, as written. */
+function valueText(text: string): string | undefined {
+  const key = '"value":';
+  const at = text.indexOf(key);
+  if (at < 0) return undefined;
+  const end = text.lastIndexOf("}");
+  return end > at ? text.slice(at + key.length, end) : undefined;
 }
 
 /**
@@ -110,14 +124,20 @@ export function encodeState(state: unknown): string {
  * @example const state = decodeState(await readFile("ckpt.json"), "ckpt.json")
  */
 export function decodeState(text: string | Uint8Array, file = "<state>"): unknown {
-  let doc: { format?: unknown; version?: unknown; value?: unknown };
+  let doc: { format?: unknown; version?: unknown; sha256?: unknown; value?: unknown };
+  const str = typeof text === "string" ? text : Buffer.from(text).toString("utf8");
   try {
-    doc = JSON.parse(typeof text === "string" ? text : Buffer.from(text).toString("utf8"));
+    doc = JSON.parse(str);
   } catch (e) {
     throw new InputError(file, `not a state file: ${(e as Error).message}`);
   }
   if (doc === null || typeof doc !== "object" || doc.format !== FORMAT) throw new InputError(file, "not a seelike state file");
   if (doc.version !== VERSION) throw new InputError(file, `unsupported state version ${String(doc.version)} (expected ${VERSION})`);
+  if (typeof doc.sha256 !== "string") throw new InputError(file, "state file has no integrity digest (sha256); it was not written by this version of seelike");
+  const v = valueText(str);
+  if (v === undefined || createHash("sha256").update(v).digest("hex") !== doc.sha256) {
+    throw new InputError(file, "integrity check failed: the state was edited or corrupted after it was written (sha256 mismatch); rerun the run that made it");
+  }
   return decodeValue(doc.value, file, "state");
 }
 
@@ -146,14 +166,19 @@ export async function readState(path: string): Promise<unknown> {
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
-  const fh = await open(tmp, "wx");
+  const fail = (e: unknown): never => {
+    const code = (e as NodeJS.ErrnoException).code;
+    const reason = code === "ENOSPC" ? "no space left on device" : code === "EDQUOT" ? "disk quota exceeded" : code === "EROFS" ? "read-only file system" : (e as Error).message;
+    throw new Error(`${path}: cannot write (${reason}${code && !reason.includes(code) ? `, ${code}` : ""}); the previous version of the file, if any, is unchanged`);
+  };
+  const fh = await open(tmp, "wx").catch(fail);
   try {
     await fh.writeFile(data);
     await fh.sync();
   } catch (e) {
     await fh.close().catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
-    throw e;
+    fail(e);
   }
   await fh.close();
   try {

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it, beforeAll } from "vitest";
 import path from "node:path";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { JSDOM } from "jsdom";
 import * as seelike from "../src/index.js";
 import { compare, inspect, report, figures, display, type Results } from "../src/index.js";
@@ -36,6 +37,13 @@ describe("package entry", () => {
     expect(pkg.main).toBe("dist/src/index.js");
     expect(pkg.types).toBe("dist/src/index.d.ts");
     expect(pkg.exports["."].default).toBe("./dist/src/index.js");
+  });
+
+  it.skipIf(!existsSync(path.join(root, "dist/src/index.js")))('import("seelike") resolves to the built entry with the same exports', () => {
+    // Node's package self-reference: inside the package, its own name resolves through "exports"
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", 'const m = await import("seelike"); console.log(JSON.stringify(Object.keys(m).sort()))'], { cwd: root, encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(Object.keys(seelike).sort());
   });
 });
 

@@ -6,7 +6,7 @@
  * jupyter-nbconvert and python3-ipykernel, and the tslab dev dependency; skips without them.
  */
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -38,6 +38,16 @@ interface Cell {
   outputs?: Output[];
 }
 
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ["ignore", "ignore", "pipe"], timeout: 170_000 });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stderr }));
+  });
+}
+
 const join = (s: string | string[] | undefined) => (Array.isArray(s) ? s.join("") : s ?? "");
 const why = missing();
 if (why) console.warn(`tests/notebook.test.ts skipped: ${why}`);
@@ -45,9 +55,9 @@ if (why) console.warn(`tests/notebook.test.ts skipped: ${why}`);
 describe.skipIf(why !== null)("examples/quickstart.ipynb in the tslab kernel", () => {
   let tmp: string;
   let cells: Cell[];
-  let nbconvert: ReturnType<typeof spawnSync>;
+  let nbconvert: { status: number | null; stderr: string };
 
-  beforeAll(() => {
+  beforeAll(async () => {
     if (!existsSync(path.join(root, "dist", "src", "index.js"))) throw new Error("dist/src/index.js is missing: run `npm run build` before this test");
     tmp = mkdtempSync(path.join(os.tmpdir(), "seelike-nb-"));
     const prefix = path.join(tmp, "prefix");
@@ -59,10 +69,11 @@ describe.skipIf(why !== null)("examples/quickstart.ipynb in the tslab kernel", (
       JUPYTER_RUNTIME_DIR: path.join(tmp, "runtime"),
       JUPYTER_CONFIG_DIR: path.join(tmp, "config"),
     };
-    nbconvert = spawnSync(
+    // async: a synchronous wait would block the test worker's RPC for the whole run
+    nbconvert = await run(
       "jupyter",
       ["nbconvert", "--to", "notebook", "--execute", "--ExecutePreprocessor.kernel_name=tslab", "--ExecutePreprocessor.timeout=150", "--output-dir", tmp, "--output", "executed", notebook],
-      { env, encoding: "utf8", timeout: 170_000 },
+      env,
     );
     const out = path.join(tmp, "executed.ipynb");
     cells = existsSync(out) ? JSON.parse(readFileSync(out, "utf8")).cells : [];

@@ -42,9 +42,10 @@ export async function decodeImage(file: string): Promise<RawImage> {
   }
   if (bytes.length === 0) throw new InputError(file, "empty file (0 bytes)");
   try {
-    const image = sharp(bytes, { failOn: "error", pages: 1 });
+    const image = sharp(bytes, { failOn: "error", pages: 1, limitInputPixels: false });
     const meta = await image.metadata();
-    // From the header only: a decompression bomb is refused before libvips allocates its pixels.
+    // From the header only: a decompression bomb is refused before libvips allocates its pixels
+    // (by --max-memory, src/limits.ts, in place of sharp's fixed pixel limit).
     imageMemory(file, meta);
     const colour = (meta.channels ?? 3) - (meta.hasAlpha ? 1 : 0);
     // sharp would expand grey to 3 channels on raw output; keep it grey (PIL mode "L").

@@ -3,7 +3,8 @@
  * format for arrays shared with numpy/torch scripts (fixtures, probe features, references).
  * Spec: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
  */
-import { open, readFile, writeFile } from "node:fs/promises";
+import { open, readFile } from "node:fs/promises";
+import { writeFileAtomic } from "../state.js";
 import { InputError } from "../errors.js";
 
 /** The dtypes this module reads and writes, by numpy `descr`. */
@@ -187,7 +188,7 @@ export function encodeNpy(data: NpyData, shape: readonly number[]): Uint8Array {
  * @example await writeNpy("out.npy", new Float64Array(6), [2, 3])
  */
 export async function writeNpy(path: string, data: NpyData, shape: readonly number[]): Promise<void> {
-  await writeFile(path, encodeNpy(data, shape));
+  await writeFileAtomic(path, encodeNpy(data, shape)); // temp + fsync + rename: never half-written
 }
 
 /**

@@ -216,7 +216,7 @@ export async function parseModel(file: string, bytes: Uint8Array, options: LoadO
 
   for (const n of nodes) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(n.opType)) fail(`corrupt node ${n.name || n.index}: operator type ${JSON.stringify(n.opType)} is not an identifier`);
-    if (!KNOWN_DOMAINS.has(n.domain)) fail(`node ${n.name || n.index} (${n.opType}) uses custom operator domain '${n.domain}', which onnxruntime cannot run`);
+    if (!KNOWN_DOMAINS.has(n.domain)) fail(`node ${n.name || n.index} (${n.opType}) uses custom operator domain '${JSON.stringify(n.domain).slice(1, -1)}', which onnxruntime cannot run`);
   }
 
   // Payload sizes must agree with the dims (a corrupt or hand-edited file otherwise crashes later).

@@ -118,6 +118,8 @@ export async function run(session: Session, feeds: Record<string, Tensor>, outpu
   for (const name of outputNames) {
     if (!session.outputNames.includes(name)) throw new RangeError(`invalid output: ${name} (not a graph output of this session)`);
   }
+  // onnxruntime refuses empty fetches; nothing asked, nothing to run.
+  if (outputNames.length === 0) return {};
   let results: ort.InferenceSession.OnnxValueMapType;
   try {
     results = await session.handle.run(ortFeeds, [...outputNames]);

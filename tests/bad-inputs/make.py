@@ -113,6 +113,14 @@ folder_case("jpeg-cmyk", "cmyk.jpg", lambda p: Image.new("CMYK", (40, 40), (10, 
 folder_case("grey-alpha-and-palette", "palette.png", lambda p: Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).convert("P").save(p),
             "a palette PNG among RGB images", 0, conversion="legal: palette expanded to RGB")
 
+# --- --max-memory: refused before loading (file size × 3) or before running (activations). ---
+case("max-memory-model-file", "folders/one-pixel", "timm_vit (388 KiB) under --max-memory 1M: file size × 3 is over", 2,
+     file="timm_vit_op17.onnx", message="model would need about", args=["--max-memory", "1M"])
+case("max-memory-activations", "folders/one-pixel", "timm_vit at batch 4 under --max-memory 4M: its activations (≈13 MiB) are over", 2,
+     file="timm_vit_op17.onnx", message="running this model on batches of 4", args=["--max-memory", "4M"])
+case("max-memory-ample", "folders/one-pixel", "control: timm_vit at batch 4 under --max-memory 64M", 0,
+     conversion="control", args=["--max-memory", "64M"])
+
 # --- .npy arrays. -----------------------------------------------------------------------------
 
 
