@@ -179,6 +179,42 @@ function accumulate(attn: Tensor, g: AttentionGeometry, images: number, heads: n
   sums.images += images;
 }
 
+/** Shape checks of per-query sums [B, H, Q, 3] or [B·H, Q, 3]. */
+function querySumsLayout(x: Tensor, g: AttentionGeometry, batchSize: number): { images: number; heads: number } {
+  const s = x.shape;
+  const n = g.grid[0] * g.grid[1];
+  if ((s.length !== 3 && s.length !== 4) || s[s.length - 1] !== 3 || s[s.length - 2] !== n) {
+    throw new RangeError(`invalid query sums shape [${s}]: expected [B, H, ${n}, 3] or [B·H, ${n}, 3]`);
+  }
+  if (s.length === 4) return { images: s[0], heads: s[1] };
+  if (!Number.isInteger(batchSize) || batchSize < 1 || s[0] % batchSize !== 0) throw new RangeError(`invalid batchSize: ${batchSize} for query sums [${s}]`);
+  return { images: batchSize, heads: s[0] / batchSize };
+}
+
+/** Adds per-image means over query patches from per-query sums (same float64 sums as accumulate). */
+function accumulateQuerySums(x: Tensor, g: AttentionGeometry, images: number, heads: number, sums: HeadSums): void {
+  const S = x.data;
+  const n = g.grid[0] * g.grid[1];
+  for (let b = 0; b < images; b++) {
+    for (let h = 0; h < heads; h++) {
+      const base = (b * heads + h) * n * 3;
+      let renorm = 0;
+      let raw = 0;
+      let prefix = 0;
+      for (let q = 0; q < n; q++) {
+        const weighted = S[base + 3 * q];
+        raw += weighted;
+        renorm += weighted / S[base + 3 * q + 1];
+        prefix += S[base + 3 * q + 2];
+      }
+      sums.renormalised[h] += renorm / n;
+      sums.raw[h] += raw / n;
+      sums.prefixMass[h] += prefix / n;
+    }
+  }
+  sums.images += images;
+}
+
 /**
  * Mean attention distance per head of one layer's attention, [B, H, T, T] or [B·H, T, T]
  * (pass `batchSize` for the merged layout). Both weightings are computed; `distance` is the
@@ -237,12 +273,15 @@ export interface AttentionDistanceState {
   layers: AttentionDistanceLayerState[];
 }
 
-/** One batch of one layer's attention probabilities. */
-export interface AttentionDistanceInput {
-  layer: number;
-  attention: Tensor;
-  batchSize: number;
-}
+/**
+ * One batch of one layer: the attention probabilities, or per-query sums already reduced
+ * upstream (the engine computes them inside onnxruntime): `querySums` [B, H, Q, 3] or
+ * [B·H, Q, 3] holding, for each query patch q, Σ_k A[q,k]·d(q,k) and Σ_k A[q,k] over patch keys
+ * and Σ_k A[q,k] over prefix keys.
+ */
+export type AttentionDistanceInput =
+  | { layer: number; attention: Tensor; batchSize: number }
+  | { layer: number; querySums: Tensor; batchSize: number };
 
 /** Finalized result: L × H matrices (rows in ascending layer order). */
 export interface AttentionDistanceResult {
@@ -307,12 +346,14 @@ export const attentionDistanceReducer: Reducer<AttentionDistanceConfig, Attentio
       layers: [],
     };
   },
-  update(state, { layer, attention, batchSize }) {
+  update(state, input) {
+    const { layer, batchSize } = input;
     if (!Number.isInteger(layer) || layer < 0) throw new RangeError(`invalid layer: ${layer}`);
-    const { images, heads } = attentionLayout(attention, state.settings, batchSize);
+    const { images, heads } = "querySums" in input ? querySumsLayout(input.querySums, state.settings, batchSize) : attentionLayout(input.attention, state.settings, batchSize);
     const s = findLayer(state, layer, heads);
     const sums: HeadSums = { images: 0, heads, renormalised: s.renormalised, raw: s.raw, prefixMass: s.prefixMass };
-    accumulate(attention, state.settings, images, heads, sums);
+    if ("querySums" in input) accumulateQuerySums(input.querySums, state.settings, images, heads, sums);
+    else accumulate(input.attention, state.settings, images, heads, sums);
     for (let h = 0; h < heads; h++) s.counts[h] += images;
     return state;
   },

@@ -16,7 +16,8 @@
  * once from `--max-memory`; the default is {@link DEFAULT_MEMORY_FRACTION} of the machine's RAM.
  */
 import os from "node:os";
-import { stat, statfs } from "node:fs/promises";
+import { access, constants, stat, statfs } from "node:fs/promises";
+import path from "node:path";
 import { InputError } from "./errors.js";
 import type { OnnxModel } from "./onnx/model.js";
 import { DTYPE_BYTES } from "./onnx/model.js";
@@ -172,4 +173,31 @@ export async function checkFreeSpace(dir: string, need = MIN_FREE_BYTES): Promis
   }
   if (free < need) throw new InputError(dir, `only ${formatBytes(free)} free on this file system, a run needs at least ${formatBytes(need)} (no space left on device)`);
   return free;
+}
+
+/**
+ * Why a folder cannot be created or written, from its nearest existing ancestor: "EROFS",
+ * "EACCES", "ENOTDIR" (an ancestor is a file), or the error's own code when nothing better is
+ * known. (Node's recursive mkdir reports ENOENT on a read-only file system.)
+ *
+ * @example await writeProblem("/mnt/ro/out", err); // "EROFS"
+ */
+export async function writeProblem(dir: string, error: unknown): Promise<string> {
+  const own = (error as NodeJS.ErrnoException)?.code ?? String((error as Error)?.message ?? error);
+  let d = path.resolve(dir);
+  for (;;) {
+    const st = await stat(d).catch(() => undefined);
+    if (st) {
+      if (!st.isDirectory()) return "ENOTDIR";
+      try {
+        await access(d, constants.W_OK);
+      } catch (e) {
+        return (e as NodeJS.ErrnoException).code ?? own;
+      }
+      return own;
+    }
+    const up = path.dirname(d);
+    if (up === d) return own;
+    d = up;
+  }
 }

@@ -7,7 +7,7 @@ import { mkdir, access, constants } from "node:fs/promises";
 import path from "node:path";
 import { InputError } from "./errors.js";
 import { writeFileAtomic } from "./state.js";
-import { checkFreeSpace } from "./limits.js";
+import { checkFreeSpace, writeProblem } from "./limits.js";
 import { encodeNpy } from "./data/npy.js";
 import type { Results } from "./run.js";
 
@@ -35,7 +35,7 @@ export async function prepareOutput(p: OutputPaths): Promise<void> {
     await access(p.dir, constants.W_OK);
     await access(path.dirname(p.report), constants.W_OK);
   } catch (e) {
-    throw new InputError(p.dir, `cannot write output here (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new InputError(p.dir, `cannot write output here (${await writeProblem(p.dir, e)})`);
   }
   await checkFreeSpace(p.dir);
 }

@@ -104,7 +104,7 @@ describe("engine taps agree with the one-shot analyses on raw tensors", () => {
     }
   });
 
-  it("attention distance through the engine equals attentionDistance on the exposed maps", async () => {
+  it("attention distance from in-graph per-query sums equals attentionDistance on the exposed maps (1e-5)", async () => {
     const sites = plan.geometry[0].sites;
     const layers = sites.blocks.map((b, i) => ({ i, b })).filter((x) => x.b.attention);
     const raw = await rawTensors(plan, 0, layers.map((l) => l.b.attention!.tensor));
@@ -113,7 +113,11 @@ describe("engine taps agree with the one-shot analyses on raw tensors", () => {
     for (const l of layers) {
       const want = attentionDistance(raw[l.b.attention!.tensor], { grid: sites.grid!, patchSize: sites.patchSize!, prefixTokens: sites.prefixTokens, batchSize: 96 });
       const row = got.layers.indexOf(l.i);
-      for (let h = 0; h < H; h++) expect(rel(got.distance.data[row * H + h], want.distance[h])).toBeLessThan(1e-9);
+      for (let h = 0; h < H; h++) {
+        expect(rel(got.distance.data[row * H + h], want.distance[h])).toBeLessThan(1e-5);
+        expect(rel(got.raw.data[row * H + h], want.raw[h])).toBeLessThan(1e-5);
+        expect(rel(got.prefixMass.data[row * H + h], want.prefixMass[h])).toBeLessThan(1e-5);
+      }
     }
   });
 
@@ -128,5 +132,29 @@ describe("engine taps agree with the one-shot analyses on raw tensors", () => {
     expect(got.shape).toEqual(want.shape);
     for (let i = 0; i < want.data.length; i++) expect(rel(got.data[i], want.data[i])).toBeLessThan(1e-5);
     expect(Math.max(...Array.from(want.data))).toBeLessThan(1 + 1e-9);
+  });
+});
+
+describe("engine taps on merged-head attention ([B·H, T, T], torchvision ViT)", () => {
+  it("attention distance and collapse equal the JS reducers on the exposed maps (1e-5)", async () => {
+    const TV = path.join(root, "fixtures/models/tv_vit_b16_op17.onnx");
+    const plan = await prepare([TV], { data: DATA, limit: 48, batch: 16, seed: 2, analyses: ["attention", "collapse"], threads: 1 });
+    const r = await execute(plan);
+    const results = await finish(plan, r.states, { timings: r.timings, skipped: r.skipped });
+    const sites = plan.geometry[0].sites;
+    const layers = sites.blocks.map((b, i) => ({ i, b })).filter((x) => x.b.attention);
+    expect(plan.geometry[0].shapes.get(layers[0].b.attention!.tensor)!.length).toBe(3);
+    const raw = await rawTensors(plan, 0, layers.map((l) => l.b.attention!.tensor));
+    const got = results.attention[plan.models[0].label];
+    const H = got.distance.shape[1];
+    for (const l of layers) {
+      const want = attentionDistance(raw[l.b.attention!.tensor], { grid: sites.grid!, patchSize: sites.patchSize!, prefixTokens: sites.prefixTokens, batchSize: 48 });
+      for (let h = 0; h < H; h++) expect(rel(got.distance.data[got.layers.indexOf(l.i) * H + h], want.distance[h])).toBeLessThan(1e-5);
+    }
+    let s = collapseReducer.init({ sites: layers.map((l) => `${l.b.name}.attn.probs`), heads: H });
+    s = collapseReducer.update(s, { attention: layers.map((l) => raw[l.b.attention!.tensor]) });
+    const want = collapseReducer.finalize(s).matrix.data;
+    const mat = results.collapse[plan.models[0].label].matrix.data;
+    for (let i = 0; i < want.length; i++) expect(rel(mat[i], want[i])).toBeLessThan(1e-5);
   });
 });

@@ -7,7 +7,7 @@ import type { Tensor } from "../tensor.js";
 import { InputError } from "../errors.js";
 import type { ModelSites, BlockSites } from "../onnx/sites.js";
 import { ckaReducer, type CKAState, type Estimator } from "../../analyses/cka.js";
-import { attentionDistanceReducer, type AttentionDistanceState, type AttentionWeighting } from "../../analyses/attention-distance.js";
+import { attentionDistanceReducer, patchDistances, type AttentionDistanceState, type AttentionWeighting } from "../../analyses/attention-distance.js";
 import { skipRatioReducer, type SkipRatioState } from "../../analyses/skip-ratio.js";
 import { localisationReducer, type LocalisationState } from "../../analyses/localisation.js";
 import { collapseReducer, collapseUpdateSums, type CollapseState } from "../../analyses/collapse.js";
@@ -151,8 +151,10 @@ export function headsOf(shape: number[], probeBatch: number): number {
 /** Mean attention distance of every attention layer of model `m` (METHODS.md §2). */
 export function attentionDriver(id: string, m: number, g: ModelGeometry, weighting: AttentionWeighting): Driver<AttentionDistanceState> {
   const layers = attentionBlocks(g.sites);
-  const taps: TapSpec[] = layers.map((l) => ({ kind: "raw", tensor: l.tensor }));
   const grid = g.sites.grid!;
+  // Per-query sums are reduced inside onnxruntime ([..., Q, 3] instead of [..., T, T]).
+  const distances = Float32Array.from(patchDistances(grid, g.sites.patchSize!));
+  const taps: TapSpec[] = layers.map((l) => ({ kind: "attention-distance", tensor: l.tensor, prefixTokens: g.sites.prefixTokens, distances, patches: grid[0] * grid[1] }));
   return {
     id,
     taps: (pass, mm) => (pass === "main" && mm === m ? taps : []),
@@ -161,7 +163,7 @@ export function attentionDriver(id: string, m: number, g: ModelGeometry, weighti
       if (view.pass !== "main") return state;
       const batchSize = view.batch.ids.length;
       layers.forEach((l, i) => {
-        state = attentionDistanceReducer.update(state, { layer: l.layer, attention: view.tap(m, taps[i]), batchSize });
+        state = attentionDistanceReducer.update(state, { layer: l.layer, querySums: view.tap(m, taps[i]), batchSize });
       });
       return state;
     },

@@ -31,7 +31,13 @@ export type TapSpec =
    * layers' column-normalised maps, ⟨Â_p, Â_r⟩ = Σ_t cos(A_p[:, t], A_r[:, t]), summed over
    * the batch → [L, L]. `tensor` is the first layer's map (naming only); `tensors` all layers.
    */
-  | { kind: "collapse"; tensor: string; tensors: string[]; tokens: number };
+  | { kind: "collapse"; tensor: string; tensors: string[]; tokens: number }
+  /**
+   * Mean attention distance (METHODS.md §2), per query patch: Σ_k A[q,k]·d(q,k) and Σ_k A[q,k]
+   * over patch keys, Σ_k A[q,k] over prefix keys → [..., Q, 3], instead of the [..., T, T] map.
+   * `distances` is the Q×Q pixel-distance matrix of the grid.
+   */
+  | { kind: "attention-distance"; tensor: string; prefixTokens: number; distances: Float32Array; patches: number };
 
 export interface TapGraph {
   nodes: onnx.INodeProto[];
@@ -51,6 +57,7 @@ export function tapName(spec: TapSpec): string {
     case "pool": return `seelike/pool/${spec.mode}/${base}`;
     case "raw": return spec.tensor;
     case "collapse": return `seelike/collapse/${spec.tensors.length}/${base}`;
+    case "attention-distance": return `seelike/attention-distance/${base}`;
   }
 }
 
@@ -84,6 +91,23 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
       const vt = b.node("Transpose", [v], `${out}/stackT`, [{ name: "perm", type: onnx.AttributeProto.AttributeType.INTS, ints: [0, 2, 1] }]);
       const g = b.node("MatMul", [v, vt], `${out}/gram`);
       b.reduce("ReduceSum", g, [0], false, out);
+    } else if (spec.kind === "attention-distance") {
+      const p = spec.prefixTokens;
+      const x = spec.tensor;
+      const d = b.floats(`seelike/const/distances/${spec.patches}/${out}`, spec.distances, [spec.patches, spec.patches]);
+      // Queries are the patch tokens; keys split into patch keys and prefix keys.
+      const rows = b.node("Slice", [x, b.ints([p]), b.ints([2 ** 62]), b.ints([-2])], `${out}/queries`);
+      const patchKeys = b.node("Slice", [rows, b.ints([p]), b.ints([2 ** 62]), b.ints([-1])], `${out}/patchKeys`);
+      const weighted = b.reduce("ReduceSum", b.node("Mul", [patchKeys, d], `${out}/weighted`), [-1], true, `${out}/num`);
+      const mass = b.reduce("ReduceSum", patchKeys, [-1], true, `${out}/mass`);
+      const parts = [weighted, mass];
+      if (p > 0) {
+        const prefixKeys = b.node("Slice", [rows, b.ints([0]), b.ints([p]), b.ints([-1])], `${out}/prefixKeys`);
+        parts.push(b.reduce("ReduceSum", prefixKeys, [-1], true, `${out}/prefix`));
+      } else {
+        parts.push(b.node("Mul", [mass, b.floats("seelike/const/zero", new Float32Array([0]), [])], `${out}/prefix`));
+      }
+      b.node("Concat", parts, out, [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: -1 }]);
     } else if (spec.kind === "norms") {
       if (spec.layout === "BTD") b.reduce("ReduceL2", spec.tensor, [2], false, out, out);
       else if (spec.layout === "BCHW") b.reduce("ReduceL2", spec.tensor, [1], false, out, out);
@@ -113,6 +137,14 @@ class Builder {
       name = `seelike/const/i64/${key.replace(/-/g, "m")}`;
       this.consts.set(key, name);
       this.initializers.push({ name, data_type: INT64, dims: [values.length], int64_data: values });
+    }
+    return name;
+  }
+
+  floats(name: string, values: Float32Array, dims: number[]): string {
+    if (!this.consts.has(name)) {
+      this.consts.set(name, name);
+      this.initializers.push({ name, data_type: onnx.TensorProto.DataType.FLOAT, dims, raw_data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) });
     }
     return name;
   }
