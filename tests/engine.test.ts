@@ -79,6 +79,12 @@ describe("engine", () => {
     expect(existsSync(path.join(dir, "full/report.html"))).toBe(true);
     expect(existsSync(path.join(dir, "full/report/cka-cka_0-1-AB.csv"))).toBe(true);
     expect(Object.keys(r.probes)).toHaveLength(2);
+    // Localisation and probes read block outputs (blocks.N.out), not a sublayer's output.
+    for (const label of Object.keys(r.localisation)) {
+      for (const s of r.localisation[label].sites) expect(s.site).toMatch(/^blocks\.\d+\.out$/);
+    }
+    const probeBlocks = r.probes[r.models[0].label].cls.blocks.map((b: { block: string }) => b.block);
+    expect(probeBlocks).toEqual(probeBlocks.map((_: string, i: number) => `blocks.${i}`));
   });
 
   it("merge of two shards equals one run (1e-12 relative)", () => {

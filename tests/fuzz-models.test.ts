@@ -1,10 +1,12 @@
 /**
- * Model fuzzing: mutated copies of the fixture and zoo models (bit flips, truncation, protobuf
+ * Model and image fuzzing: mutated copies of the fixture and zoo models (bit flips, truncation, protobuf
  * field splices at the wire level — swap/duplicate/delete fields, corrupt varints and lengths,
  * changed dims/data_type of initializers, rewired node inputs) go through the pipeline a CLI run
  * takes before its first batch, in child worker processes (tests/fuzz-worker.mjs). Asserted:
  * no native crash (the worker dies), no hang (the worker goes silent), and every case ends in a
- * result or a one-line InputError/UsageError/RangeError (the CLI's exit code 2).
+ * result or a one-line InputError/UsageError/RangeError (the CLI's exit code 2). A fifth of the
+ * cases are mutated images (bit flips, truncation, header bytes, PNG IHDR dimensions with a valid
+ * CRC) through decodeImage → preprocess.
  *
  * SEELIKE_FUZZ_CASES=N (default 2000) sets the number of cases; SEELIKE_FUZZ_SEED the seed.
  * A crashing or hanging case is copied to test-artifacts/fuzz/ for reproduction
@@ -36,6 +38,15 @@ const SOURCES = [
   { file: "fixtures/zoo/resnet-tiny.onnx", weight: 1 },
   { file: "fixtures/zoo/vit-tiny.onnx", weight: 1 },
 ].filter((s) => existsSync(path.join(root, s.file)));
+
+/** Images fuzzed through decodeImage → preprocess (a share IMAGE_SHARE of the cases). */
+const IMAGES = [
+  "fixtures/data-tests/folder/Zebra/z1.png", "fixtures/data-tests/folder/ant/a1.webp", "fixtures/data-tests/folder/bee/b1.jpg",
+  "fixtures/data-tests/misc/exif_rot6.jpg", "fixtures/data-tests/misc/grey_alpha.png", "fixtures/data-tests/misc/icc_srgb.png",
+  "fixtures/data-tests/misc/palette_trns.png", "fixtures/data-tests/misc/rgba.png", "tests/bad-inputs/folders/png-16-bit/grey16.png",
+  "tests/bad-inputs/folders/jpeg-cmyk/cmyk.jpg",
+].filter((f) => existsSync(path.join(root, f)));
+const IMAGE_SHARE = 0.2;
 
 /** mulberry32: a small seeded generator, so a failing case can be regenerated from its seed. */
 function rng(seed: number) {
@@ -80,6 +91,44 @@ function rebuildMessage(bytes: Uint8Array, msg: Span, edit: (fields: Span[], par
   edit(fields, parts);
   return lengthDelimited(field, concat(parts));
 }
+
+/** CRC-32 (PNG chunks). */
+function crc32(bytes: Uint8Array): number {
+  let c = ~0 >>> 0;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return ~c >>> 0;
+}
+
+const IMAGE_MUTATORS: Record<string, (b: Uint8Array, r: Rng) => Uint8Array> = {
+  imageBitflip(b, r) {
+    const out = Uint8Array.from(b);
+    for (let k = 1 + r.int(8); k > 0; k--) out[r.int(out.length)] ^= 1 << r.int(8);
+    return out;
+  },
+  imageTruncate(b, r) {
+    return b.slice(0, r.int(b.length));
+  },
+  imageHeaderBytes(b, r) {
+    // The first 64 bytes hold the header (PNG IHDR, JPEG SOF/markers, WebP VP8 frame size).
+    const out = Uint8Array.from(b);
+    for (let k = 1 + r.int(4); k > 0; k--) out[8 + r.int(Math.min(56, out.length - 8))] = r.pick([0x00, 0xff, 0x7f, 0x80, r.int(256)]);
+    return out;
+  },
+  pngDims(b, r) {
+    // A PNG whose IHDR claims other dimensions or bit depth, with a valid CRC (reaches the decoder).
+    if (b[1] !== 0x50 || b[2] !== 0x4e) return b;
+    const out = Uint8Array.from(b);
+    const v = new DataView(out.buffer);
+    const which = r.int(3);
+    if (which < 2) v.setUint32(16 + 4 * which, r.pick([0, 1, 2 ** 31 - 1, 65535, 100000, 40000, v.getUint32(16 + 4 * which) * 2 + 1]));
+    else out[24] = r.pick([0, 1, 2, 3, 4, 5, 8, 16, 32]);
+    v.setUint32(29, crc32(out.subarray(12, 29)));
+    return out;
+  },
+};
 
 const MUTATORS: Record<string, (b: Uint8Array, r: Rng) => Uint8Array> = {
   bitflip(b, r) {
@@ -219,6 +268,34 @@ const MUTATORS: Record<string, (b: Uint8Array, r: Rng) => Uint8Array> = {
     out[at] = r.pick([0x00, 0x7f, 0xff, 0x01, 0x40]);
     return out;
   },
+  inputDims(b, r) {
+    // The image input's declared shape changed (huge, zero, rank): the batch fed follows it, so an
+    // absurd size must be refused (--max-memory) rather than allocated.
+    const { graph, graphFields } = messageTree(b);
+    const inputs = graphFields.filter((s) => s.field === GRAPH.input);
+    if (!inputs.length) return b;
+    const inp = inputs[0];
+    const bytes = Uint8Array.from(b);
+    // Find the varint dim_value fields (TensorShapeProto.Dimension field 1) by descending
+    // ValueInfo(2: type) → TypeProto(1: tensor_type) → Tensor(2: shape) → Shape(1: dim).
+    const down = (s: Span, field: number) => spans(bytes, s.payload, s.end).filter((f) => f.field === field);
+    const type = down(inp, 2)[0];
+    const tensor = type && down(type, 1)[0];
+    const shape = tensor && down(tensor, 2)[0];
+    if (!shape) return b;
+    const dims = down(shape, 1);
+    if (!dims.length) return b;
+    const d = r.pick(dims);
+    const value = r.pick([0, 1, 5, 4096, 65536, 2 ** 20, 2 ** 31 - 1, 2 ** 40]);
+    const dimMsg = lengthDelimited(1, concat([encodeVarint(1 * 8), encodeVarint(value)]));
+    // Rebuild shape → tensor → type → value info with the new dim (lengths change).
+    const rebuilt = (s: Span, field: number, inner: Span, replacement: Uint8Array) => lengthDelimited(field, splice(bytes.subarray(s.payload, s.end), inner.start - s.payload, inner.end - s.payload, replacement));
+    const newShape = rebuilt(shape, 2, d, dimMsg);
+    const newTensor = rebuilt(tensor, 1, shape, newShape);
+    const newType = rebuilt(type, 2, tensor, newTensor);
+    const newInput = rebuilt(inp, GRAPH.input, type, newType);
+    return replaceInGraph(bytes, graph!, inp.start, inp.end, newInput);
+  },
   opset(b, r) {
     const { top } = messageTree(b);
     const o = top.find((s) => s.field === MODEL.opsetImport);
@@ -297,13 +374,24 @@ describe(`fuzzed models (${CASES} cases, seed ${SEED})`, () => {
     const names = Object.keys(MUTATORS);
     const totalWeight = SOURCES.reduce((a, s) => a + s.weight, 0);
     const originals = SOURCES.map((s) => new Uint8Array(readFileSync(path.join(root, s.file))));
+    const images = IMAGES.map((f) => new Uint8Array(readFileSync(path.join(root, f))));
+    const imageNames = Object.keys(IMAGE_MUTATORS);
     const files: string[] = [];
     const meta: { source: string; mutator: string }[] = [];
     for (let c = 0; c < CASES; c++) {
+      if (images.length && r.next() < IMAGE_SHARE) {
+        const k = r.int(images.length);
+        const m = r.pick(imageNames);
+        const file = path.join(dir, `case-${String(c).padStart(5, "0")}${path.extname(IMAGES[k])}`);
+        writeFileSync(file, IMAGE_MUTATORS[m](images[k], r));
+        files.push(file);
+        meta.push({ source: IMAGES[k], mutator: m });
+        continue;
+      }
       let w = r.next() * totalWeight;
       let s = 0;
       while (w >= SOURCES[s].weight) w -= SOURCES[s++].weight;
-      let bytes = originals[s];
+      let bytes: Uint8Array = originals[s];
       const applied: string[] = [];
       // One to three stacked mutations.
       const n = 1 + (r.next() < 0.7 ? 0 : r.int(3));
@@ -346,7 +434,7 @@ describe(`fuzzed models (${CASES} cases, seed ${SEED})`, () => {
           counts.errors++;
           e.error++;
           // The problem without the file name and numbers, to see which checks fire.
-          const kind = (l.message ?? "").replace(/^[^:]*case-\d+\.onnx: /, "").replace(/\d+/g, "#").slice(0, 60);
+          const kind = (l.message ?? "").replace(/^[^:]*case-\d+\.\w+: /, "").replace(/\d+/g, "#").slice(0, 60);
           kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
         }
         else {
@@ -363,7 +451,7 @@ describe(`fuzzed models (${CASES} cases, seed ${SEED})`, () => {
         const global = b.i * WORKERS + w;
         counts[b.fate === "crash" ? "crashes" : "hangs"]++;
         mkdirSync(artifacts, { recursive: true });
-        const keep = path.join(artifacts, `${b.fate}-seed${SEED}-case${global}.onnx`);
+        const keep = path.join(artifacts, `${b.fate}-seed${SEED}-case${global}${path.extname(files[global])}`);
         copyFileSync(files[global], keep);
         problems.push(`case ${global} ${b.fate} (${meta[global].source} ${meta[global].mutator}) saved as ${keep}: ${b.detail}`);
       }
@@ -371,7 +459,7 @@ describe(`fuzzed models (${CASES} cases, seed ${SEED})`, () => {
     const unexpectedCases = outs.flatMap((o, w) => [...o.results.values()].filter((l) => l.outcome === "unexpected").map((l) => l.i * WORKERS + w));
     for (const g of unexpectedCases.slice(0, 20)) {
       mkdirSync(artifacts, { recursive: true });
-      copyFileSync(files[g], path.join(artifacts, `unexpected-seed${SEED}-case${g}.onnx`));
+      copyFileSync(files[g], path.join(artifacts, `unexpected-seed${SEED}-case${g}${path.extname(files[g])}`));
     }
     const summary = { ...counts, seconds: Math.round(seconds), byMutator: Object.fromEntries(byMutator), errorKinds: Object.fromEntries([...kinds].sort((a, b) => b[1] - a[1])) };
     mkdirSync(path.join(root, "test-artifacts"), { recursive: true });

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * Fuzz worker: runs each model file of a list through the pipeline a CLI run takes before its
- * first batch (loadModel → discoverSites → exposeOutputs → createSession → run one batch) and
- * prints one JSON line per case: {i, outcome: "result" | "error" | "unexpected", ...}.
+ * first batch (loadModel → discoverSites → exposeOutputs → createSession → run one batch), and
+ * each image file through decodeImage → preprocess, and prints one JSON line per case: {i, outcome: "result" | "error" | "unexpected", ...}.
  *
  * "error" is an InputError/UsageError/RangeError (the CLI's exit code 2, one line);
  * "unexpected" is any other exception (exit code 1 — a bug). A native crash or a hang shows as
@@ -21,13 +21,25 @@ const { discoverSites } = await dist("onnx/sites.js");
 const { exposeOutputs } = await dist("onnx/surgery.js");
 const { createSession, run, release } = await dist("runtime/session.js");
 const { InputError, UsageError } = await dist("errors.js");
-const { modelMemory } = await dist("limits.js");
+const { modelMemory, setMaxMemory } = await dist("limits.js");
+const { decodeImage } = await dist("data/image.js");
+const { preprocess, resolvePreprocess } = await dist("data/preprocess.js");
 
 const files = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const start = Number(process.argv[3] ?? 0);
 // Generous for the fixtures (the batch stays small) and far below the machine: as in the CLI,
 // a mutated dim that asks for terabytes is refused before onnxruntime allocates it.
 const MAX_MEMORY = 2 ** 31;
+setMaxMemory(MAX_MEMORY);
+const IMAGE = /\.(png|jpe?g|webp|gif|tiff?)$/i;
+const PRE = resolvePreprocess("imagenet", undefined, { resize: 40, crop: 32 }, { channels: 3, height: 32, width: 32 });
+
+/** An image case: decode (header checked against the limit first), then preprocess. */
+async function image(file) {
+  const img = await decodeImage(file);
+  const { shape } = preprocess(img, PRE);
+  return { shape, decoded: [img.height, img.width, img.channels] };
+}
 
 function dimOf(d, fallback) {
   return typeof d === "number" && d > 0 ? d : fallback;
@@ -63,7 +75,7 @@ for (let i = start; i < files.length; i++) {
   const t0 = performance.now();
   let line;
   try {
-    const r = await one(files[i]);
+    const r = IMAGE.test(files[i]) ? await image(files[i]) : await one(files[i]);
     line = { i, outcome: "result", ...r };
   } catch (e) {
     const expected = e instanceof InputError || e instanceof UsageError || e instanceof RangeError;

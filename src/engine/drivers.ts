@@ -126,6 +126,12 @@ export function ckaDriver(
   };
 }
 
+/** The canonical name of a block's output site (`blocks.3.out`, `stages.1.units.0.out`), if found. */
+function blockOut(b: BlockSites): string | undefined {
+  const name = `${b.name}.out`;
+  return name in b.sites ? name : undefined;
+}
+
 /** NaN or ±Inf in a site's activations shows in its Gram; stop with the model and site named. */
 function finiteOrThrow(grams: ArrayLike<number>[], sites: CkaSite[], file: string, firstId: string): void {
   grams.forEach((g, i) => {
@@ -210,7 +216,7 @@ export function localisationDriver(id: string, m: number, g: ModelGeometry, batc
     for (const st of g.sites.stages) {
       const unit = st.units[st.units.length - 1];
       const b = g.sites.blocks.find((x) => x.name === unit);
-      const name = Object.keys(b?.sites ?? {}).find((n) => n.endsWith(".out"));
+      const name = b ? blockOut(b) : undefined;
       if (b && name) sites.push({ name, tensor: b.sites[name] });
     }
     layout = "BCHW";
@@ -218,7 +224,7 @@ export function localisationDriver(id: string, m: number, g: ModelGeometry, batc
     const blocks = g.sites.blocks;
     const pick = [blocks[Math.floor((blocks.length - 1) / 2)], blocks[blocks.length - 1]];
     for (const b of pick) {
-      const name = Object.keys(b?.sites ?? {}).find((n) => n.endsWith(".out"));
+      const name = b ? blockOut(b) : undefined;
       if (b && name && !sites.some((s) => s.tensor === b.sites[name])) sites.push({ name, tensor: b.sites[name] });
     }
     layout = "BTD";
@@ -282,7 +288,7 @@ export function probeDriver(
 ): Driver<ProbeState> | null {
   const blocks: { name: string; tensor: string; layout: Layout }[] = [];
   for (const b of g.sites.blocks) {
-    const name = Object.keys(b.sites).find((n) => n.endsWith(".out"));
+    const name = blockOut(b);
     if (!name) continue;
     const layout = layoutOf(g.shapes.get(b.sites[name]));
     if (layout === "other") continue;

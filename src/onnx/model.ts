@@ -144,7 +144,7 @@ export async function loadModel(file: string, options: LoadOptions = {}): Promis
  */
 export async function parseModel(file: string, bytes: Uint8Array, options: LoadOptions = {}, sha256?: string): Promise<OnnxModel> {
   const fail = (problem: string): never => {
-    throw new InputError(file, problem);
+    throw new InputError(file, printable(problem));
   };
   if (bytes.length === 0) fail("empty file, not an ONNX model");
   const magic = foreignFormat(bytes);
@@ -216,7 +216,7 @@ export async function parseModel(file: string, bytes: Uint8Array, options: LoadO
 
   for (const n of nodes) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(n.opType)) fail(`corrupt node ${n.name || n.index}: operator type ${JSON.stringify(n.opType)} is not an identifier`);
-    if (!KNOWN_DOMAINS.has(n.domain)) fail(`node ${n.name || n.index} (${n.opType}) uses custom operator domain '${JSON.stringify(n.domain).slice(1, -1)}', which onnxruntime cannot run`);
+    if (!KNOWN_DOMAINS.has(n.domain)) fail(`node ${n.name || n.index} (${n.opType}) uses custom operator domain '${n.domain}', which onnxruntime cannot run`);
   }
 
   // Payload sizes must agree with the dims (a corrupt or hand-edited file otherwise crashes later).
@@ -358,13 +358,21 @@ function checkWire(file: string, s: Span, what: string) {
   if (s.wireType !== 2) throw new InputError(file, `corrupt graph: ${what} at byte ${s.start} has wire type ${s.wireType}`);
 }
 
+/**
+ * A message safe for one terminal line: names from a (corrupt or hostile) model may hold
+ * newlines or escape sequences, shown here as \xNN.
+ */
+function printable(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
 function guard<T>(file: string, what: string, fn: () => T): T {
   try {
     return fn();
   } catch (e) {
     if (e instanceof InputError) throw e;
     const msg = e instanceof Error ? e.message : String(e);
-    throw new InputError(file, `${what}: ${msg}`);
+    throw new InputError(file, printable(`${what}: ${msg}`));
   }
 }
 
