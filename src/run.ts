@@ -21,7 +21,7 @@ import type { SkippedSample } from "./data/loader.js";
 import { runEngine, type Driver, type EngineModel, type Pass } from "./engine/run.js";
 import {
   accuracyDriver, attentionDriver, ckaDriver, ckaSites, collapseDriver, localisationDriver, probeDriver, skipDriver,
-  headsOf, type CkaSite, type ModelGeometry, type ProbeRepresentation,
+  headsOf, type ModelGeometry, type ProbeRepresentation,
 } from "./engine/drivers.js";
 import { settingsDigest, type SettingsRecord } from "./engine/settings.js";
 import type { ProgressCallback } from "./engine/progress.js";
