@@ -76,7 +76,11 @@ export function parseMemory(text: string): number {
   return Math.floor(n);
 }
 
-/** A byte count for messages: "1.5 GiB". */
+/**
+ * A byte count for messages.
+ *
+ * @example formatBytes(1.5 * 2 ** 30); // "1.5 GiB"
+ */
 export function formatBytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
   let v = n;

@@ -315,12 +315,16 @@ export async function prepare(files: readonly string[], options: RunOptions): Pr
   const ckaConfig = { estimator, tokens, repeats, seed, batch, examples: sample.length };
   if (analyses.has("cka")) {
     for (let m = 0; m < engineModels.length; m++) {
-      if (sitesOf[m].length === 0) warn(`${engineModels[m].label}: no CKA sites found (site set ${siteSet})`);
+      if (sitesOf[m].length > 0) continue;
+      const problem = `no CKA sites found (site set ${siteSet}); name some with --site NAME=TENSOR`;
+      if (explicit("cka")) throw new InputError(engineModels[m].file, problem);
+      warn(`${engineModels[m].label}: ${problem}`);
     }
-    if (nReal === 1) add(ckaDriver("cka:0", ckaSpec(0), null, ckaConfig), ckaReducer);
-    for (let j = 1; j < nReal; j++) add(ckaDriver(`cka:0-${j}`, ckaSpec(0), ckaSpec(j), ckaConfig), ckaReducer);
+    const has = (m: number) => sitesOf[m].length > 0;
+    if (nReal === 1 && has(0)) add(ckaDriver("cka:0", ckaSpec(0), null, ckaConfig), ckaReducer);
+    for (let j = 1; j < nReal; j++) if (has(0) && has(j)) add(ckaDriver(`cka:0-${j}`, ckaSpec(0), ckaSpec(j), ckaConfig), ckaReducer);
   }
-  for (const { m, block } of ablatedIndex) add(ckaDriver(`ablation:${block}`, ckaSpec(0), ckaSpec(m), ckaConfig), ckaReducer);
+  for (const { m, block } of ablatedIndex) if (sitesOf[0].length && sitesOf[m].length) add(ckaDriver(`ablation:${block}`, ckaSpec(0), ckaSpec(m), ckaConfig), ckaReducer);
   for (let m = 0; m < nReal; m++) {
     const g = geometry[m];
     const hasAttention = g.sites.blocks.some((b) => b.attention) && g.sites.grid && g.sites.patchSize;

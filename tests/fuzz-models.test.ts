@@ -474,4 +474,60 @@ describe(`fuzzed models (${CASES} cases, seed ${SEED})`, () => {
     expect(counts.results).toBeGreaterThan(0);
     expect(counts.errors).toBeGreaterThan(0);
   }, 900_000);
+
+  // The whole CLI (engine taps, graph surgery, reducers) on a smaller sample of mutants:
+  // exit 0, or exit 2 with one stderr line; never a signal, never exit 1.
+  const CLI_CASES = Number(process.env.SEELIKE_FUZZ_CLI_CASES ?? 40);
+  it(`the CLI on ${CLI_CASES} mutated ViT/Mixer models exits 0 or 2 with one line`, async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "seelike-fuzz-cli-"));
+    const r = rng(SEED + 1);
+    const srcs = ["fixtures/models/timm_vit_op17.onnx", "fixtures/models/mixer_op17.onnx"].map((f) => new Uint8Array(readFileSync(path.join(root, f))));
+    const data = path.join(root, "tests/bad-inputs/arrays/npy-uint8-ok.npy");
+    const names = Object.keys(MUTATORS);
+    const cases: { file: string; mutator: string }[] = [];
+    for (let c = 0; c < CLI_CASES; c++) {
+      const m = r.pick(names);
+      let bytes: Uint8Array = srcs[r.int(srcs.length)];
+      try {
+        bytes = MUTATORS[m](bytes, r);
+      } catch {
+        // keep the original when a mutation does not apply
+      }
+      const file = path.join(dir, `cli-${c}.onnx`);
+      writeFileSync(file, bytes);
+      cases.push({ file, mutator: m });
+    }
+    const runOne = (file: string) =>
+      new Promise<{ code: number | null; signal: string | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [path.join(root, "bin/seelike.js"), "analyze", file, "--data", data, "--batch", "4", "--analyses", "cka,attention,skip", "--quiet", "--threads", "1", "--out", file.replace(/\.onnx$/, ".html")], { cwd: root, stdio: ["ignore", "ignore", "pipe"] });
+        let stderr = "";
+        child.stderr.on("data", (d) => (stderr += d));
+        const t = setTimeout(() => child.kill("SIGKILL"), HANG_MS * 2);
+        child.on("exit", (code, signal) => {
+          clearTimeout(t);
+          resolve({ code, signal, stderr });
+        });
+      });
+    const problems: string[] = [];
+    const outcomes = { ok: 0, refused: 0 };
+    for (let i = 0; i < cases.length; i += WORKERS) {
+      const batch = cases.slice(i, i + WORKERS);
+      const res = await Promise.all(batch.map((c) => runOne(c.file)));
+      res.forEach((x, k) => {
+        const c = batch[k];
+        const lines = x.stderr.trim().split("\n").filter(Boolean);
+        if (x.code === 0) outcomes.ok++;
+        else if (x.code === 2 && lines.length === 1 && lines[0].startsWith("seelike: ") && lines[0].includes(path.basename(c.file))) outcomes.refused++;
+        else {
+          mkdirSync(path.join(root, "test-artifacts", "fuzz"), { recursive: true });
+          const keep = path.join(root, "test-artifacts", "fuzz", `cli-seed${SEED + 1}-${path.basename(c.file)}`);
+          copyFileSync(c.file, keep);
+          problems.push(`${c.mutator} → exit ${x.code} signal ${x.signal}: ${x.stderr.trim().slice(0, 300)} (saved as ${keep})`);
+        }
+      });
+    }
+    console.log(`fuzz cli: ${JSON.stringify({ tried: CLI_CASES, ...outcomes, problems: problems.length })}`);
+    rmSync(dir, { recursive: true, force: true });
+    expect(problems, problems.join("\n")).toEqual([]);
+  }, 900_000);
 });

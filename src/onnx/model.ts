@@ -285,6 +285,12 @@ export async function parseModel(file: string, bytes: Uint8Array, options: LoadO
     const list = inputs.map((v) => `${v.name} ${v.dtype}${v.shape ? `[${v.shape.map((d) => d ?? "?").join(",")}]` : "[?]"}`).join(", ");
     fail(`no 4-D float image input (N×C×H×W); inputs: ${list || "none"}`);
   }
+  if (imageInput && options.requireImageInput !== false) {
+    // What the data layer can feed: 1 (grey) or 3 (RGB) channels, and a non-empty image.
+    const [, c, h, w] = imageInput.shape!;
+    if (typeof c === "number" && c !== 1 && c !== 3) fail(`image input ${imageInput.name} has ${c} channels; seelike feeds grey (1) or RGB (3) images`);
+    for (const [d, what] of [[h, "height"], [w, "width"]] as const) if (typeof d === "number" && d < 1) fail(`image input ${imageInput.name} has ${what} ${d}`);
+  }
 
   return {
     path: file,

@@ -209,6 +209,7 @@ export function discoverSites(model: OnnxModel, options: SiteOptions = {}): Mode
     }
     blocks.push({ name, kind, sites, ...(attention ? { attention } : {}) });
   }
+  residualFreeBlocks(ctx, blocks, outRes, notes);
 
   // Embeddings and token geometry.
   const img = model.imageInput;
@@ -441,18 +442,92 @@ function shortAncestors(ctx: Ctx, t: string, depth: number): [string, number][] 
 /** Attention probabilities in a residual's branch: a Softmax over the last axis feeding a MatMul. */
 function attentionIn(ctx: Ctx, r: Residual): string | null {
   const branch = branchNodes(ctx, r.source, r.fz);
-  for (const k of branch) {
-    const n = ctx.nodes[k];
-    if (n.opType !== "Softmax") continue;
-    const shape = ctx.one.get(n.outputs[0])?.shape;
-    const rank = shape?.length ?? 0;
-    const axis = (n.attrs.axis as number | undefined) ?? (ctx.model.opset >= 13 ? -1 : 1);
-    const last = axis === -1 || (rank > 0 && axis === rank - 1);
-    if (!last && !(ctx.model.opset < 13 && rank > 0)) continue;
-    const feedsMatMul = followThrough(ctx, n.outputs[0]).some((c) => c.opType === "MatMul" || c.opType === "Einsum");
-    if (feedsMatMul) return n.outputs[0];
-  }
+  for (const k of branch) if (isAttentionSoftmax(ctx, ctx.nodes[k])) return ctx.nodes[k].outputs[0];
   return null;
+}
+
+function isAttentionSoftmax(ctx: Ctx, n: NodeInfo): boolean {
+  if (n.opType !== "Softmax") return false;
+  const shape = ctx.one.get(n.outputs[0])?.shape;
+  const rank = shape?.length ?? 0;
+  const axis = (n.attrs.axis as number | undefined) ?? (ctx.model.opset >= 13 ? -1 : 1);
+  const last = axis === -1 || (rank > 0 && axis === rank - 1);
+  if (!last && !(ctx.model.opset < 13 && rank > 0)) return false;
+  return followThrough(ctx, n.outputs[0]).some((c) => c.opType === "MatMul" || c.opType === "Einsum");
+}
+
+/**
+ * Transformer blocks without residual adds (an ablation like `x = attn(norm1(x)); x =
+ * mlp(norm2(x))`) leave no residual to find, yet keep their attention: an attention Softmax
+ * claimed by no block, between two residual blocks, becomes a block whose input is the previous
+ * block's output and whose output is the next block's input; its first LayerNorm after the
+ * attention splits it into the attention and MLP sublayers. Blocks are then renumbered in
+ * graph order so the canonical names match the model's own block indices.
+ */
+function residualFreeBlocks(ctx: Ctx, blocks: BlockSites[], outRes: Residual[], notes: string[]): void {
+  const g = ctx.model.graph;
+  const tf = blocks.filter((b) => b.kind === "transformer" && b.attention);
+  if (tf.length === 0) return;
+  const claimed = new Set(tf.map((b) => b.attention!.tensor));
+  const pos = (t: string) => {
+    const p = g.producer.get(t);
+    return p === undefined ? -1 : g.position[p];
+  };
+  const orphans = ctx.nodes.filter((n) => isAttentionSoftmax(ctx, n) && !claimed.has(n.outputs[0]) && ctx.data.has(n.outputs[0]));
+  if (orphans.length === 0) return;
+  const added: BlockSites[] = [];
+  for (const n of orphans) {
+    const at = pos(n.outputs[0]);
+    const before = tf.filter((b) => pos(b.attention!.tensor) < at).pop();
+    const after = tf.find((b) => pos(b.attention!.tensor) > at);
+    if (!before || !after) continue;
+    const src = before.sites[`${before.name}.out`];
+    const nextLn = after.sites[`${after.name}.ln1`];
+    // The next block's input: what its first LayerNorm reads.
+    const lnNode = nextLn === undefined ? undefined : ctx.nodes[g.producer.get(nextLn) ?? -1];
+    const dst = lnNode?.opType === "LayerNormalization" || lnNode?.opType === "SimplifiedLayerNormalization" ? lnNode.inputs[0] : undefined;
+    if (!src || !dst || !isAncestor(g, ctx.nodes, src, dst)) continue;
+    const branch = branchNodes(ctx, src, dst);
+    const sites: Record<string, string> = {};
+    const name = `blocks.new${added.length}`;
+    const ln1 = layerNormOf(ctx, src, branch);
+    if (ln1) sites[`${name}.ln1`] = ln1;
+    sites[`${name}.attn.probs`] = n.outputs[0];
+    // The stream between the sublayers: the input of the first LayerNorm after the attention.
+    const ln2Node = branch.map((k) => ctx.nodes[k]).find((m) => (m.opType === "LayerNormalization" || m.opType === "SimplifiedLayerNormalization") && g.position[m.index] > at);
+    if (ln2Node) {
+      const mid = ln2Node.inputs[0];
+      sites[`${name}.attn.out`] = mid;
+      sites[`${name}.resid_mid`] = mid;
+      sites[`${name}.ln2`] = ln2Node.outputs[0];
+      const hidden = lastWeightedInput(ctx, branchNodes(ctx, mid, dst));
+      if (hidden) sites[`${name}.mlp.hidden`] = hidden;
+      sites[`${name}.mlp.out`] = dst;
+    }
+    sites[`${name}.out`] = dst;
+    const s = ctx.one.get(n.outputs[0])?.shape ?? null;
+    const b0 = ctx.one.get(ctx.model.imageInput.name)?.shape?.[0] ?? 1;
+    const attention = s?.length === 4
+      ? { tensor: n.outputs[0], heads: s[1], layout: "[B,H,T,T]" as const }
+      : { tensor: n.outputs[0], heads: s?.length === 3 && s[0] % b0 === 0 ? s[0] / b0 : null, layout: s?.length === 3 ? ("[B*H,T,T]" as const) : null };
+    added.push({ name, kind: "transformer", sites, attention });
+  }
+  if (added.length === 0) return;
+  // Renumber every token block in graph order (units keep their names).
+  const tokenBlocks = [...blocks.filter((b) => b.kind !== "unit"), ...added];
+  const key = (b: BlockSites) => pos(b.attention?.tensor ?? Object.values(b.sites)[0]);
+  tokenBlocks.sort((a, b) => key(a) - key(b));
+  const rename = new Map<string, string>();
+  tokenBlocks.forEach((b, i) => rename.set(b.name, `blocks.${i}`));
+  for (const b of tokenBlocks) {
+    const to = rename.get(b.name)!;
+    b.sites = Object.fromEntries(Object.entries(b.sites).map(([k, t]) => [to + k.slice(b.name.length), t]));
+    if (added.includes(b)) notes.push(`${to}: attention without residual adds (a residual-free block); resid_mid is the stream between its sublayers`);
+    b.name = to;
+  }
+  for (const r of outRes) if (rename.has(r.block)) r.block = rename.get(r.block)!;
+  const units = blocks.filter((b) => b.kind === "unit");
+  blocks.splice(0, blocks.length, ...units, ...tokenBlocks);
 }
 
 /** Consumers of `t`, looking through Dropout/Identity/Cast. */

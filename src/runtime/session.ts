@@ -92,6 +92,9 @@ export async function createSession(bytes: Uint8Array, options: SessionOptions =
       graphOptimizationLevel: o.optimization,
       intraOpNumThreads: o.threads,
       interOpNumThreads: 1,
+      // onnxruntime's own log lines would add to the CLI's one-line errors; its failures are
+      // thrown (and wrapped below) all the same.
+      logSeverityLevel: 4,
     });
   } catch (e) {
     // Validation (src/onnx) catches what it can; what onnxruntime still refuses is bad input too.
@@ -122,7 +125,7 @@ export async function run(session: Session, feeds: Record<string, Tensor>, outpu
   if (outputNames.length === 0) return {};
   let results: ort.InferenceSession.OnnxValueMapType;
   try {
-    results = await session.handle.run(ortFeeds, [...outputNames]);
+    results = await session.handle.run(ortFeeds, [...outputNames], { logSeverityLevel: 4 });
   } catch (e) {
     throw new InputError(session.file, `onnxruntime failed to run the model: ${firstLine(e)}`);
   }
