@@ -12,7 +12,7 @@
  * Flags: --quick (small N, zoo only), --no-vitb (skip the full-size ViT-B/16), --child (internal).
  */
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
@@ -119,7 +119,10 @@ async function main() {
   if (args.has("--child")) {
     const [file, n, batch] = process.argv.slice(3);
     await runModels([file], { data: DATA, limit: Number(n), batch: Number(batch), seed: 0, analyses: [...ANALYSES], threads: THREADS });
-    process.stdout.write(`maxrss=${process.resourceUsage().maxRSS}\n`);
+    // VmHWM of this process's own address space: getrusage's maxRSS survives execve, so a
+    // child of a large parent would report the parent's peak.
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
+    process.stdout.write(`maxrss=${hwm ? hwm[1] : process.resourceUsage().maxRSS}\n`);
     return;
   }
   const lines: string[] = [];
@@ -138,6 +141,14 @@ async function main() {
     if (existsSync(vitb)) models.push({ name: "torchvision vit_b_16 (random weights)", file: vitb, n: 64, batch: 32, rss: false });
     else say(`(skipping ViT-B/16: run /usr/bin/python3 fixtures/models/make_fullsize.py to create ${vitb})`);
   }
+  say("\n## Peak RSS of the full pass at N and 4N images (fresh process each; target 4N ≤ 1.1 × N)");
+  say("model | N | RSS(N) MB | RSS(4N) MB | ratio");
+  for (const m of models.filter((x) => x.rss && existsSync(x.file))) {
+    const n = quick ? 200 : 500;
+    const a = peakRss(m.file, n, m.batch);
+    const b = peakRss(m.file, 4 * n, m.batch);
+    say(`${m.name} | ${n} | ${a.toFixed(0)} | ${b.toFixed(0)} | ${(b / a).toFixed(3)}`);
+  }
   say("\n## Full analysis pass vs plain inference (same images, same batches)");
   say("model | images | batch | plain inference s | full pass s | ratio (target ≤ 1.25) | engine's own inference s");
   for (const m of models) {
@@ -148,14 +159,6 @@ async function main() {
     const plain = await plainInference(m.file, m.n, m.batch);
     const full = await fullPass(m.file, m.n, m.batch);
     say(`${m.name} | ${m.n} | ${m.batch} | ${plain.toFixed(2)} | ${full.seconds.toFixed(2)} | ${(full.seconds / plain).toFixed(3)} | ${full.inference.toFixed(2)}`);
-  }
-  say("\n## Peak RSS of the full pass at N and 4N images (fresh process each; target 4N ≤ 1.1 × N)");
-  say("model | N | RSS(N) MB | RSS(4N) MB | ratio");
-  for (const m of models.filter((x) => x.rss && existsSync(x.file))) {
-    const n = quick ? 200 : 500;
-    const a = peakRss(m.file, n, m.batch);
-    const b = peakRss(m.file, 4 * n, m.batch);
-    say(`${m.name} | ${n} | ${a.toFixed(0)} | ${b.toFixed(0)} | ${(b / a).toFixed(3)}`);
   }
   say("\n## CKA Gram path: in-graph tap vs onnxruntime's bare Gemm (target ≥ 50%)");
   const g = await gramPath(256, quick ? 20_000 : 151_296, quick ? 2 : 3);

@@ -213,12 +213,17 @@ export function localisationDriver(id: string, m: number, g: ModelGeometry, batc
   const sites: { name: string; tensor: string }[] = [];
   let layout: Layout = "other";
   if (g.sites.family === "resnet") {
-    for (const st of g.sites.stages) {
-      const unit = st.units[st.units.length - 1];
-      const b = g.sites.blocks.find((x) => x.name === unit);
+    // The last unit of each stage whose grid is at most 16×16 (always the last stage): a
+    // stride-1 or stride-4 stage has thousands of one-pixel cells, costly and uninformative.
+    const stages = g.sites.stages.map((st) => {
+      const b = g.sites.blocks.find((x) => x.name === st.units[st.units.length - 1]);
       const name = b ? blockOut(b) : undefined;
-      if (b && name) sites.push({ name, tensor: b.sites[name] });
-    }
+      const shape = b && name ? g.shapes.get(b.sites[name]) : undefined;
+      return b && name && shape ? { name, tensor: b.sites[name], cells: shape[2] * shape[3] } : null;
+    }).filter((x): x is { name: string; tensor: string; cells: number } => x !== null);
+    stages.forEach((st, i) => {
+      if (st.cells <= 256 || i === stages.length - 1) sites.push({ name: st.name, tensor: st.tensor });
+    });
     layout = "BCHW";
   } else {
     const blocks = g.sites.blocks;
