@@ -80,17 +80,16 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
       const centred = b.node("Sub", [x, mean], `${out}/centred`);
       b.node("Gemm", [centred, centred], out, [{ name: "transB", type: onnx.AttributeProto.AttributeType.INT, i: 1 }]);
     } else if (spec.kind === "collapse") {
-      const t = spec.tokens;
+      // Σ over (image, head) of ⟨Â_p, Â_r⟩ is one Gemm of the [L, B·H·T²] matrix whose row l
+      // is layer l's column-normalised maps flattened: contiguous rows, no transpose copies.
       const rows = spec.tensors.map((x, l) => {
-        // ‖A[:, col]‖ over the query axis (second to last), then Â = A / ‖·‖, one row per (image, head).
+        // ‖A[:, col]‖ over the query axis (second to last), then Â = A / ‖·‖.
         const n = b.reduce("ReduceL2", x, [-2], true, `${out}/${l}/norm`);
         const unit = b.node("Div", [x, n], `${out}/${l}/unit`);
-        return b.node("Reshape", [unit, b.ints([-1, 1, t * t])], `${out}/${l}/row`);
+        return b.node("Reshape", [unit, b.ints([1, -1])], `${out}/${l}/row`);
       });
-      const v = rows.length === 1 ? rows[0] : b.node("Concat", rows, `${out}/stack`, [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 1 }]);
-      const vt = b.node("Transpose", [v], `${out}/stackT`, [{ name: "perm", type: onnx.AttributeProto.AttributeType.INTS, ints: [0, 2, 1] }]);
-      const g = b.node("MatMul", [v, vt], `${out}/gram`);
-      b.reduce("ReduceSum", g, [0], false, out);
+      const w = rows.length === 1 ? rows[0] : b.node("Concat", rows, `${out}/stack`, [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 0 }]);
+      b.node("Gemm", [w, w], out, [{ name: "transB", type: onnx.AttributeProto.AttributeType.INT, i: 1 }]);
     } else if (spec.kind === "attention-distance") {
       const p = spec.prefixTokens;
       const x = spec.tensor;
