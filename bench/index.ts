@@ -19,7 +19,8 @@ import * as ort from "onnxruntime-node";
 import { runModels, packageRoot } from "../src/api.js";
 import { loadModel } from "../src/onnx/model.js";
 import { openData } from "../src/data/open.js";
-import { modelCard, resolvePreprocess } from "../src/data/preprocess.js";
+import { modelPreprocess } from "../src/data/preprocess.js";
+import { modelInputSize } from "../src/run.js";
 import { sampleIndices } from "../src/data/sampling.js";
 import { batches } from "../src/data/loader.js";
 import { tapGraph } from "../src/engine/taps.js";
@@ -37,10 +38,7 @@ const ANALYSES = ["cka", "attention", "skip", "localisation", "collapse", "embed
 
 async function preprocessFor(file: string) {
   const model = await loadModel(file);
-  const card = await modelCard(file);
-  const s = model.imageInput.shape ?? [];
-  const num = (v: unknown) => (typeof v === "number" && v > 0 ? v : undefined);
-  return { model, pre: resolvePreprocess(card?.card.preprocessing ? "card" : "imagenet", card?.card, {}, { channels: num(s[1]), height: num(s[2]), width: num(s[3]) }, card?.file) };
+  return { model, pre: await modelPreprocess(file, { input: modelInputSize(model) }) };
 }
 
 /** Seconds of plain inference over the same images and batches the engine will see. */

@@ -5,18 +5,7 @@
  * qualitative shapes in Raghu et al. (2021). Some names are deliberately hostile HTML.
  */
 import type { Heatmap, ReportData } from "./types.js";
-
-/** Deterministic PRNG (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { uniform as random } from "../src/numeric/random.js";
 
 /** Hostile site and label names used by the escaping tests. */
 export const HOSTILE = {

@@ -3,7 +3,6 @@
  * the engine over it, and the finalized results. `compare`, `analyze` and `merge` in the API
  * all go through here, so a merged shard run and a single run finalize the same way.
  */
-import { createHash } from "node:crypto";
 import path from "node:path";
 import { InputError, UsageError } from "./errors.js";
 import { VERSION } from "./version.js";
@@ -14,14 +13,14 @@ import { exposeOutputs, removeResidual } from "./onnx/surgery.js";
 import { createSession, release, run, type Device } from "./runtime/session.js";
 import { openData } from "./data/open.js";
 import { setMaxMemory, checkModelFile, modelMemory } from "./limits.js";
-import { modelCard, resolvePreprocess, preprocessSize, type PreprocessOptions, type PreprocessOverrides } from "./data/preprocess.js";
+import { modelPreprocess, preprocessSize, type PreprocessOptions, type PreprocessOverrides } from "./data/preprocess.js";
 import { sampleIndices, sampleDigest, batchIndices } from "./data/sampling.js";
 import type { DataSource } from "./data/types.js";
 import type { SkippedSample } from "./data/loader.js";
 import { runEngine, type Driver, type EngineModel, type Pass } from "./engine/run.js";
 import {
   accuracyDriver, attentionDriver, ckaDriver, ckaSites, collapseDriver, localisationDriver, probeDriver, skipDriver,
-  headsOf, type ModelGeometry, type ProbeRepresentation,
+  type ModelGeometry, type ProbeRepresentation,
 } from "./engine/drivers.js";
 import { settingsDigest, type SettingsRecord } from "./engine/settings.js";
 import type { ProgressCallback } from "./engine/progress.js";
@@ -150,13 +149,15 @@ function modelLabels(files: readonly string[], given?: readonly string[]): strin
   return out;
 }
 
-async function modelInput(file: string, model: OnnxModel, options: RunOptions): Promise<PreprocessOptions> {
-  const card = await modelCard(file);
+/** Channels, height and width of a model's image input, where the graph fixes them. */
+export function modelInputSize(model: OnnxModel): { channels?: number; height?: number; width?: number } {
   const shape = model.imageInput.shape ?? [];
   const num = (v: unknown) => (typeof v === "number" && v > 0 ? v : undefined);
-  const input = { channels: num(shape[1]), height: num(shape[2]), width: num(shape[3]) };
-  const preset = options.preprocess ?? (card?.card.preprocessing ? "card" : "imagenet");
-  return resolvePreprocess(preset, card?.card, options.preprocessOverrides ?? {}, input, card?.file);
+  return { channels: num(shape[1]), height: num(shape[2]), width: num(shape[3]) };
+}
+
+function modelInput(file: string, model: OnnxModel, options: RunOptions): Promise<PreprocessOptions> {
+  return modelPreprocess(file, { preset: options.preprocess, overrides: options.preprocessOverrides, input: modelInputSize(model) });
 }
 
 /**
@@ -246,10 +247,10 @@ export async function prepare(files: readonly string[], options: RunOptions): Pr
     await checkModelFile(f); // --max-memory: refused from the file size, before reading it
     const model = await loadModel(f);
     const sites = discoverSites(model, { extraSites: options.extraSites });
-    const sha256 = createHash("sha256").update(model.bytes).digest("hex");
     const pre = await modelInput(f, model, options);
     modelMemory(model, { batch, inputShape: batchShape(model, pre, batch) }); // before onnxruntime sees it
-    loaded.push({ file: path.resolve(f), model, sites, sha256, pre });
+    // loadModel already hashed the file as read (METHODS.md §8 records the file's sha256).
+    loaded.push({ file: path.resolve(f), model, sites, sha256: model.sha256, pre });
   }
 
   // Data.
@@ -536,12 +537,4 @@ export async function finish(plan: Plan, states: Record<string, unknown>, extra:
   if (extra.skipped.length) warn(`${extra.skipped.length} unreadable images skipped (--skip-bad)`);
   if (results.cka.length === 0 && plan.settings.analyses.includes("cka")) warn("no CKA result");
   return results;
-}
-
-/** Heads of every attention site, from the probe run (for inspect --run). */
-export function attentionHeads(g: ModelGeometry): (number | null)[] {
-  return g.sites.blocks.filter((b) => b.attention).map((b) => {
-    const s = g.shapes.get(b.attention!.tensor);
-    return s ? headsOf(s, g.probeBatch) : null;
-  });
 }

@@ -108,8 +108,8 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
       }
       b.node("Concat", parts, out, [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: -1 }]);
     } else if (spec.kind === "norms") {
-      if (spec.layout === "BTD") b.reduce("ReduceL2", spec.tensor, [2], false, out, out);
-      else if (spec.layout === "BCHW") b.reduce("ReduceL2", spec.tensor, [1], false, out, out);
+      if (spec.layout === "BTD") b.reduce("ReduceL2", spec.tensor, [2], false, out);
+      else if (spec.layout === "BCHW") b.reduce("ReduceL2", spec.tensor, [1], false, out);
       else throw new RangeError(`invalid layout for norms: ${spec.layout}`);
     } else {
       b.pool(spec.tensor, spec.layout, spec.mode, spec.prefixTokens, out);
@@ -157,7 +157,7 @@ class Builder {
     return name;
   }
 
-  reduce(op: "ReduceMean" | "ReduceL2" | "ReduceSum", x: string, axes: number[], keep: boolean, output: string, _label = output): string {
+  reduce(op: "ReduceMean" | "ReduceL2" | "ReduceSum", x: string, axes: number[], keep: boolean, output: string): string {
     const keepdims = { name: "keepdims", type: onnx.AttributeProto.AttributeType.INT, i: keep ? 1 : 0 };
     // ReduceSum takes axes as an input from opset 13, the others from opset 18.
     if (this.opset >= 18 || (op === "ReduceSum" && this.opset >= 13)) return this.node(op, [x, this.ints(axes)], output, [keepdims]);

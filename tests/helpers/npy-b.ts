@@ -8,7 +8,7 @@ export interface NpyArray {
 
 /**
  * Reads a little-endian C-order .npy file (<f4, <f8, <i4, <i8) as written by numpy.
- * Test helper only (tests/helpers/npy.ts always widens to float64 and has no integers).
+ * Test helper only; tests/helpers/npy.ts widens its float results to float64.
  */
 export function readNpyTyped(path: string): NpyArray {
   const buf = readFileSync(path);
