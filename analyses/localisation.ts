@@ -26,11 +26,34 @@ export interface LocalisationConfig {
   positions?: readonly (readonly [number, number])[];
 }
 
-/** One batch: per-site activations and the batch's preprocessed input images [B, C, H, W]. */
-export interface LocalisationInput {
-  activations: PerSite<Tensor>;
-  images: Tensor;
+/**
+ * One site's batch already reduced upstream (the engine does it inside onnxruntime): with K̃_t
+ * the Gram of token t's features centred over the batch and L̃_s that of input cell s, both with
+ * a zero diagonal, the HSIC₁ terms need only tr(K̃_t L̃_s), K̃_t, ‖L̃_s‖²_F and L̃_s·1:
+ * n(n−3)·HSIC₁(K, L) = tr(K̃L̃) + (1ᵀK̃1)(1ᵀL̃1)/((n−1)(n−2)) − 2/(n−2)·(K̃1)ᵀ(L̃1).
+ */
+export interface LocalisationSums {
+  /** [rows, cols] of the site's token grid (= the input cell grid). */
+  grid: [number, number];
+  /** Token positions [row, col], in the order of `cross` and `grams`. */
+  positions: [number, number][];
+  /** Examples in the batch. */
+  n: number;
+  /** tr(K̃_t L̃_s), [positions × cells] row-major (cells row-major over the grid). */
+  cross: ArrayLike<number>;
+  /** K̃_t, [positions × n × n]; the diagonal is ignored. */
+  grams: ArrayLike<number>;
+  /** ‖L̃_s‖²_F, [cells]. */
+  self: ArrayLike<number>;
+  /** L̃_s·1 (row sums with a zero diagonal), [cells × n]. */
+  rows: ArrayLike<number>;
 }
+
+/**
+ * One batch: per-site activations and the batch's preprocessed input images [B, C, H, W], or
+ * per-site {@link LocalisationSums}.
+ */
+export type LocalisationInput = { activations: PerSite<Tensor>; images: Tensor } | { sums: PerSite<LocalisationSums> };
 
 interface SiteState {
   /** [rows, cols] of the token grid, 0×0 until the first batch. */
@@ -142,7 +165,11 @@ function eachCell(images: Tensor, [gh, gw]: [number, number], visit: (cell: numb
   }
 }
 
-function defaultPositions([gh, gw]: [number, number]): [number, number][] {
+/**
+ * Token positions mapped by default: the corner (0,0), an edge cell (0, ⌊g/2⌋), the centre.
+ * @example defaultLocalisationPositions([7, 7]) // [[0,0],[0,3],[3,3]]
+ */
+export function defaultLocalisationPositions([gh, gw]: [number, number]): [number, number][] {
   return [[0, 0], [0, Math.floor(gw / 2)], [Math.floor(gh / 2), Math.floor(gw / 2)]];
 }
 
@@ -152,6 +179,7 @@ function defaultPositions([gh, gw]: [number, number]): [number, number][] {
  * @example localisationUpdate(state, {activations: [act], images})
  */
 export function localisationUpdate(state: LocalisationState, input: LocalisationInput): LocalisationState {
+  if ("sums" in input) return updateFromSums(state, input.sums);
   const acts = bySite(state.sites, input.activations, "activations");
   const images = input.images;
   if (images.shape.length !== 4) throw new RangeError(`invalid images shape [${images.shape}]: expected [B, C, H, W]`);
@@ -177,7 +205,7 @@ export function localisationUpdate(state: LocalisationState, input: Localisation
     if (images.shape[2] % grid[0] !== 0 || images.shape[3] % grid[1] !== 0) {
       throw new RangeError(`invalid grid: ${grid[0]}×${grid[1]} does not divide the ${images.shape[2]}×${images.shape[3]} input`);
     }
-    const positions = site.grid[0] !== 0 ? site.positions : state.positions ?? defaultPositions(grid);
+    const positions = site.grid[0] !== 0 ? site.positions : state.positions ?? defaultLocalisationPositions(grid);
     for (const [r, c] of positions) {
       if (!(Number.isInteger(r) && Number.isInteger(c) && r >= 0 && c >= 0 && r < grid[0] && c < grid[1])) {
         throw new RangeError(`invalid position: [${r}, ${c}] in a ${grid[0]}×${grid[1]} grid`);
@@ -213,6 +241,79 @@ export function localisationUpdate(state: LocalisationState, input: Localisation
         ux.forEach((u, k) => (site.sumXY[k * cells + cell] += frobenius(u, uy) / norm));
       }
     });
+  }
+  state.batches += 1;
+  state.examples += n;
+  return state;
+}
+
+/** The per-batch update from upstream sums (see {@link LocalisationSums}); validates before writing. */
+function updateFromSums(state: LocalisationState, input: PerSite<LocalisationSums>): LocalisationState {
+  const sums = bySite(state.sites, input, "sums");
+  const n = sums[0].n;
+  for (const [i, s] of sums.entries()) {
+    if (s.n !== n) throw new RangeError(`invalid sums for ${state.sites[i]}: batch ${s.n}, other sites ${n}`);
+    const site = state.perSite[i];
+    const cells = s.grid[0] * s.grid[1];
+    if (site.grid[0] !== 0 && (site.grid[0] !== s.grid[0] || site.grid[1] !== s.grid[1])) throw new RangeError(`invalid sums for ${state.sites[i]}: grid ${s.grid} changed from ${site.grid}`);
+    const want = site.grid[0] !== 0 ? site.positions : state.positions ?? defaultLocalisationPositions(s.grid);
+    if (JSON.stringify(want) !== JSON.stringify(s.positions)) throw new RangeError(`invalid sums for ${state.sites[i]}: positions ${JSON.stringify(s.positions)}, expected ${JSON.stringify(want)}`);
+    const p = s.positions.length;
+    if (s.cross.length !== p * cells || s.grams.length !== p * n * n || s.self.length !== cells || s.rows.length !== cells * n) throw new RangeError(`invalid sums for ${state.sites[i]}: lengths do not match ${p} positions, ${cells} cells, batch ${n}`);
+  }
+  if (n !== state.batch) {
+    if (n > state.batch) throw new RangeError(`invalid batch: ${n} examples for batch ${state.batch}`);
+    state.droppedExamples += n;
+    if (!state.warnings.includes("dropped short batches")) state.warnings.push("dropped short batches");
+    return state;
+  }
+  const norm = n * (n - 3);
+  const c1 = 1 / ((n - 1) * (n - 2));
+  const c2 = 2 / (n - 2);
+  for (const [i, s] of sums.entries()) {
+    const site = state.perSite[i];
+    const cells = s.grid[0] * s.grid[1];
+    const p = s.positions.length;
+    if (site.grid[0] === 0) {
+      site.grid = [s.grid[0], s.grid[1]];
+      site.positions = s.positions.map(([r, c]) => [r, c]);
+      site.sumXY = new Float64Array(p * cells);
+      site.sumXX = new Float64Array(p);
+      site.sumYY = new Float64Array(cells);
+    }
+    // Cells: L̃_s·1 and its total; HSIC₁(L_s, L_s).
+    const lTot = new Float64Array(cells);
+    for (let c = 0; c < cells; c++) {
+      let t = 0, sq = 0;
+      for (let j = 0; j < n; j++) {
+        const v = s.rows[c * n + j];
+        t += v;
+        sq += v * v;
+      }
+      lTot[c] = t;
+      site.sumYY[c] += (s.self[c] + t * t * c1 - c2 * sq) / norm;
+    }
+    for (let k = 0; k < p; k++) {
+      // Token k: U(K̃_k) in float64 for HSIC₁(K, K); K̃·1 and its total for the cross terms.
+      const kg = new Float64Array(n * n);
+      for (let j = 0, o = k * n * n; j < n * n; j++) kg[j] = s.grams[o + j];
+      for (let j = 0; j < n; j++) kg[j * n + j] = 0;
+      const u = uCentre(kg);
+      site.sumXX[k] += frobenius(u, u) / norm;
+      const kRow = new Float64Array(n);
+      let kTot = 0;
+      for (let a = 0; a < n; a++) {
+        let t = 0;
+        for (let b = 0; b < n; b++) t += kg[a * n + b];
+        kRow[a] = t;
+        kTot += t;
+      }
+      for (let c = 0; c < cells; c++) {
+        let dot = 0;
+        for (let j = 0; j < n; j++) dot += kRow[j] * s.rows[c * n + j];
+        site.sumXY[k * cells + c] += (s.cross[k * cells + c] + kTot * lTot[c] * c1 - c2 * dot) / norm;
+      }
+    }
   }
   state.batches += 1;
   state.examples += n;

@@ -185,7 +185,7 @@ async function probeGeometry(model: OnnxModel, sites: ModelSites, bytes: Uint8Ar
   const session = await createSession(exposeOutputs({ ...model, bytes }, names), { threads: threads ?? 0, file: model.path });
   try {
     const out = await run(session, { [model.imageInput.name]: { data: new Float32Array(probeBatch * c * h * w), shape: [probeBatch, c, h, w] } }, names);
-    return { sites, shapes: new Map(names.map((n) => [n, [...out[n].shape]])), probeBatch };
+    return { sites, shapes: new Map(names.map((n) => [n, [...out[n].shape]])), probeBatch, input: { name: model.imageInput.name, shape: [c, h, w] }, opset: model.opset };
   } finally {
     await release(session);
   }

@@ -14,6 +14,7 @@ import { linearCKA } from "../analyses/cka.js";
 import { skipRatio } from "../analyses/skip-ratio.js";
 import { attentionDistance } from "../analyses/attention-distance.js";
 import { collapseReducer } from "../analyses/collapse.js";
+import { localisationFinalize, localisationInit, localisationUpdate, type LocalisationConfig } from "../analyses/localisation.js";
 import type { Tensor } from "../src/tensor.js";
 
 const root = path.resolve(__dirname, "..");
@@ -157,4 +158,47 @@ describe("engine taps on merged-head attention ([B·H, T, T], torchvision ViT)",
     const mat = results.collapse[plan.models[0].label].matrix.data;
     for (let i = 0; i < want.length; i++) expect(rel(mat[i], want[i])).toBeLessThan(1e-5);
   });
+});
+
+describe("engine localisation taps (in-graph HSIC terms)", () => {
+  /** The one-shot route: the raw site activations and the preprocessed images, batch by batch. */
+  async function rawLocalisation(plan: Plan, m: number, sites: { name: string; tensor: string }[], layout: LocalisationConfig["layout"]) {
+    const em = plan.models[m];
+    const session = await createSession(exposeOutputs(em.model, sites.map((s) => s.tensor)), { threads: 1 });
+    const state = localisationInit({ sites: sites.map((s) => s.name), layout, batch: plan.settings.batch });
+    try {
+      for await (const b of batches(plan.passes[0].source, { indices: plan.passes[0].indices, batchSize: plan.settings.batch, preprocess: em.preprocess })) {
+        const out = await run(session, { [em.model.imageInput.name]: { data: b.input, shape: b.shape } }, sites.map((s) => s.tensor));
+        localisationUpdate(state, { activations: sites.map((s) => out[s.tensor]), images: { data: b.input, shape: b.shape } });
+      }
+    } finally {
+      await release(session);
+    }
+    return localisationFinalize(state);
+  }
+
+  for (const [label, file, layout] of [
+    ["ViT tokens with a CLS token", A, { layout: "BTD", prefixTokens: 1 }],
+    ["ResNet stages [B, C, H, W]", B, { layout: "BCHW" }],
+  ] as const) {
+    it(`${label}: maps equal the JS reducer on the exposed activations (1e-5 of the largest value)`, async () => {
+      // 80 images in batches of 32: the short last batch is dropped by both routes.
+      const plan = await prepare([file], { data: DATA, limit: 80, batch: 32, seed: 4, analyses: ["localisation"], threads: 1 });
+      const r = await execute(plan);
+      const results = await finish(plan, r.states, { timings: r.timings, skipped: r.skipped });
+      const got = results.localisation[plan.models[0].label];
+      expect(got.sites.length).toBeGreaterThan(0);
+      expect(got.droppedExamples).toBe(16);
+      const blocks = plan.geometry[0].sites.blocks;
+      const sites = got.sites.map((s) => ({ name: s.site, tensor: blocks.find((b) => s.site in b.sites)!.sites[s.site] }));
+      const want = await rawLocalisation(plan, 0, sites, layout);
+      want.sites.forEach((w, i) => {
+        const g = got.sites[i];
+        expect(g.grid).toEqual(w.grid);
+        expect(g.positions).toEqual(w.positions);
+        const scale = Math.max(...Array.from(w.maps, Math.abs));
+        for (let k = 0; k < w.maps.length; k++) expect(Math.abs(g.maps[k] - w.maps[k]) / scale, `${w.site} value ${k}`).toBeLessThan(1e-5);
+      });
+    });
+  }
 });

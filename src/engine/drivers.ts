@@ -9,13 +9,13 @@ import type { ModelSites, BlockSites } from "../onnx/sites.js";
 import { ckaReducer, type CKAState, type Estimator } from "../../analyses/cka.js";
 import { attentionDistanceReducer, patchDistances, type AttentionDistanceState, type AttentionWeighting } from "../../analyses/attention-distance.js";
 import { skipRatioReducer, type SkipRatioState } from "../../analyses/skip-ratio.js";
-import { localisationReducer, type LocalisationState } from "../../analyses/localisation.js";
+import { defaultLocalisationPositions, localisationReducer, type LocalisationState } from "../../analyses/localisation.js";
 import { collapseReducer, collapseUpdateSums, type CollapseState } from "../../analyses/collapse.js";
 import { probeReducer, type ProbeState } from "../../analyses/probes.js";
 import { accuracyReducer, type AccuracyState } from "../../analyses/accuracy.js";
 import type { TokenMode } from "../../analyses/flatten.js";
 import type { Driver } from "./run.js";
-import type { Layout, TapSpec } from "./taps.js";
+import { unpackLocalisation, type Layout, type TapSpec } from "./taps.js";
 
 /** Runtime facts about a model's sites, from a probe run (shapes of every site tensor). */
 export interface ModelGeometry {
@@ -23,6 +23,9 @@ export interface ModelGeometry {
   /** exporter tensor name → runtime shape at batch `probeBatch` */
   shapes: Map<string, number[]>;
   probeBatch: number;
+  /** The image input and its preprocessed [C, H, W]; the model's default-domain opset. */
+  input?: { name: string; shape: [number, number, number] };
+  opset?: number;
 }
 
 /** [B,T,D] → BTD, [B,C,H,W] → BCHW, [B,D] → BD. */
@@ -236,16 +239,36 @@ export function localisationDriver(id: string, m: number, g: ModelGeometry, batc
   }
   const usable = sites.filter((s) => layoutOf(g.shapes.get(s.tensor)) === layout);
   if (usable.length === 0 || (layout === "BTD" && !g.sites.grid)) return null;
+  const config = {
+    sites: usable.map((s) => s.name),
+    layout: layout === "BTD" ? { layout: "BTD" as const, prefixTokens: g.sites.prefixTokens } : { layout: "BCHW" as const },
+    batch,
+  };
+  const sums = localisationTaps(usable, layout, g);
+  if (sums) {
+    // Reduced inside onnxruntime: JS sees O(n²) per position and O(n) per cell per batch.
+    return {
+      id,
+      taps: (pass, mm) => (pass === "main" && mm === m ? sums : []),
+      init: () => localisationReducer.init(config),
+      update(state, view) {
+        if (view.pass !== "main") return state;
+        const n = view.batch.ids.length;
+        return localisationReducer.update(state, {
+          sums: sums.map((t) => {
+            const cells = t.grid[0] * t.grid[1];
+            return { grid: t.grid, positions: t.positions, n, ...unpackLocalisation(view.tap(m, t).data as Float32Array, t.positions.length, cells, n) };
+          }),
+        });
+      },
+      merge: localisationReducer.merge,
+    };
+  }
   const taps: TapSpec[] = usable.map((s) => ({ kind: "raw", tensor: s.tensor }));
   return {
     id,
     taps: (pass, mm) => (pass === "main" && mm === m ? taps : []),
-    init: () =>
-      localisationReducer.init({
-        sites: usable.map((s) => s.name),
-        layout: layout === "BTD" ? { layout: "BTD", prefixTokens: g.sites.prefixTokens } : { layout: "BCHW" },
-        batch,
-      }),
+    init: () => localisationReducer.init(config),
     update(state, view) {
       if (view.pass !== "main") return state;
       const b = view.batchOf(m);
@@ -254,6 +277,33 @@ export function localisationDriver(id: string, m: number, g: ModelGeometry, batc
     },
     merge: localisationReducer.merge,
   };
+}
+
+/**
+ * In-graph localisation taps for the sites, or null where the graph route does not apply (input
+ * size unknown, a grid that does not divide the input, opset < 9 for EyeLike, non-float input);
+ * the raw-activation route then computes the same maps in JS.
+ */
+function localisationTaps(sites: { tensor: string }[], layout: Layout, g: ModelGeometry): Extract<TapSpec, { kind: "localisation" }>[] | null {
+  if (!g.input || (g.opset ?? 0) < 9 || (layout !== "BTD" && layout !== "BCHW")) return null;
+  const [, h, w] = g.input.shape;
+  const out: Extract<TapSpec, { kind: "localisation" }>[] = [];
+  for (const s of sites) {
+    const shape = g.shapes.get(s.tensor)!;
+    let grid: [number, number];
+    if (layout === "BCHW") grid = [shape[2], shape[3]];
+    else {
+      const side = Math.round(Math.sqrt(shape[1] - g.sites.prefixTokens));
+      if (side * side !== shape[1] - g.sites.prefixTokens) return null;
+      grid = [side, side];
+    }
+    if (h % grid[0] !== 0 || w % grid[1] !== 0) return null;
+    out.push({
+      kind: "localisation", tensor: s.tensor, layout, prefixTokens: layout === "BTD" ? g.sites.prefixTokens : 0, grid,
+      positions: defaultLocalisationPositions(grid), image: g.input.name, imageShape: g.input.shape,
+    });
+  }
+  return out;
 }
 
 /**

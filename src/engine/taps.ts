@@ -37,7 +37,16 @@ export type TapSpec =
    * over patch keys, Σ_k A[q,k] over prefix keys → [..., Q, 3], instead of the [..., T, T] map.
    * `distances` is the Q×Q pixel-distance matrix of the grid.
    */
-  | { kind: "attention-distance"; tensor: string; prefixTokens: number; distances: Float32Array; patches: number };
+  | { kind: "attention-distance"; tensor: string; prefixTokens: number; distances: Float32Array; patches: number }
+  /**
+   * Spatial localisation (METHODS.md §5), everything but O(n²) per position and cell reduced
+   * inside onnxruntime. With K̃_t the Gram of token t (centred over the batch, diagonal zeroed)
+   * and L̃_s the same for input cell s of `image` (grid = the site's token grid), one flat
+   * output packs [tr(K̃_t L̃_s) (P × cells) | K̃_t (P × n × n) | ‖L̃_s‖²_F (cells) | L̃_s·1
+   * (cells × n)]; {@link unpackLocalisation} splits it. Input-cell Grams are built once per
+   * grid and shared by every site on that grid.
+   */
+  | { kind: "localisation"; tensor: string; layout: "BTD" | "BCHW"; prefixTokens: number; grid: [number, number]; positions: [number, number][]; image: string; imageShape: [number, number, number] };
 
 export interface TapGraph {
   nodes: onnx.INodeProto[];
@@ -58,6 +67,7 @@ export function tapName(spec: TapSpec): string {
     case "raw": return spec.tensor;
     case "collapse": return `seelike/collapse/${spec.tensors.length}/${base}`;
     case "attention-distance": return `seelike/attention-distance/${base}`;
+    case "localisation": return `seelike/localisation/${spec.positions.map((p) => p.join("_")).join("-")}/${base}`;
   }
 }
 
@@ -107,6 +117,8 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
         parts.push(b.node("Mul", [mass, b.floats("seelike/const/zero", new Float32Array([0]), [])], `${out}/prefix`));
       }
       b.node("Concat", parts, out, [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: -1 }]);
+    } else if (spec.kind === "localisation") {
+      b.localisation(spec, out);
     } else if (spec.kind === "norms") {
       if (spec.layout === "BTD") b.reduce("ReduceL2", spec.tensor, [2], false, out);
       else if (spec.layout === "BCHW") b.reduce("ReduceL2", spec.tensor, [1], false, out);
@@ -122,6 +134,7 @@ class Builder {
   readonly nodes: onnx.INodeProto[] = [];
   readonly initializers: onnx.ITensorProto[] = [];
   private consts = new Map<string, string>();
+  private cellGrams = new Map<string, { flat: string; self: string; rows: string; mask: string }>();
   constructor(private readonly opset: number) {}
 
   node(op: string, inputs: string[], output: string, attribute: onnx.IAttributeProto[] = []): string {
@@ -157,11 +170,80 @@ class Builder {
     return name;
   }
 
-  reduce(op: "ReduceMean" | "ReduceL2" | "ReduceSum", x: string, axes: number[], keep: boolean, output: string): string {
+  reduce(op: "ReduceMean" | "ReduceL2" | "ReduceSum" | "ReduceSumSquare", x: string, axes: number[], keep: boolean, output: string): string {
     const keepdims = { name: "keepdims", type: onnx.AttributeProto.AttributeType.INT, i: keep ? 1 : 0 };
     // ReduceSum takes axes as an input from opset 13, the others from opset 18.
     if (this.opset >= 18 || (op === "ReduceSum" && this.opset >= 13)) return this.node(op, [x, this.ints(axes)], output, [keepdims]);
     return this.node(op, [x], output, [keepdims, { name: "axes", type: onnx.AttributeProto.AttributeType.INTS, ints: axes }]);
+  }
+
+  attr(name: string, value: number | number[]): onnx.IAttributeProto {
+    return Array.isArray(value)
+      ? { name, type: onnx.AttributeProto.AttributeType.INTS, ints: value }
+      : { name, type: onnx.AttributeProto.AttributeType.INT, i: value };
+  }
+
+  /** x − mean of x over `axis` (kept). */
+  centre(x: string, axis: number, output: string): string {
+    return this.node("Sub", [x, this.reduce("ReduceMean", x, [axis], true, `${output}/mean`)], output);
+  }
+
+  /** [..., n, d] → [..., n, n] Gram of the last two axes with its diagonal set to 0 (`mask` = 1 − I). */
+  hollowGram(x: string, mask: string | null, output: string): { gram: string; mask: string } {
+    const xt = this.node("Transpose", [x], `${output}/xT`, [this.attr("perm", [0, 2, 1])]);
+    const g = this.node("MatMul", [x, xt], `${output}/full`);
+    if (!mask) {
+      // 1 − I for the runtime batch size: EyeLike of one [n, n] slice.
+      const first = this.node("Gather", [g, this.scalarInt(0)], `${output}/first`, [this.attr("axis", 0)]);
+      const eye = this.node("EyeLike", [first], `${output}/eye`);
+      mask = this.node("Sub", [this.floats("seelike/const/one", new Float32Array([1]), []), eye], `${output}/mask`);
+    }
+    return { gram: this.node("Mul", [g, mask], output), mask };
+  }
+
+  /** Per input cell of a gh × gw grid: hollow Gram rows [cells, n²], ‖L̃‖²_F [cells], L̃·1 [cells, n]. */
+  cells(image: string, [c, h, w]: [number, number, number], [gh, gw]: [number, number]) {
+    const key = `${image}/${gh}x${gw}`;
+    const hit = this.cellGrams.get(key);
+    if (hit) return hit;
+    const base = `seelike/localisation-cells/${gh}x${gw}/${image.replace(/[^A-Za-z0-9_.\-/:]/g, "_")}`;
+    const ph = h / gh, pw = w / gw;
+    const centred = this.centre(image, 0, `${base}/centred`);
+    const split = this.node("Reshape", [centred, this.ints([-1, c, gh, ph, gw, pw])], `${base}/split`);
+    const byCell = this.node("Transpose", [split], `${base}/byCell`, [this.attr("perm", [2, 4, 0, 1, 3, 5])]);
+    const y = this.node("Reshape", [byCell, this.ints([gh * gw, -1, c * ph * pw])], `${base}/y`);
+    const { gram, mask } = this.hollowGram(y, null, `${base}/gram`);
+    const out = {
+      flat: this.node("Reshape", [gram, this.ints([gh * gw, -1])], `${base}/flat`),
+      self: this.reduce("ReduceSumSquare", gram, [1, 2], false, `${base}/self`),
+      rows: this.reduce("ReduceSum", gram, [2], false, `${base}/rows`),
+      mask,
+    };
+    this.cellGrams.set(key, out);
+    return out;
+  }
+
+  localisation(spec: Extract<TapSpec, { kind: "localisation" }>, out: string): string {
+    const [gh, gw] = spec.grid;
+    const cells = this.cells(spec.image, spec.imageShape, spec.grid);
+    const tokens = spec.positions.map(([r, c]) => r * gw + c);
+    if (tokens.some((t) => !(t >= 0 && t < gh * gw))) throw new RangeError(`invalid positions for a ${gh}×${gw} grid`);
+    let x: string;
+    if (spec.layout === "BTD") {
+      // [n, T, D] → tokens [n, P, D] → [P, n, D]
+      const picked = this.node("Gather", [spec.tensor, this.ints(tokens.map((t) => t + spec.prefixTokens))], `${out}/tokens`, [this.attr("axis", 1)]);
+      x = this.node("Transpose", [picked], `${out}/x`, [this.attr("perm", [1, 0, 2])]);
+    } else {
+      // [n, C, H, W] → [n, C, H·W] → positions [n, C, P] → [P, n, C]
+      const flat = this.node("Reshape", [spec.tensor, this.ints([0, 0, -1])], `${out}/hw`);
+      const picked = this.node("Gather", [flat, this.ints(tokens)], `${out}/tokens`, [this.attr("axis", 2)]);
+      x = this.node("Transpose", [picked], `${out}/x`, [this.attr("perm", [2, 0, 1])]);
+    }
+    const { gram } = this.hollowGram(this.centre(x, 1, `${out}/centred`), cells.mask, `${out}/gram`);
+    const rows = this.node("Reshape", [gram, this.ints([tokens.length, -1])], `${out}/flat`);
+    const cross = this.node("Gemm", [rows, cells.flat], `${out}/cross`, [this.attr("transB", 1)]);
+    const parts = [cross, gram, cells.self, cells.rows].map((t, i) => this.node("Reshape", [t, this.ints([-1])], `${out}/part${i}`));
+    return this.node("Concat", parts, out, [this.attr("axis", 0)]);
   }
 
   slice(x: string, start: number, axis: number, output: string): string {
@@ -214,4 +296,17 @@ class Builder {
     if (layout === "BD") return this.node("Identity", [x], out);
     throw new RangeError(`invalid pooling: ${mode} for a site of layout ${layout}`);
   }
+}
+
+/**
+ * Splits a localisation tap output into tr(K̃_t L̃_s) [P × cells], K̃_t [P × n × n], ‖L̃_s‖²_F
+ * [cells] and L̃_s·1 [cells × n] (the reducer's `LocalisationSums`).
+ * @example unpackLocalisation(view.tap(m, spec).data as Float32Array, 3, 49, 64)
+ */
+export function unpackLocalisation(data: Float32Array, positions: number, cells: number, n: number): { cross: Float32Array; grams: Float32Array; self: Float32Array; rows: Float32Array } {
+  const sizes = [positions * cells, positions * n * n, cells, cells * n];
+  if (data.length !== sizes.reduce((a, b) => a + b, 0)) throw new RangeError(`invalid localisation tap: ${data.length} values for ${positions} positions, ${cells} cells, batch ${n}`);
+  let o = 0;
+  const [cross, grams, self, rows] = sizes.map((k) => data.subarray(o, (o += k)));
+  return { cross, grams, self, rows };
 }
