@@ -101,22 +101,22 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
       const w = rows.length === 1 ? rows[0] : b.node("Concat", rows, `${out}/stack`, [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 0 }]);
       b.node("Gemm", [w, w], out, [{ name: "transB", type: onnx.AttributeProto.AttributeType.INT, i: 1 }]);
     } else if (spec.kind === "attention-distance") {
+      // Over the whole [..., T, T] map (no Slice copies, which cost 5× the arithmetic): the
+      // distance matrix padded with zero rows/columns for prefix tokens gives Σ_k A·d per row;
+      // one MatMul with [patch-key, prefix-key] indicator columns gives both masses. Only the
+      // small [..., T, 3] result is sliced to the patch queries.
       const p = spec.prefixTokens;
-      const x = spec.tensor;
-      const d = b.floats(`seelike/const/distances/${spec.patches}/${out}`, spec.distances, [spec.patches, spec.patches]);
-      // Queries are the patch tokens; keys split into patch keys and prefix keys.
-      const rows = b.node("Slice", [x, b.ints([p]), b.ints([2 ** 62]), b.ints([-2])], `${out}/queries`);
-      const patchKeys = b.node("Slice", [rows, b.ints([p]), b.ints([2 ** 62]), b.ints([-1])], `${out}/patchKeys`);
-      const weighted = b.reduce("ReduceSum", b.node("Mul", [patchKeys, d], `${out}/weighted`), [-1], true, `${out}/num`);
-      const mass = b.reduce("ReduceSum", patchKeys, [-1], true, `${out}/mass`);
-      const parts = [weighted, mass];
-      if (p > 0) {
-        const prefixKeys = b.node("Slice", [rows, b.ints([0]), b.ints([p]), b.ints([-1])], `${out}/prefixKeys`);
-        parts.push(b.reduce("ReduceSum", prefixKeys, [-1], true, `${out}/prefix`));
-      } else {
-        parts.push(b.node("Mul", [mass, b.floats("seelike/const/zero", new Float32Array([0]), [])], `${out}/prefix`));
-      }
-      b.node("Concat", parts, out, [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: -1 }]);
+      const t = spec.patches + p;
+      const dFull = new Float32Array(t * t);
+      for (let i = 0; i < spec.patches; i++) dFull.set(spec.distances.subarray(i * spec.patches, (i + 1) * spec.patches), (i + p) * t + p);
+      const keys = new Float32Array(t * 2);
+      for (let k = 0; k < t; k++) keys[k * 2 + (k < p ? 1 : 0)] = 1;
+      const d = b.floats(`seelike/const/distances/${spec.patches}+${p}`, dFull, [t, t]);
+      const ind = b.floats(`seelike/const/key-indicators/${spec.patches}+${p}`, keys, [t, 2]);
+      const num = b.reduce("ReduceSum", b.node("Mul", [spec.tensor, d], `${out}/weighted`), [-1], true, `${out}/num`);
+      const masses = b.node("MatMul", [spec.tensor, ind], `${out}/masses`);
+      const all = b.node("Concat", [num, masses], `${out}/all`, [b.attr("axis", -1)]);
+      b.node("Slice", [all, b.ints([p]), b.ints([2 ** 62]), b.ints([-2])], out);
     } else if (spec.kind === "localisation") {
       b.localisation(spec, out);
     } else if (spec.kind === "norms") {
