@@ -248,6 +248,12 @@ export async function prepare(files: readonly string[], options: RunOptions): Pr
     const model = await loadModel(f);
     const sites = discoverSites(model, { extraSites: options.extraSites });
     const pre = await modelInput(f, model, options);
+    // A fixed-size input and a known preprocessing size that differ: refused before any image is read.
+    const fixed = model.imageInput.shape ?? [];
+    const size = preprocessSize(pre);
+    if (size && typeof fixed[2] === "number" && typeof fixed[3] === "number" && (size[0] !== fixed[2] || size[1] !== fixed[3])) {
+      throw new InputError(path.resolve(f), `takes ${fixed[2]}×${fixed[3]} images but the preprocessing gives ${size[0]}×${size[1]} (fix --resize/--crop)`);
+    }
     modelMemory(model, { batch, inputShape: batchShape(model, pre, batch) }); // before onnxruntime sees it
     // loadModel already hashed the file as read (METHODS.md §8 records the file's sha256).
     loaded.push({ file: path.resolve(f), model, sites, sha256: model.sha256, pre });
