@@ -3,7 +3,9 @@
  *
  * 1. Engine overhead (issue 4): plain onnxruntime inference of a model over N images (the floor)
  *    vs the full analysis pass over the same images (every analysis that needs no second data
- *    split: CKA, attention distance, skip ratios, localisation, collapse, embeddings); ratio.
+ *    split: CKA, attention distance, skip ratios, localisation, collapse, embeddings); ratio of
+ *    the medians of interleaved runs (the machine is shared and noisy). Then, for the zoo, each
+ *    analysis alone against the same floor, so the note can say where the time goes.
  * 2. Memory: peak RSS of the full pass at N and 4N images, each in a fresh process.
  * 3. CKA Gram path (issue 5): the engine's in-graph Gram tap (flatten → centre → Gemm) vs
  *    onnxruntime's bare Gemm(transB=1) on the same n × p, and the JS float64 kernel; then the
@@ -57,12 +59,16 @@ async function plainInference(file: string, n: number, batch: number): Promise<n
 }
 
 /** Seconds of the full analysis pass (engine time: inference + taps + reducers + data). */
-async function fullPass(file: string, n: number, batch: number): Promise<{ seconds: number; inference: number }> {
+async function fullPass(file: string, n: number, batch: number, analyses: (typeof ANALYSES)[number][]): Promise<{ seconds: number; inference: number }> {
   const t0 = performance.now();
-  const r = await runModels([file], { data: DATA, limit: n, batch, seed: 0, analyses: [...ANALYSES], threads: THREADS });
+  const r = await runModels([file], { data: DATA, limit: n, batch, seed: 0, analyses, threads: THREADS });
   const total = (performance.now() - t0) / 1000;
   const inference = Object.entries(r.timings).filter(([k]) => k.startsWith("inference:")).reduce((a, [, v]) => a + v, 0);
   return { seconds: r.timings["pass:main"] ?? total, inference };
+}
+
+function median(xs: number[]): number {
+  return xs.slice().sort((a, b) => a - b)[xs.length >> 1];
 }
 
 function peakRss(file: string, n: number, batch: number): number {
@@ -129,13 +135,14 @@ async function main() {
   };
   say(`seelike bench — ${new Date().toISOString()} — ${THREADS} threads`);
   const zoo = path.join(root, "fixtures/zoo");
-  const models: { name: string; file: string; n: number; batch: number; rss: boolean }[] = [
-    { name: "zoo vit-tiny", file: path.join(zoo, "vit-tiny.onnx"), n: quick ? 256 : 1000, batch: 100, rss: true },
-    { name: "zoo resnet-tiny", file: path.join(zoo, "resnet-tiny.onnx"), n: quick ? 256 : 1000, batch: 100, rss: true },
+  // The zoo at the CLI's default batch (64) and at the demo's (100); ViT-B/16 at 32.
+  const models: { name: string; file: string; n: number; batch: number; batches: number[]; reps: number; rss: boolean }[] = [
+    { name: "zoo vit-tiny", file: path.join(zoo, "vit-tiny.onnx"), n: quick ? 256 : 1024, batch: 64, batches: [64, 100], reps: quick ? 1 : 3, rss: true },
+    { name: "zoo resnet-tiny", file: path.join(zoo, "resnet-tiny.onnx"), n: quick ? 256 : 1024, batch: 64, batches: [64, 100], reps: quick ? 1 : 3, rss: true },
   ];
   const vitb = path.join(root, ".cache/fullsize/tv_vit_b16_op14.onnx");
   if (!quick && !args.has("--no-vitb")) {
-    if (existsSync(vitb)) models.push({ name: "torchvision vit_b_16 (random weights)", file: vitb, n: 128, batch: 32, rss: false });
+    if (existsSync(vitb)) models.push({ name: "torchvision vit_b_16 (random weights)", file: vitb, n: 128, batch: 32, batches: [32], reps: 3, rss: false });
     else say(`(skipping ViT-B/16: run /usr/bin/python3 fixtures/models/make_fullsize.py to create ${vitb})`);
   }
   say("\n## Peak RSS of the full pass at N and 4N images (fresh process each; target 4N ≤ 1.1 × N)");
@@ -146,16 +153,36 @@ async function main() {
     const b = peakRss(m.file, 4 * n, m.batch);
     say(`${m.name} | ${n} | ${a.toFixed(0)} | ${b.toFixed(0)} | ${(b / a).toFixed(3)}`);
   }
-  say("\n## Full analysis pass vs plain inference (same images, same batches)");
+  say("\n## Full analysis pass vs plain inference (same images, same batches; median of interleaved runs)");
   say("model | images | batch | plain inference s | full pass s | ratio (target ≤ 1.25) | engine's own inference s");
   for (const m of models) {
     if (!existsSync(m.file)) {
       say(`${m.name} | missing ${m.file}`);
       continue;
     }
-    const plain = await plainInference(m.file, m.n, m.batch);
-    const full = await fullPass(m.file, m.n, m.batch);
-    say(`${m.name} | ${m.n} | ${m.batch} | ${plain.toFixed(2)} | ${full.seconds.toFixed(2)} | ${(full.seconds / plain).toFixed(3)} | ${full.inference.toFixed(2)}`);
+    for (const batch of m.batches) {
+      const plain: number[] = [];
+      const full: { seconds: number; inference: number }[] = [];
+      for (let r = 0; r < m.reps; r++) {
+        plain.push(await plainInference(m.file, m.n, batch));
+        full.push(await fullPass(m.file, m.n, batch, [...ANALYSES]));
+      }
+      const p = median(plain);
+      const f = full.slice().sort((a, b) => a.seconds - b.seconds)[full.length >> 1];
+      say(`${m.name} | ${m.n} | ${batch} | ${p.toFixed(2)} | ${f.seconds.toFixed(2)} | ${(f.seconds / p).toFixed(3)} | ${f.inference.toFixed(2)}`);
+    }
+  }
+  say("\n## One analysis at a time: its pass over the plain inference (zoo models, default batch 64)");
+  say(`model | plain s | ${ANALYSES.join(" | ")}`);
+  for (const m of models.filter((x) => x.rss && existsSync(x.file))) {
+    const plain: number[] = [];
+    const each: number[][] = ANALYSES.map(() => []);
+    for (let r = 0; r < m.reps; r++) {
+      plain.push(await plainInference(m.file, m.n, 64));
+      for (const [i, a] of ANALYSES.entries()) each[i].push((await fullPass(m.file, m.n, 64, [a])).seconds);
+    }
+    const p = median(plain);
+    say(`${m.name} | ${p.toFixed(2)} | ${each.map((e) => (median(e) / p).toFixed(2) + "×").join(" | ")}`);
   }
   say("\n## CKA Gram path: in-graph tap vs onnxruntime's bare Gemm (target ≥ 50%)");
   const g = await gramPath(256, quick ? 20_000 : 151_296, quick ? 2 : 3);

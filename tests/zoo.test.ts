@@ -150,6 +150,21 @@ describe("fixtures/zoo", () => {
     });
   }
 
+  it("cards meet the issue's test-accuracy targets (vit-tiny ≥ 87%, resnet-tiny ≥ 90%, mixer-tiny ≥ 86%)", () => {
+    for (const [name, target] of [["vit-tiny", 0.87], ["resnet-tiny", 0.9], ["mixer-tiny", 0.86]] as const) {
+      expect(card(name).test_accuracy, name).toBeGreaterThanOrEqual(target);
+    }
+  });
+
+  it("vit-tiny-init is vit-tiny's architecture and seed, untrained", () => {
+    const init = JSON.parse(readFileSync(join(zoo, "vit-tiny-init.json"), "utf8"));
+    const trained = JSON.parse(readFileSync(join(zoo, "vit-tiny.json"), "utf8"));
+    expect(init.config).toEqual(trained.config);
+    expect(init.seed).toBe(trained.seed);
+    expect(init.parameters).toBe(trained.parameters);
+    expect(init.epochs).toBe(0);
+  });
+
   it("trained models beat chance by far and the untrained one does not", () => {
     for (const name of MODELS) {
       const c = card(name);

@@ -91,15 +91,17 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
       b.node("Gemm", [centred, centred], out, [{ name: "transB", type: onnx.AttributeProto.AttributeType.INT, i: 1 }]);
     } else if (spec.kind === "collapse") {
       // Σ over (image, head) of ⟨Â_p, Â_r⟩ is one Gemm of the [L, B·H·T²] matrix whose row l
-      // is layer l's column-normalised maps flattened: contiguous rows, no transpose copies.
-      const rows = spec.tensors.map((x, l) => {
-        // ‖A[:, col]‖ over the query axis (second to last), then Â = A / ‖·‖.
-        const n = b.reduce("ReduceL2", x, [-2], true, `${out}/${l}/norm`);
-        const unit = b.node("Div", [x, n], `${out}/${l}/unit`);
-        return b.node("Reshape", [unit, b.ints([1, -1])], `${out}/${l}/row`);
-      });
-      const w = rows.length === 1 ? rows[0] : b.node("Concat", rows, `${out}/stack`, [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 0 }]);
-      b.node("Gemm", [w, w], out, [{ name: "transB", type: onnx.AttributeProto.AttributeType.INT, i: 1 }]);
+      // is layer l's column-normalised maps. The maps are stacked first, so the column norms
+      // (Mul + ReduceSum over the query axis: ORT's ReduceL2 takes a slow generic path there)
+      // and the division run once over the stack, which reshapes to [L, ·] without a copy.
+      const t = spec.tokens;
+      const rows = spec.tensors.map((x, l) => b.node("Reshape", [x, b.ints([1, -1])], `${out}/${l}/row`));
+      const flat = rows.length === 1 ? rows[0] : b.node("Concat", rows, `${out}/flat`, [b.attr("axis", 0)]);
+      const stacked = b.node("Reshape", [flat, b.ints([spec.tensors.length, -1, t, t])], `${out}/stack`);
+      const norms = b.node("Sqrt", [b.reduce("ReduceSum", b.node("Mul", [stacked, stacked], `${out}/sq`), [-2], true, `${out}/sumsq`)], `${out}/norm`);
+      const unit = b.node("Div", [stacked, norms], `${out}/unit`);
+      const w = b.node("Reshape", [unit, b.ints([spec.tensors.length, -1])], `${out}/rows`);
+      b.node("Gemm", [w, w], out, [b.attr("transB", 1)]);
     } else if (spec.kind === "attention-distance") {
       // Over the whole [..., T, T] map (no Slice copies, which cost 5× the arithmetic): the
       // distance matrix padded with zero rows/columns for prefix tokens gives Σ_k A·d per row;
@@ -120,9 +122,11 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
     } else if (spec.kind === "localisation") {
       b.localisation(spec, out);
     } else if (spec.kind === "norms") {
-      if (spec.layout === "BTD") b.reduce("ReduceL2", spec.tensor, [2], false, out);
-      else if (spec.layout === "BCHW") b.reduce("ReduceL2", spec.tensor, [1], false, out);
-      else throw new RangeError(`invalid layout for norms: ${spec.layout}`);
+      // √(Σ x²) as Mul + ReduceSum + Sqrt: ReduceL2 over the channel axis of [B,C,H,W] takes
+      // onnxruntime's generic reduction path, about 3× slower (`npm run bench` notes).
+      if (spec.layout !== "BTD" && spec.layout !== "BCHW") throw new RangeError(`invalid layout for norms: ${spec.layout}`);
+      const sq = b.node("Mul", [spec.tensor, spec.tensor], `${out}/sq`);
+      b.node("Sqrt", [b.reduce("ReduceSum", sq, [spec.layout === "BTD" ? 2 : 1], false, `${out}/sumsq`)], out);
     } else {
       b.pool(spec.tensor, spec.layout, spec.mode, spec.prefixTokens, out);
     }
@@ -170,7 +174,7 @@ class Builder {
     return name;
   }
 
-  reduce(op: "ReduceMean" | "ReduceL2" | "ReduceSum" | "ReduceSumSquare", x: string, axes: number[], keep: boolean, output: string): string {
+  reduce(op: "ReduceMean" | "ReduceL2" | "ReduceSum", x: string, axes: number[], keep: boolean, output: string): string {
     const keepdims = { name: "keepdims", type: onnx.AttributeProto.AttributeType.INT, i: keep ? 1 : 0 };
     // ReduceSum takes axes as an input from opset 13, the others from opset 18.
     if (this.opset >= 18 || (op === "ReduceSum" && this.opset >= 13)) return this.node(op, [x, this.ints(axes)], output, [keepdims]);
@@ -215,7 +219,7 @@ class Builder {
     const { gram, mask } = this.hollowGram(y, null, `${base}/gram`);
     const out = {
       flat: this.node("Reshape", [gram, this.ints([gh * gw, -1])], `${base}/flat`),
-      self: this.reduce("ReduceSumSquare", gram, [1, 2], false, `${base}/self`),
+      self: this.reduce("ReduceSum", this.node("Mul", [gram, gram], `${base}/sq`), [1, 2], false, `${base}/self`),
       rows: this.reduce("ReduceSum", gram, [2], false, `${base}/rows`),
       mask,
     };
