@@ -43,8 +43,8 @@ async function preprocessFor(file: string) {
   return { model, pre: await modelPreprocess(file, { input: modelInputSize(model) }) };
 }
 
-/** Seconds of plain inference over the same images and batches the engine will see. */
-async function plainInference(file: string, n: number, batch: number): Promise<number> {
+/** Seconds of plain inference over the same images and batches the engine will see (and of its first batch). */
+async function plainInference(file: string, n: number, batch: number): Promise<{ seconds: number; first: number; batches: number }> {
   const { model, pre } = await preprocessFor(file);
   const src = await openData(DATA);
   const session = await ort.InferenceSession.create(file, { intraOpNumThreads: THREADS, interOpNumThreads: 1 });
@@ -52,19 +52,23 @@ async function plainInference(file: string, n: number, batch: number): Promise<n
   for await (const b of batches(src, { indices: sampleIndices(src.size, { limit: n, seed: 0 }), batchSize: batch, preprocess: pre })) inputs.push({ data: b.input, shape: b.shape });
   // Cold, like the engine's pass: both timings include the first run's allocations.
   const t0 = performance.now();
-  for (const x of inputs) await session.run({ [model.imageInput.name]: new ort.Tensor("float32", x.data, x.shape) });
+  let first = 0;
+  for (const x of inputs) {
+    await session.run({ [model.imageInput.name]: new ort.Tensor("float32", x.data, x.shape) });
+    if (!first) first = (performance.now() - t0) / 1000;
+  }
   const s = (performance.now() - t0) / 1000;
   await session.release();
-  return s;
+  return { seconds: s, first, batches: inputs.length };
 }
 
-/** Seconds of the full analysis pass (engine time: inference + taps + reducers + data). */
-async function fullPass(file: string, n: number, batch: number, analyses: (typeof ANALYSES)[number][]): Promise<{ seconds: number; inference: number }> {
+/** Seconds of the full analysis pass (engine time: inference + taps + reducers + data), and of its first batch. */
+async function fullPass(file: string, n: number, batch: number, analyses: (typeof ANALYSES)[number][]): Promise<{ seconds: number; first: number; inference: number }> {
   const t0 = performance.now();
   const r = await runModels([file], { data: DATA, limit: n, batch, seed: 0, analyses, threads: THREADS });
   const total = (performance.now() - t0) / 1000;
   const inference = Object.entries(r.timings).filter(([k]) => k.startsWith("inference:")).reduce((a, [, v]) => a + v, 0);
-  return { seconds: r.timings["pass:main"] ?? total, inference };
+  return { seconds: r.timings["pass:main"] ?? total, first: r.timings["first-batch:main"] ?? 0, inference };
 }
 
 function median(xs: number[]): number {
@@ -154,35 +158,41 @@ async function main() {
     say(`${m.name} | ${n} | ${a.toFixed(0)} | ${b.toFixed(0)} | ${(b / a).toFixed(3)}`);
   }
   say("\n## Full analysis pass vs plain inference (same images, same batches; median of interleaved runs)");
-  say("model | images | batch | plain inference s | full pass s | ratio (target ≤ 1.25) | engine's own inference s");
+  say("Steady state leaves out the first batch of both (onnxruntime's warm-up: the taps' intermediates grow its arena once).");
+  say("model | images | batch | plain inference s | full pass s | ratio (target ≤ 1.25) | steady-state ratio | engine's own inference s");
   for (const m of models) {
     if (!existsSync(m.file)) {
       say(`${m.name} | missing ${m.file}`);
       continue;
     }
     for (const batch of m.batches) {
-      const plain: number[] = [];
-      const full: { seconds: number; inference: number }[] = [];
+      const plain: { seconds: number; first: number; batches: number }[] = [];
+      const full: { seconds: number; first: number; inference: number }[] = [];
       for (let r = 0; r < m.reps; r++) {
         plain.push(await plainInference(m.file, m.n, batch));
         full.push(await fullPass(m.file, m.n, batch, [...ANALYSES]));
       }
-      const p = median(plain);
-      const f = full.slice().sort((a, b) => a.seconds - b.seconds)[full.length >> 1];
-      say(`${m.name} | ${m.n} | ${batch} | ${p.toFixed(2)} | ${f.seconds.toFixed(2)} | ${(f.seconds / p).toFixed(3)} | ${f.inference.toFixed(2)}`);
+      const p = median(plain.map((x) => x.seconds));
+      const f = median(full.map((x) => x.seconds));
+      const steady = median(full.map((x) => x.seconds - x.first)) / median(plain.map((x) => x.seconds - x.first));
+      const inf = median(full.map((x) => x.inference));
+      say(`${m.name} | ${m.n} | ${batch} | ${p.toFixed(2)} | ${f.toFixed(2)} | ${(f / p).toFixed(3)} | ${steady.toFixed(3)} | ${inf.toFixed(2)}`);
     }
   }
   say("\n## One analysis at a time: its pass over the plain inference (zoo models, default batch 64)");
   say(`model | plain s | ${ANALYSES.join(" | ")}`);
   for (const m of models.filter((x) => x.rss && existsSync(x.file))) {
+    // Each analysis right after its own plain run: the ratio of a pair, median over reps.
     const plain: number[] = [];
     const each: number[][] = ANALYSES.map(() => []);
     for (let r = 0; r < m.reps; r++) {
-      plain.push(await plainInference(m.file, m.n, 64));
-      for (const [i, a] of ANALYSES.entries()) each[i].push((await fullPass(m.file, m.n, 64, [a])).seconds);
+      for (const [i, a] of ANALYSES.entries()) {
+        const p = (await plainInference(m.file, m.n, 64)).seconds;
+        plain.push(p);
+        each[i].push((await fullPass(m.file, m.n, 64, [a])).seconds / p);
+      }
     }
-    const p = median(plain);
-    say(`${m.name} | ${p.toFixed(2)} | ${each.map((e) => (median(e) / p).toFixed(2) + "×").join(" | ")}`);
+    say(`${m.name} | ${median(plain).toFixed(2)} | ${each.map((e) => median(e).toFixed(2) + "×").join(" | ")}`);
   }
   say("\n## CKA Gram path: in-graph tap vs onnxruntime's bare Gemm (target ≥ 50%)");
   const g = await gramPath(256, quick ? 20_000 : 151_296, quick ? 2 : 3);

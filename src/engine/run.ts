@@ -239,6 +239,9 @@ export async function runEngine(models: EngineModel[], passes: Pass[], drivers: 
         for (const d of drivers) states[d.id] = d.update(states[d.id], view);
         timings["analyses"] = (timings["analyses"] ?? 0) + (performance.now() - ta) / 1000;
 
+        // The first batch of a pass pays onnxruntime's warm-up (arena growth for the taps'
+        // intermediates); `npm run bench` reports the steady state without it as well.
+        if (cursor === cursor0) timings[`first-batch:${pass.name}`] = (performance.now() - t0) / 1000;
         cursor += first.indices.length + first.skipped.length;
         skipped.push(...first.skipped);
         batchCount++;
