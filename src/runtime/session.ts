@@ -22,6 +22,15 @@ export interface SessionOptions {
   optimization?: "disabled" | "basic" | "extended" | "all";
   /** The model file, named in the InputError when onnxruntime rejects or fails to run the model. */
   file?: string;
+  /**
+   * onnxruntime's memory pattern (one planned block per input shape, allocated at the second
+   * run). Default true. The engine turns it off: with taps holding several large maps at once
+   * (attention collapse on ViT-B/16: ~2 GB per batch of 32) the planned block is a second
+   * arena's worth of fresh pages, and the second batch cost as much as the first (13.3 and
+   * 14.1 s against 7.9 s from the third on); without it the arena's chunks are reused from the
+   * second batch (10.8, 7.9, 7.9, 7.6 s; plain inference 8.1, 7.3, 7.8, 7.5 s).
+   */
+  memoryPattern?: boolean;
 }
 
 /** An open session. */
@@ -35,7 +44,7 @@ export interface Session {
   handle: ort.InferenceSession;
 }
 
-const DEFAULTS: Required<Omit<SessionOptions, "file">> = { threads: 0, device: "cpu", optimization: "all" };
+const DEFAULTS: Required<Omit<SessionOptions, "file">> = { threads: 0, device: "cpu", optimization: "all", memoryPattern: true };
 
 /** The first line of an onnxruntime message, without its "[ONNXRuntimeError] : 1 : FAIL :" prefix. */
 function firstLine(e: unknown): string {
@@ -92,6 +101,7 @@ export async function createSession(bytes: Uint8Array, options: SessionOptions =
       graphOptimizationLevel: o.optimization,
       intraOpNumThreads: o.threads,
       interOpNumThreads: 1,
+      enableMemPattern: o.memoryPattern,
       // onnxruntime's own log lines would add to the CLI's one-line errors; its failures are
       // thrown (and wrapped below) all the same.
       logSeverityLevel: 4,
