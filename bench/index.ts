@@ -4,8 +4,10 @@
  * 1. Engine overhead (issue 4): plain onnxruntime inference of a model over N images (the floor)
  *    vs the full analysis pass over the same images (every analysis that needs no second data
  *    split: CKA, attention distance, skip ratios, localisation, collapse, embeddings); ratio of
- *    the medians of interleaved runs (the machine is shared and noisy). Then, for the zoo, each
- *    analysis alone against the same floor, so the note can say where the time goes.
+ *    the medians of interleaved runs (the machine is shared and noisy), end to end and in the
+ *    steady state (first batch left out). Then, per batch and paired (tapped graph right after
+ *    the plain one on the same batch, median ratio), each analysis's taps alone (zoo) and all
+ *    of them, so the note can say where the time goes.
  * 2. Memory: peak RSS of the full pass at N and 4N images, each in a fresh process.
  * 3. CKA Gram path (issue 5): the engine's in-graph Gram tap (flatten → centre → Gemm) vs
  *    onnxruntime's bare Gemm(transB=1) on the same n × p, and the JS float64 kernel; then the
@@ -22,10 +24,11 @@ import { runModels, packageRoot } from "../src/api.js";
 import { loadModel } from "../src/onnx/model.js";
 import { openData } from "../src/data/open.js";
 import { modelPreprocess } from "../src/data/preprocess.js";
-import { modelInputSize } from "../src/run.js";
 import { sampleIndices } from "../src/data/sampling.js";
 import { batches } from "../src/data/loader.js";
-import { tapGraph } from "../src/engine/taps.js";
+import { tapGraph, tapName, type TapSpec } from "../src/engine/taps.js";
+import { appendNodes } from "../src/onnx/surgery.js";
+import { modelInputSize, prepare } from "../src/run.js";
 import { onnx } from "../src/onnx/proto/onnx.js";
 import { gram } from "../src/numeric/gram.js";
 import { ckaBench, ckaBenchReport } from "./cka.js";
@@ -69,6 +72,44 @@ async function fullPass(file: string, n: number, batch: number, analyses: (typeo
   const total = (performance.now() - t0) / 1000;
   const inference = Object.entries(r.timings).filter(([k]) => k.startsWith("inference:")).reduce((a, [, v]) => a + v, 0);
   return { seconds: r.timings["pass:main"] ?? total, first: r.timings["first-batch:main"] ?? 0, inference };
+}
+
+/** Median over `pairs` of (tapped run / plain run) on one batch, after warm-up; and the plain run's median ms. */
+async function pairedRatio(file: string, batch: number, analyses: (typeof ANALYSES)[number][], pairs: number): Promise<{ ratio: number; plain: number }> {
+  const plan = await prepare([file], { data: DATA, limit: batch, batch, seed: 0, analyses, threads: THREADS });
+  const em = plan.models[0];
+  const specs = new Map<string, TapSpec>();
+  for (const d of plan.drivers) for (const t of d.taps("main", 0)) specs.set(tapName(t), t);
+  const g = tapGraph([...specs.values()], em.model.opset);
+  const names = [...new Set(g.outputs)];
+  const tapped = appendNodes({ ...em.model, bytes: em.bytes }, g.nodes, g.initializers, names);
+  let x: ort.Tensor | undefined;
+  for await (const b of batches(plan.passes[0].source, { indices: plan.passes[0].indices, batchSize: batch, preprocess: em.preprocess })) {
+    x = new ort.Tensor("float32", b.input, b.shape);
+    break;
+  }
+  const feed = { [em.model.imageInput.name]: x! };
+  // The engine's settings for the tapped graph (no memory pattern), onnxruntime's defaults for the plain one.
+  const sp = await ort.InferenceSession.create(em.bytes, { intraOpNumThreads: THREADS, interOpNumThreads: 1 });
+  const st = await ort.InferenceSession.create(tapped, { intraOpNumThreads: THREADS, interOpNumThreads: 1, enableMemPattern: false });
+  for (let i = 0; i < 2; i++) {
+    await sp.run(feed);
+    await st.run(feed, names);
+  }
+  const ratios: number[] = [];
+  const plain: number[] = [];
+  for (let i = 0; i < pairs; i++) {
+    let t0 = performance.now();
+    await sp.run(feed);
+    const a = performance.now() - t0;
+    t0 = performance.now();
+    await st.run(feed, names);
+    ratios.push((performance.now() - t0) / a);
+    plain.push(a);
+  }
+  await sp.release();
+  await st.release();
+  return { ratio: median(ratios), plain: median(plain) };
 }
 
 function median(xs: number[]): number {
@@ -179,20 +220,21 @@ async function main() {
       say(`${m.name} | ${m.n} | ${batch} | ${p.toFixed(2)} | ${f.toFixed(2)} | ${(f / p).toFixed(3)} | ${steady.toFixed(3)} | ${inf.toFixed(2)}`);
     }
   }
-  say("\n## One analysis at a time: its pass over the plain inference (zoo models, default batch 64)");
-  say(`model | plain s | ${ANALYSES.join(" | ")}`);
-  for (const m of models.filter((x) => x.rss && existsSync(x.file))) {
-    // Each analysis right after its own plain run: the ratio of a pair, median over reps.
-    const plain: number[] = [];
-    const each: number[][] = ANALYSES.map(() => []);
-    for (let r = 0; r < m.reps; r++) {
-      for (const [i, a] of ANALYSES.entries()) {
-        const p = (await plainInference(m.file, m.n, 64)).seconds;
-        plain.push(p);
-        each[i].push((await fullPass(m.file, m.n, 64, [a])).seconds / p);
-      }
+  say("\n## Per batch, paired: the tapped graph right after the plain one on the same batch (median ratio of pairs)");
+  say("What onnxruntime spends on each analysis's taps, with the machine's speed changes cancelled pair by pair; JS work excluded.");
+  const sets: { name: string; analyses: (typeof ANALYSES)[number][] }[] = [...ANALYSES.map((a) => ({ name: a, analyses: [a] })), { name: "all", analyses: [...ANALYSES] }];
+  say(`model | batch | plain ms | ${sets.map((x) => x.name).join(" | ")}`);
+  for (const m of models) {
+    if (!existsSync(m.file)) continue;
+    const zoo = m.rss;
+    const cells: string[] = [];
+    let plainMs = 0;
+    for (const set of zoo ? sets : sets.slice(-1)) {
+      const r = await pairedRatio(m.file, m.batch, set.analyses, zoo ? 60 : 3);
+      plainMs = r.plain;
+      cells.push(`${r.ratio.toFixed(2)}×`);
     }
-    say(`${m.name} | ${median(plain).toFixed(2)} | ${each.map((e) => median(e).toFixed(2) + "×").join(" | ")}`);
+    say(`${m.name} | ${m.batch} | ${plainMs.toFixed(1)} | ${zoo ? cells.join(" | ") : `${sets.slice(0, -1).map(() => "").join(" | ")} | ${cells[0]}`}`);
   }
   say("\n## CKA Gram path: in-graph tap vs onnxruntime's bare Gemm (target ≥ 50%)");
   const g = await gramPath(256, quick ? 20_000 : 151_296, quick ? 2 : 3);

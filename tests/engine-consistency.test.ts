@@ -14,6 +14,7 @@ import { linearCKA } from "../analyses/cka.js";
 import { skipRatio } from "../analyses/skip-ratio.js";
 import { attentionDistance } from "../analyses/attention-distance.js";
 import { collapseReducer } from "../analyses/collapse.js";
+import { localisationDriver } from "../src/engine/drivers.js";
 import { localisationFinalize, localisationInit, localisationUpdate, type LocalisationConfig } from "../analyses/localisation.js";
 import type { Tensor } from "../src/tensor.js";
 
@@ -201,4 +202,17 @@ describe("engine localisation taps (in-graph HSIC terms)", () => {
       });
     });
   }
+});
+
+describe("localisationDriver route", () => {
+  it("uses the in-graph taps where it can, raw activations where the grid does not divide the input or opset < 9", async () => {
+    const plan = await prepare([A], { data: DATA, limit: 32, batch: 32, seed: 4, analyses: ["localisation"], threads: 1 });
+    const g = plan.geometry[0];
+    const kinds = (geometry: typeof g) => localisationDriver("x", 0, geometry, 32)!.taps("main", 0).map((t) => t.kind);
+    expect(new Set(kinds(g))).toEqual(new Set(["localisation"]));
+    const [c, h, w] = g.input!.shape;
+    expect(new Set(kinds({ ...g, input: { name: g.input!.name, shape: [c, h + 1, w] } }))).toEqual(new Set(["raw"]));
+    expect(new Set(kinds({ ...g, opset: 8 }))).toEqual(new Set(["raw"]));
+    expect(new Set(kinds({ ...g, input: undefined }))).toEqual(new Set(["raw"]));
+  });
 });
