@@ -187,12 +187,7 @@ export function localisationUpdate(state: LocalisationState, input: Localisation
   for (const [i, a] of acts.entries()) {
     if (a.shape[0] !== n) throw new RangeError(`invalid activations for ${state.sites[i]}: batch ${a.shape[0]}, images have ${n}`);
   }
-  if (n !== state.batch) {
-    if (n > state.batch) throw new RangeError(`invalid batch: ${n} images for batch ${state.batch}`);
-    state.droppedExamples += n;
-    if (!state.warnings.includes("dropped short batches")) state.warnings.push("dropped short batches");
-    return state;
-  }
+  if (shortBatch(state, n)) return state;
   // Validate every site and build its position Grams before touching the state, so a bad
   // input leaves the state as it was.
   const norm = n * (n - 3);
@@ -247,6 +242,18 @@ export function localisationUpdate(state: LocalisationState, input: Localisation
   return state;
 }
 
+/**
+ * Every batch of an update must have the configured n (the minibatch estimator's sums assume
+ * it): a shorter one (the last of a pass) is dropped and counted; a longer one is an error.
+ */
+function shortBatch(state: LocalisationState, n: number): boolean {
+  if (n === state.batch) return false;
+  if (n > state.batch) throw new RangeError(`invalid batch: ${n} examples for batch ${state.batch}`);
+  state.droppedExamples += n;
+  if (!state.warnings.includes("dropped short batches")) state.warnings.push("dropped short batches");
+  return true;
+}
+
 /** The per-batch update from upstream sums (see {@link LocalisationSums}); validates before writing. */
 function updateFromSums(state: LocalisationState, input: PerSite<LocalisationSums>): LocalisationState {
   const sums = bySite(state.sites, input, "sums");
@@ -261,12 +268,7 @@ function updateFromSums(state: LocalisationState, input: PerSite<LocalisationSum
     const p = s.positions.length;
     if (s.cross.length !== p * cells || s.grams.length !== p * n * n || s.self.length !== cells || s.rows.length !== cells * n) throw new RangeError(`invalid sums for ${state.sites[i]}: lengths do not match ${p} positions, ${cells} cells, batch ${n}`);
   }
-  if (n !== state.batch) {
-    if (n > state.batch) throw new RangeError(`invalid batch: ${n} examples for batch ${state.batch}`);
-    state.droppedExamples += n;
-    if (!state.warnings.includes("dropped short batches")) state.warnings.push("dropped short batches");
-    return state;
-  }
+  if (shortBatch(state, n)) return state;
   const norm = n * (n - 3);
   const c1 = 1 / ((n - 1) * (n - 2));
   const c2 = 2 / (n - 2);
