@@ -95,12 +95,19 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
       // (Mul + ReduceSum over the query axis: ORT's ReduceL2 takes a slow generic path there)
       // and the division run once over the stack, which reshapes to [L, ·] without a copy.
       const t = spec.tokens;
+      const L = spec.tensors.length;
+      // Column norms per layer from its own map (the squares are one map's size at a time),
+      // then one stack of the raw maps, divided in place and reshaped to the Gemm's rows.
+      const norms = spec.tensors.map((x, l) => {
+        const sumsq = b.reduce("ReduceSum", b.node("Mul", [x, x], `${out}/${l}/sq`), [-2], true, `${out}/${l}/sumsq`);
+        return b.node("Reshape", [b.node("Sqrt", [sumsq], `${out}/${l}/norm`), b.ints([1, -1])], `${out}/${l}/normRow`);
+      });
       const rows = spec.tensors.map((x, l) => b.node("Reshape", [x, b.ints([1, -1])], `${out}/${l}/row`));
-      const flat = rows.length === 1 ? rows[0] : b.node("Concat", rows, `${out}/flat`, [b.attr("axis", 0)]);
-      const stacked = b.node("Reshape", [flat, b.ints([spec.tensors.length, -1, t, t])], `${out}/stack`);
-      const norms = b.node("Sqrt", [b.reduce("ReduceSum", b.node("Mul", [stacked, stacked], `${out}/sq`), [-2], true, `${out}/sumsq`)], `${out}/norm`);
-      const unit = b.node("Div", [stacked, norms], `${out}/unit`);
-      const w = b.node("Reshape", [unit, b.ints([spec.tensors.length, -1])], `${out}/rows`);
+      const stack = (xs: string[], name: string) => (xs.length === 1 ? xs[0] : b.node("Concat", xs, name, [b.attr("axis", 0)]));
+      const maps = b.node("Reshape", [stack(rows, `${out}/flat`), b.ints([L, -1, t, t])], `${out}/stack`);
+      const cols = b.node("Reshape", [stack(norms, `${out}/norms`), b.ints([L, -1, 1, t])], `${out}/colNorms`);
+      const unit = b.node("Div", [maps, cols], `${out}/unit`);
+      const w = b.node("Reshape", [unit, b.ints([L, -1])], `${out}/rows`);
       b.node("Gemm", [w, w], out, [b.attr("transB", 1)]);
     } else if (spec.kind === "attention-distance") {
       // Over the whole [..., T, T] map (no Slice copies, which cost 5× the arithmetic): the
