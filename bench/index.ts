@@ -89,9 +89,11 @@ async function pairedRatio(file: string, batch: number, analyses: (typeof ANALYS
     break;
   }
   const feed = { [em.model.imageInput.name]: x! };
-  // The engine's settings for the tapped graph (no memory pattern), onnxruntime's defaults for the plain one.
-  const sp = await ort.InferenceSession.create(em.bytes, { intraOpNumThreads: THREADS, interOpNumThreads: 1 });
-  const st = await ort.InferenceSession.create(tapped, { intraOpNumThreads: THREADS, interOpNumThreads: 1, enableMemPattern: false });
+  // No spinning on either side: alternating two sessions whose idle threads spin slows both
+  // about 2× (src/runtime/session.ts); the engine's memory-pattern setting for the tapped graph.
+  const still = { session: { intra_op: { allow_spinning: "0" } } };
+  const sp = await ort.InferenceSession.create(em.bytes, { intraOpNumThreads: THREADS, interOpNumThreads: 1, extra: still });
+  const st = await ort.InferenceSession.create(tapped, { intraOpNumThreads: THREADS, interOpNumThreads: 1, enableMemPattern: false, extra: still });
   for (let i = 0; i < 2; i++) {
     await sp.run(feed);
     await st.run(feed, names);

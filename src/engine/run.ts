@@ -168,7 +168,7 @@ export async function runEngine(models: EngineModel[], passes: Pass[], drivers: 
         const g = tapGraph(specs[m], em.model.opset);
         const names = [...new Set(g.outputs)];
         const bytes = appendNodes({ ...em.model, bytes: em.bytes }, g.nodes, g.initializers, names);
-        sessions.push(await createSession(bytes, { threads: options.threads ?? 0, device: options.device ?? "cpu", file: em.file, memoryPattern: false }));
+        sessions.push(await createSession(bytes, { threads: options.threads ?? 0, device: options.device ?? "cpu", file: em.file, memoryPattern: false, spinning: false }));
         outputs.push(names);
       }
 

@@ -31,6 +31,14 @@ export interface SessionOptions {
    * second batch (10.8, 7.9, 7.9, 7.6 s; plain inference 8.1, 7.3, 7.8, 7.5 s).
    */
   memoryPattern?: boolean;
+  /**
+   * Whether onnxruntime's intra-op threads spin after a run (its default, true). The engine
+   * turns it off: it alternates sessions (two models of a comparison, ablated variants) and
+   * does JS work between runs, and a finished session's spinning threads take the cores from
+   * the next run: on the 2-core machine two zoo sessions run alternately took 59 ms per run
+   * with spinning and 21 ms without (back to back: 37 and 23 ms; `npm run bench` notes).
+   */
+  spinning?: boolean;
 }
 
 /** An open session. */
@@ -44,7 +52,7 @@ export interface Session {
   handle: ort.InferenceSession;
 }
 
-const DEFAULTS: Required<Omit<SessionOptions, "file">> = { threads: 0, device: "cpu", optimization: "all", memoryPattern: true };
+const DEFAULTS: Required<Omit<SessionOptions, "file">> = { threads: 0, device: "cpu", optimization: "all", memoryPattern: true, spinning: true };
 
 /** The first line of an onnxruntime message, without its "[ONNXRuntimeError] : 1 : FAIL :" prefix. */
 function firstLine(e: unknown): string {
@@ -102,6 +110,7 @@ export async function createSession(bytes: Uint8Array, options: SessionOptions =
       intraOpNumThreads: o.threads,
       interOpNumThreads: 1,
       enableMemPattern: o.memoryPattern,
+      extra: { session: { intra_op: { allow_spinning: o.spinning ? "1" : "0" } } },
       // onnxruntime's own log lines would add to the CLI's one-line errors; its failures are
       // thrown (and wrapped below) all the same.
       logSeverityLevel: 4,
