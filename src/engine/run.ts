@@ -156,9 +156,11 @@ export async function runEngine(models: EngineModel[], passes: Pass[], drivers: 
     const cursor0 = p === startPass ? startCursor : 0;
     const specs = models.map((_, m) => dedupe(drivers.flatMap((d) => d.taps(pass.name, m))));
     const active = specs.map((s) => s.length > 0);
+    const activeCount = active.filter(Boolean).length;
     if (!active.some(Boolean)) continue;
 
-    // One session per model for this pass, with the pass's taps appended to the graph.
+    // One session per model for this pass, with the pass's taps appended to the graph. Idle
+    // threads spin only when one session runs: alternating sessions would take each other's cores.
     const sessions: (Session | null)[] = [];
     const outputs: string[][] = [];
     try {
@@ -168,7 +170,7 @@ export async function runEngine(models: EngineModel[], passes: Pass[], drivers: 
         const g = tapGraph(specs[m], em.model.opset);
         const names = [...new Set(g.outputs)];
         const bytes = appendNodes({ ...em.model, bytes: em.bytes }, g.nodes, g.initializers, names);
-        sessions.push(await createSession(bytes, { threads: options.threads ?? 0, device: options.device ?? "cpu", file: em.file, memoryPattern: false, spinning: false }));
+        sessions.push(await createSession(bytes, { threads: options.threads ?? 0, device: options.device ?? "cpu", file: em.file, memoryPattern: false, spinning: activeCount === 1 }));
         outputs.push(names);
       }
 

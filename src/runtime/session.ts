@@ -33,10 +33,11 @@ export interface SessionOptions {
   memoryPattern?: boolean;
   /**
    * Whether onnxruntime's intra-op threads spin after a run (its default, true). The engine
-   * turns it off: it alternates sessions (two models of a comparison, ablated variants) and
-   * does JS work between runs, and a finished session's spinning threads take the cores from
-   * the next run: on the 2-core machine two zoo sessions run alternately took 59 ms per run
-   * with spinning and 21 ms without (back to back: 37 and 23 ms; `npm run bench` notes).
+   * turns it off when a pass alternates sessions (the models of a comparison, ablated
+   * variants): a finished session's spinning threads take the cores from the next run. On the
+   * 2-core machine two zoo sessions run alternately took 59 ms per run with spinning and 21 ms
+   * without; a single session was slightly faster with it (vit-tiny pass over 1,024 images,
+   * four runs each: 0.63–0.88 s with, 0.76–0.91 s without).
    */
   spinning?: boolean;
 }
