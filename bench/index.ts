@@ -26,8 +26,8 @@ import { openData } from "../src/data/open.js";
 import { modelPreprocess } from "../src/data/preprocess.js";
 import { sampleIndices } from "../src/data/sampling.js";
 import { batches } from "../src/data/loader.js";
-import { tapGraph, tapName, type TapSpec } from "../src/engine/taps.js";
-import { appendNodes } from "../src/onnx/surgery.js";
+import { tapGraph } from "../src/engine/taps.js";
+import { tappedModel } from "../src/engine/run.js";
 import { modelInputSize, prepare } from "../src/run.js";
 import { onnx } from "../src/onnx/proto/onnx.js";
 import { gram } from "../src/numeric/gram.js";
@@ -78,11 +78,7 @@ async function fullPass(file: string, n: number, batch: number, analyses: (typeo
 async function pairedRatio(file: string, batch: number, analyses: (typeof ANALYSES)[number][], pairs: number): Promise<{ ratio: number; plain: number }> {
   const plan = await prepare([file], { data: DATA, limit: batch, batch, seed: 0, analyses, threads: THREADS });
   const em = plan.models[0];
-  const specs = new Map<string, TapSpec>();
-  for (const d of plan.drivers) for (const t of d.taps("main", 0)) specs.set(tapName(t), t);
-  const g = tapGraph([...specs.values()], em.model.opset);
-  const names = [...new Set(g.outputs)];
-  const tapped = appendNodes({ ...em.model, bytes: em.bytes }, g.nodes, g.initializers, names);
+  const { bytes: tapped, names } = tappedModel(em, plan.drivers.flatMap((d) => d.taps("main", 0)));
   let x: ort.Tensor | undefined;
   for await (const b of batches(plan.passes[0].source, { indices: plan.passes[0].indices, batchSize: batch, preprocess: em.preprocess })) {
     x = new ort.Tensor("float32", b.input, b.shape);

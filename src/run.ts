@@ -176,15 +176,12 @@ async function probeGeometry(model: OnnxModel, sites: ModelSites, bytes: Uint8Ar
     tensors.add(r.fz);
   }
   const names = [...tensors];
-  const shape = model.imageInput.shape ?? [];
-  const size = preprocessSize(pre);
-  const c = typeof shape[1] === "number" ? shape[1] : pre.channels;
-  const h = typeof shape[2] === "number" ? shape[2] : size?.[0];
-  const w = typeof shape[3] === "number" ? shape[3] : size?.[1];
-  if (!h || !w) throw new UsageError(`${model.path}: the model's input size is symbolic; give --resize/--crop`);
+  const shape = batchShape(model, pre, probeBatch);
+  if (!shape) throw new UsageError(`${model.path}: the model's input size is symbolic; give --resize/--crop`);
+  const [, c, h, w] = shape;
   const session = await createSession(exposeOutputs({ ...model, bytes }, names), { threads: threads ?? 0, file: model.path });
   try {
-    const out = await run(session, { [model.imageInput.name]: { data: new Float32Array(probeBatch * c * h * w), shape: [probeBatch, c, h, w] } }, names);
+    const out = await run(session, { [model.imageInput.name]: { data: new Float32Array(probeBatch * c * h * w), shape } }, names);
     return { sites, shapes: new Map(names.map((n) => [n, [...out[n].shape]])), probeBatch, input: { name: model.imageInput.name, shape: [c, h, w] }, opset: model.opset };
   } finally {
     await release(session);

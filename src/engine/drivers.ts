@@ -281,7 +281,8 @@ export function localisationDriver(id: string, m: number, g: ModelGeometry, batc
 
 /**
  * In-graph localisation taps for the sites, or null where the graph route does not apply (input
- * size unknown, a grid that does not divide the input, opset < 9 for EyeLike, non-float input);
+ * size unknown, a token count that is not a square grid, a grid that does not divide the input,
+ * opset < 9 for EyeLike);
  * the raw-activation route then computes the same maps in JS.
  */
 function localisationTaps(sites: { tensor: string }[], layout: Layout, g: ModelGeometry): Extract<TapSpec, { kind: "localisation" }>[] | null {

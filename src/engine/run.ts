@@ -154,10 +154,10 @@ export async function runEngine(models: EngineModel[], passes: Pass[], drivers: 
   for (let p = startPass; p < passes.length; p++) {
     const pass = passes[p];
     const cursor0 = p === startPass ? startCursor : 0;
-    const specs = models.map((_, m) => dedupe(drivers.flatMap((d) => d.taps(pass.name, m))));
+    const specs = models.map((_, m) => drivers.flatMap((d) => d.taps(pass.name, m)));
     const active = specs.map((s) => s.length > 0);
     const activeCount = active.filter(Boolean).length;
-    if (!active.some(Boolean)) continue;
+    if (activeCount === 0) continue;
 
     // One session per model for this pass, with the pass's taps appended to the graph. Idle
     // threads spin only when one session runs: alternating sessions would take each other's cores.
@@ -167,9 +167,7 @@ export async function runEngine(models: EngineModel[], passes: Pass[], drivers: 
       for (let m = 0; m < models.length; m++) {
         if (!active[m]) { sessions.push(null); outputs.push([]); continue; }
         const em = models[m];
-        const g = tapGraph(specs[m], em.model.opset);
-        const names = [...new Set(g.outputs)];
-        const bytes = appendNodes({ ...em.model, bytes: em.bytes }, g.nodes, g.initializers, names);
+        const { bytes, names } = tappedModel(em, specs[m]);
         sessions.push(await createSession(bytes, { threads: options.threads ?? 0, device: options.device ?? "cpu", file: em.file, memoryPattern: false, spinning: activeCount === 1 }));
         outputs.push(names);
       }
@@ -260,6 +258,16 @@ export async function runEngine(models: EngineModel[], passes: Pass[], drivers: 
     }
   }
   return { states, skipped, timings, batches: batchCount };
+}
+
+/**
+ * The model's graph with the taps appended, and the tap outputs to fetch (each once).
+ * @example const { bytes, names } = tappedModel(plan.models[0], driver.taps("main", 0));
+ */
+export function tappedModel(em: EngineModel, specs: TapSpec[]): { bytes: Uint8Array; names: string[] } {
+  const g = tapGraph(dedupe(specs), em.model.opset);
+  const names = [...new Set(g.outputs)];
+  return { bytes: appendNodes({ ...em.model, bytes: em.bytes }, g.nodes, g.initializers, names), names };
 }
 
 function dedupe(specs: TapSpec[]): TapSpec[] {

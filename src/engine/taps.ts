@@ -86,9 +86,8 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
     done.add(out);
     if (spec.kind === "gram") {
       const x = b.features(spec.tensor, spec.layout, spec.tokens, spec.prefixTokens, out);
-      const mean = b.reduce("ReduceMean", x, [0], true, `${out}/mean`);
-      const centred = b.node("Sub", [x, mean], `${out}/centred`);
-      b.node("Gemm", [centred, centred], out, [{ name: "transB", type: onnx.AttributeProto.AttributeType.INT, i: 1 }]);
+      const centred = b.centre(x, 0, `${out}/centred`);
+      b.node("Gemm", [centred, centred], out, [b.attr("transB", 1)]);
     } else if (spec.kind === "collapse") {
       // Σ over (image, head) of ⟨Â_p, Â_r⟩ is one Gemm of the [L, B·H·T²] matrix whose row l
       // is layer l's column-normalised maps. The maps are stacked first, so the column norms
@@ -199,7 +198,7 @@ class Builder {
     return this.node("Sub", [x, this.reduce("ReduceMean", x, [axis], true, `${output}/mean`)], output);
   }
 
-  /** [..., n, d] → [..., n, n] Gram of the last two axes with its diagonal set to 0 (`mask` = 1 − I). */
+  /** [B, n, d] → [B, n, n] Grams with their diagonals set to 0 (`mask` = 1 − I, built when null). */
   hollowGram(x: string, mask: string | null, output: string): { gram: string; mask: string } {
     const xt = this.node("Transpose", [x], `${output}/xT`, [this.attr("perm", [0, 2, 1])]);
     const g = this.node("MatMul", [x, xt], `${output}/full`);
