@@ -89,25 +89,20 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
       const centred = b.centre(x, 0, `${out}/centred`);
       b.node("Gemm", [centred, centred], out, [b.attr("transB", 1)]);
     } else if (spec.kind === "collapse") {
-      // Σ over (image, head) of ⟨Â_p, Â_r⟩ is one Gemm of the [L, B·H·T²] matrix whose row l
-      // is layer l's column-normalised maps. The maps are stacked first, so the column norms
-      // (Mul + ReduceSum over the query axis: ORT's ReduceL2 takes a slow generic path there)
-      // and the division run once over the stack, which reshapes to [L, ·] without a copy.
+      // Σ over (image, head) of ⟨Â_p, Â_r⟩: the maps stacked per image as [B, L, ·, T, T], the
+      // column norms (ReduceSumSquare over the query axis) and the division run once over the
+      // stack, then one batched Gram per image (MatMul with a transposed operand, which
+      // onnxruntime fuses into one FusedMatMul: no copy) split over the intra-op threads, and
+      // the sum over images. One Gemm over [L, B·H·T²] ran on one thread; Mul + ReduceSum read
+      // the maps twice more (`npm run bench`, collapse column).
       const t = spec.tokens;
       const L = spec.tensors.length;
-      // Column norms per layer from its own map (the squares are one map's size at a time),
-      // then one stack of the raw maps, divided in place and reshaped to the Gemm's rows.
-      const norms = spec.tensors.map((x, l) => {
-        const sumsq = b.reduce("ReduceSum", b.node("Mul", [x, x], `${out}/${l}/sq`), [-2], true, `${out}/${l}/sumsq`);
-        return b.node("Reshape", [b.node("Sqrt", [sumsq], `${out}/${l}/norm`), b.ints([1, -1])], `${out}/${l}/normRow`);
-      });
-      const rows = spec.tensors.map((x, l) => b.node("Reshape", [x, b.ints([1, -1])], `${out}/${l}/row`));
-      const stack = (xs: string[], name: string) => (xs.length === 1 ? xs[0] : b.node("Concat", xs, name, [b.attr("axis", 0)]));
-      const maps = b.node("Reshape", [stack(rows, `${out}/flat`), b.ints([L, -1, t, t])], `${out}/stack`);
-      const cols = b.node("Reshape", [stack(norms, `${out}/norms`), b.ints([L, -1, 1, t])], `${out}/colNorms`);
-      const unit = b.node("Div", [maps, cols], `${out}/unit`);
-      const w = b.node("Reshape", [unit, b.ints([L, -1])], `${out}/rows`);
-      b.node("Gemm", [w, w], out, [b.attr("transB", 1)]);
+      const rows = spec.tensors.map((x, l) => b.node("Reshape", [x, b.ints([0, 1, -1, t, t])], `${out}/${l}/row`));
+      const maps = rows.length === 1 ? rows[0] : b.node("Concat", rows, `${out}/stack`, [b.attr("axis", 1)]);
+      const sumsq = b.reduce("ReduceSum", b.node("Mul", [maps, maps], `${out}/sq`), [-2], true, `${out}/sumsq`);
+      const unit = b.node("Reshape", [b.node("Div", [maps, b.node("Sqrt", [sumsq], `${out}/norms`)], `${out}/unit`), b.ints([0, L, -1])], `${out}/rows`);
+      const unitT = b.node("Transpose", [unit], `${out}/rowsT`, [b.attr("perm", [0, 2, 1])]);
+      b.reduce("ReduceSum", b.node("MatMul", [unit, unitT], `${out}/grams`), [0], false, out);
     } else if (spec.kind === "attention-distance") {
       // Over the whole [..., T, T] map (no Slice copies, which cost 5× the arithmetic): the
       // distance matrix padded with zero rows/columns for prefix tokens gives Σ_k A·d per row;
@@ -180,7 +175,7 @@ class Builder {
     return name;
   }
 
-  reduce(op: "ReduceMean" | "ReduceL2" | "ReduceSum", x: string, axes: number[], keep: boolean, output: string): string {
+  reduce(op: "ReduceMean" | "ReduceL2" | "ReduceSum" | "ReduceSumSquare", x: string, axes: number[], keep: boolean, output: string): string {
     const keepdims = { name: "keepdims", type: onnx.AttributeProto.AttributeType.INT, i: keep ? 1 : 0 };
     // ReduceSum takes axes as an input from opset 13, the others from opset 18.
     if (this.opset >= 18 || (op === "ReduceSum" && this.opset >= 13)) return this.node(op, [x, this.ints(axes)], output, [keepdims]);
@@ -193,9 +188,15 @@ class Builder {
       : { name, type: onnx.AttributeProto.AttributeType.INT, i: value };
   }
 
-  /** x − mean of x over `axis` (kept). */
+  /**
+   * x − its first example along the batch `axis`: every Gram built here feeds HSIC₁ (U-centred,
+   * or H-centred for the full estimators), which is invariant to a shift of the features, and
+   * METHODS.md §1 allows any per-batch shift. It removes the component shared by all examples
+   * (position embeddings, biases) before the float32 Gram as well as the batch mean does, and
+   * costs one Gather of one example instead of a ReduceMean pass over the batch.
+   */
   centre(x: string, axis: number, output: string): string {
-    return this.node("Sub", [x, this.reduce("ReduceMean", x, [axis], true, `${output}/mean`)], output);
+    return this.node("Sub", [x, this.node("Gather", [x, this.ints([0])], `${output}/origin`, [this.attr("axis", axis)])], output);
   }
 
   /** [B, n, d] → [B, n, n] Grams with their diagonals set to 0 (`mask` = 1 − I, built when null). */
