@@ -13,7 +13,10 @@
  *    onnxruntime's bare Gemm(transB=1) on the same n × p, and the JS float64 kernel; then the
  *    per-batch HSIC cross terms as one product (bench/cka.ts).
  *
- * Flags: --quick (small N, zoo only), --no-vitb (skip the full-size ViT-B/16), --child (internal).
+ * 4. Floor: the least any in-graph implementation must add (`floorRatios`), beside the engine's taps.
+ *
+ * Flags: --quick (small N, zoo only), --no-vitb (skip the full-size ViT-B/16), --floor (only
+ * the floor table), --child (internal).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -28,6 +31,7 @@ import { sampleIndices } from "../src/data/sampling.js";
 import { batches } from "../src/data/loader.js";
 import { tapGraph } from "../src/engine/taps.js";
 import { tappedModel } from "../src/engine/run.js";
+import { appendNodes } from "../src/onnx/surgery.js";
 import { modelInputSize, prepare } from "../src/run.js";
 import { onnx } from "../src/onnx/proto/onnx.js";
 import { gram } from "../src/numeric/gram.js";
@@ -110,6 +114,70 @@ async function pairedRatio(file: string, batch: number, analyses: (typeof ANALYS
   return { ratio: median(ratios), plain: median(plain) };
 }
 
+/**
+ * The floor of any in-graph implementation, paired per batch like `pairedRatio`: the model
+ * plus (a) one ReduceSum over every tensor the analyses read (CKA sites, attention maps, skip
+ * inputs and branches, localisation sites, the image: each must be read at least once, with the
+ * layout reorders and lost fusions that exposing it costs), (b) only the CKA Gram products
+ * (Flatten + Gemm, no centring: the analyses' irreducible arithmetic), and (c) the Gram
+ * products plus one read of every other tensor. Nothing here computes a result; it bounds from
+ * below what the engine's taps can cost.
+ */
+async function floorRatios(file: string, batch: number, pairs: number): Promise<{ plain: number; readAll: number; gemm: number; both: number; engine: number }> {
+  const analyses = [...ANALYSES];
+  const plan = await prepare([file], { data: DATA, limit: batch, batch, seed: 0, analyses, threads: THREADS });
+  const em = plan.models[0];
+  const specs = plan.drivers.flatMap((d) => d.taps("main", 0));
+  const grams = new Set<string>();
+  const reads = new Set<string>();
+  for (const s of specs) {
+    if (s.kind === "gram") grams.add(s.tensor);
+    else for (const t of [...(s.kind === "collapse" ? s.tensors : [s.tensor]), ...(s.kind === "localisation" ? [s.image] : [])]) reads.add(t);
+  }
+  const INT = onnx.AttributeProto.AttributeType.INT;
+  const readOf = (ts: Iterable<string>, tag: string) => [...ts].map((t, i): onnx.INodeProto => ({ op_type: "ReduceSum", input: [t], output: [`floor/${tag}${i}`], name: `floor/${tag}${i}`, attribute: [{ name: "keepdims", type: INT, i: 0 }] }));
+  const readAll = readOf(new Set([...grams, ...reads]), "all");
+  for (const t of grams) reads.delete(t);
+  const gemm = [...grams].flatMap((t, i): onnx.INodeProto[] => [
+    { op_type: "Flatten", input: [t], output: [`floor/flat${i}`], name: `floor/flat${i}` },
+    { op_type: "Gemm", input: [`floor/flat${i}`, `floor/flat${i}`], output: [`floor/gram${i}`], name: `floor/gram${i}`, attribute: [{ name: "transB", type: INT, i: 1 }] },
+  ]);
+  const read = readOf(reads, "read");
+  const outs = (nodes: onnx.INodeProto[]) => nodes.filter((n) => n.op_type !== "Flatten").map((n) => n.output![0]);
+  const m = { ...em.model, bytes: em.bytes };
+  const graphs: { bytes: Uint8Array; names: string[] }[] = [
+    { bytes: em.bytes, names: em.model.outputs.map((o) => o.name) },
+    { bytes: appendNodes(m, readAll, [], outs(readAll)), names: outs(readAll) },
+    { bytes: appendNodes(m, gemm, [], outs(gemm)), names: outs(gemm) },
+    { bytes: appendNodes(m, [...gemm, ...read], [], outs([...gemm, ...read])), names: outs([...gemm, ...read]) },
+    tappedModel(em, specs),
+  ];
+  let x: ort.Tensor | undefined;
+  for await (const b of batches(plan.passes[0].source, { indices: plan.passes[0].indices, batchSize: batch, preprocess: em.preprocess })) {
+    x = new ort.Tensor("float32", b.input, b.shape);
+    break;
+  }
+  const feed = { [em.model.imageInput.name]: x! };
+  const still = { session: { intra_op: { allow_spinning: "0" } } };
+  const sessions = [];
+  for (const [i, g] of graphs.entries()) sessions.push(await ort.InferenceSession.create(g.bytes, { intraOpNumThreads: THREADS, interOpNumThreads: 1, enableMemPattern: i === 0, extra: still }));
+  for (let i = 0; i < 2; i++) for (const [j, s] of sessions.entries()) await s.run(feed, graphs[j].names);
+  const ratios: number[][] = graphs.map(() => []);
+  const plain: number[] = [];
+  for (let p = 0; p < pairs; p++) {
+    let base = 0;
+    for (const [j, s] of sessions.entries()) {
+      const t0 = performance.now();
+      await s.run(feed, graphs[j].names);
+      const ms = performance.now() - t0;
+      if (j === 0) plain.push((base = ms));
+      else ratios[j].push(ms / base);
+    }
+  }
+  for (const s of sessions) await s.release();
+  return { plain: median(plain), readAll: median(ratios[1]), gemm: median(ratios[2]), both: median(ratios[3]), engine: median(ratios[4]) };
+}
+
 function median(xs: number[]): number {
   return xs.slice().sort((a, b) => a - b)[xs.length >> 1];
 }
@@ -188,6 +256,7 @@ async function main() {
     if (existsSync(vitb)) models.push({ name: "torchvision vit_b_16 (random weights)", file: vitb, n: 128, batch: 32, batches: [32], reps: 3, rss: false });
     else say(`(skipping ViT-B/16: run /usr/bin/python3 fixtures/models/make_fullsize.py to create ${vitb})`);
   }
+  if (args.has("--floor")) return floorTable(models, say);
   say("\n## Peak RSS of the full pass at N and 4N images (fresh process each; target 4N ≤ 1.1 × N)");
   say("model | N | RSS(N) MB | RSS(4N) MB | ratio");
   for (const m of models.filter((x) => x.rss && existsSync(x.file))) {
@@ -234,12 +303,26 @@ async function main() {
     }
     say(`${m.name} | ${m.batch} | ${plainMs.toFixed(1)} | ${zoo ? cells.join(" | ") : `${sets.slice(0, -1).map(() => "").join(" | ")} | ${cells[0]}`}`);
   }
+  await floorTable(models, say);
   say("\n## CKA Gram path: in-graph tap vs onnxruntime's bare Gemm (target ≥ 50%)");
   const g = await gramPath(256, quick ? 20_000 : 151_296, quick ? 2 : 3);
   say(`n=${g.n} p=${g.p}: bare Gemm ${g.bare.gflops.toFixed(1)} GFLOP/s (${(g.bare.seconds * 1000).toFixed(0)} ms) | engine tap (centre+Gemm) ${g.tap.gflops.toFixed(1)} GFLOP/s (${(g.tap.seconds * 1000).toFixed(0)} ms) = ${((g.tap.gflops / g.bare.gflops) * 100).toFixed(0)}% | JS float64 kernel ${g.js.gflops.toFixed(2)} GFLOP/s`);
   say("\n## CKA reducer per batch (bench/cka.ts)");
   const c = await ckaBench({ n: 256, p: quick ? 20_000 : 151_296, sites: 24, reps: 1 });
   say(ckaBenchReport(c));
+}
+
+async function floorTable(models: { name: string; file: string; batch: number; rss: boolean }[], say: (s: string) => void): Promise<void> {
+  say("\n## Floor: the least any in-graph implementation of all the analyses adds (paired per batch, like the table above)");
+  say("One ReduceSum over every tensor the analyses read; the Gram products alone (Flatten + Gemm per CKA site, no centring); the Gram products plus one read of every other tensor (the floor); the engine's taps beside them. Where the floor is above 1.25× no set of taps inside onnxruntime meets the target.");
+  say("model | batch | plain ms | one read of every tensor | Gram products | floor: Gram products + one read of the rest | engine's taps");
+  for (const m of models) {
+    if (!existsSync(m.file)) continue;
+    for (const batch of m.rss ? [32, m.batch] : [m.batch]) {
+      const f = await floorRatios(m.file, batch, m.rss ? 60 : 3);
+      say(`${m.name} | ${batch} | ${f.plain.toFixed(1)} | ${f.readAll.toFixed(2)}× | ${f.gemm.toFixed(2)}× | ${f.both.toFixed(2)}× | ${f.engine.toFixed(2)}×`);
+    }
+  }
 }
 
 await main();
