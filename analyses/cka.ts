@@ -25,7 +25,7 @@
  */
 import type { FloatArray, Tensor } from "../src/tensor.js";
 import { gram, exampleShape } from "../src/numeric/gram.js";
-import { centre, gramSide, hsic0, hsic1, uCentre, uCentredRows } from "../src/numeric/hsic.js";
+import { centre, gramSide, hsic0, hsic1, uCentre, uCentredRows, uMeans } from "../src/numeric/hsic.js";
 import { matmulTransB, rowsOf, type RowSet } from "../src/numeric/matmul.js";
 import { derangement, permutation } from "../src/numeric/random.js";
 import { tokenMode, type TokenMode } from "./flatten.js";
@@ -337,8 +337,10 @@ export function ckaUpdate(state: CKAState, input: CKAGrams, repeat = input.repea
   }
   // Rows vec(U(K_i)) are generated panel by panel inside the products (never all held at
   // once: L·n² float64 per model would reach gigabytes at n = 1024 with ~100 sites).
-  const ra = uCentredRows(ga);
-  const rb = uCentredRows(gb);
+  const meansA = ga.map(uMeans);
+  const meansB = gb.map(uMeans);
+  const ra = uCentredRows(ga, undefined, meansA);
+  const rb = uCentredRows(gb, undefined, meansB);
   const la = ga.length, lb = gb.length;
   addInto(state.sumAA, repeat * la * la, hsicProduct(ra, undefined, n));
   if (lb) {
@@ -349,7 +351,7 @@ export function ckaUpdate(state: CKAState, input: CKAGrams, repeat = input.repea
     // U(PLPᵀ) = P U(L) Pᵀ, so permuting the U-centred Gram equals permuting the examples.
     const seed = input.controlSeed !== undefined ? input.controlSeed | 0 : (state.seed * 1_000_003 + repeat * 7919 + state.batches[repeat]) | 0;
     const perm = derangement(n, seed);
-    addInto(state.sumControl, repeat * la * (lb || la), hsicProduct(ra, uCentredRows(lb ? gb : ga, perm), n));
+    addInto(state.sumControl, repeat * la * (lb || la), hsicProduct(ra, lb ? uCentredRows(gb, perm, meansB) : uCentredRows(ga, perm, meansA), n));
   }
   state.batches[repeat] += 1;
   state.examples[repeat] += n;

@@ -5,7 +5,7 @@ import {
   type CKAState,
 } from "../analyses/cka.js";
 import { crossGram, gram } from "../src/numeric/gram.js";
-import { hsic1, hsic1Trace, uCentre, uCentredRows } from "../src/numeric/hsic.js";
+import { hsic1, hsic1Trace, uCentre, uCentredRows, uMeans } from "../src/numeric/hsic.js";
 import { matmulTransB } from "../src/numeric/matmul.js";
 import type { Tensor } from "../src/tensor.js";
 import { gaussian, relErr } from "./helpers/gaussian.js";
@@ -124,6 +124,10 @@ describe("CKA reducer", () => {
     });
     const shuffled = matmulTransB(uCentredRows(ka), uCentredRows(kb, perm)).map((v) => v / (16 * 13));
     expect(relErr(shuffled, hsicMatrix(ua, permuted))).toBeLessThan(1e-12);
+    // panels that start and end inside a row, with the means handed in (a permutation keeps them)
+    const panelled = matmulTransB(uCentredRows(ka), uCentredRows(kb, perm, kb.map(uMeans)), { panel: 20 }).map((v) => v / (16 * 13));
+    expect(relErr(panelled, hsicMatrix(ua, permuted))).toBeLessThan(1e-12);
+    expect(() => uCentredRows(kb, perm, [new Float64Array(16)])).toThrow(/invalid means/);
   });
 
   it("full-biased and full-debiased reducers match numpy, in one batch or block by block", () => {

@@ -236,7 +236,11 @@ export async function runEngine(models: EngineModel[], passes: Pass[], drivers: 
           batchOf: (m) => batchesByModel.get(m) ?? first,
         };
         const ta = performance.now();
-        for (const d of drivers) states[d.id] = d.update(states[d.id], view);
+        for (const d of drivers) {
+          const td = performance.now();
+          states[d.id] = d.update(states[d.id], view);
+          timings[`analysis:${d.id}`] = (timings[`analysis:${d.id}`] ?? 0) + (performance.now() - td) / 1000;
+        }
         timings["analyses"] = (timings["analyses"] ?? 0) + (performance.now() - ta) / 1000;
 
         // The first batch of a pass pays onnxruntime's warm-up (arena growth for the taps'

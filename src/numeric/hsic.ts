@@ -53,26 +53,39 @@ export function uMeans(k: FloatArray): Float64Array {
  * Rows vec(U(K_s)) of several Grams for a matrix product, generated panel by panel from the
  * Grams and their {@link uMeans}, so no U-centred copy is ever held. With `perm`, the rows are
  * vec(U(P K Pᵀ)) = vec(P U(K) Pᵀ): K's examples permuted (the shuffled-pairing control).
+ * `means` are the Grams' {@link uMeans} when already at hand (a permutation leaves them as they are).
  * @example matmulTransB(uCentredRows(gramsA), uCentredRows(gramsB)) // ⟨U(K_i), U(L_j)⟩ for all i, j
  */
-export function uCentredRows(grams: readonly FloatArray[], perm?: Uint32Array): RowSet {
+export function uCentredRows(grams: readonly FloatArray[], perm?: Uint32Array, means: readonly Float64Array[] = grams.map(uMeans)): RowSet {
   const n = grams.length ? gramSide(grams[0]) : 0;
   for (const g of grams) if (g.length !== n * n) throw new RangeError(`invalid Gram length: ${g.length}, expected ${n}×${n}`);
   if (perm && perm.length !== n) throw new RangeError(`invalid permutation length: ${perm.length}, expected ${n}`);
-  const means = grams.map(uMeans);
+  if (means.length !== grams.length || means.some((m) => m.length !== n)) throw new RangeError("invalid means: one per Gram, of its side");
+  // Row segment by row segment: element (i, j) of the panel is row i (or perm[i]) of K.
   const gather = (s: number, k0: number, w: number, out: Float64Array, at: number) => {
     const k = grams[s];
     const m = means[s];
     let i = Math.floor(k0 / n);
     let j = k0 - i * n;
-    for (let t = 0; t < w; t++) {
+    for (let t = 0; t < w; ) {
+      const len = Math.min(n - j, w - t);
+      const pi = perm ? perm[i] : i;
+      const row = pi * n;
+      const mi = m[pi];
+      const o = at + t;
       if (perm) {
-        const pi = perm[i], pj = perm[j];
-        out[at + t] = pi === pj ? 0 : k[pi * n + pj] - (m[pi] + m[pj]);
+        for (let q = 0; q < len; q++) {
+          const pj = perm[j + q];
+          out[o + q] = k[row + pj] - (mi + m[pj]);
+        }
       } else {
-        out[at + t] = i === j ? 0 : k[i * n + j] - (m[i] + m[j]);
+        for (let q = 0; q < len; q++) out[o + q] = k[row + j + q] - (mi + m[j + q]);
       }
-      if (++j === n) {
+      // The diagonal (i, i) of U(K), and of P U(K) Pᵀ, is 0.
+      if (i >= j && i < j + len) out[o + i - j] = 0;
+      t += len;
+      j += len;
+      if (j === n) {
         j = 0;
         i++;
       }
