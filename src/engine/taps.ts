@@ -89,12 +89,12 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
       const centred = b.centre(x, 0, `${out}/centred`);
       b.node("Gemm", [centred, centred], out, [b.attr("transB", 1)]);
     } else if (spec.kind === "collapse") {
-      // Σ over (image, head) of ⟨Â_p, Â_r⟩: the maps stacked per image as [B, L, ·, T, T], the
-      // column norms (ReduceSumSquare over the query axis) and the division run once over the
-      // stack, then one batched Gram per image (MatMul with a transposed operand, which
-      // onnxruntime fuses into one FusedMatMul: no copy) split over the intra-op threads, and
-      // the sum over images. One Gemm over [L, B·H·T²] ran on one thread; Mul + ReduceSum read
-      // the maps twice more (`npm run bench`, collapse column).
+      // Σ over (image, head) of ⟨Â_p, Â_r⟩: the maps stacked per image as [B, L, ·, T, T]; the
+      // column norms (Mul + ReduceSum over the query axis: ReduceSumSquare and ReduceL2 take a
+      // slower generic path there) and the division run once over the stack; then one Gram
+      // per image (MatMul with a transposed operand, which onnxruntime fuses into FusedMatMul:
+      // no copy), spread over the intra-op threads, and the sum over images. One Gemm over
+      // [L, B·H·T²] had run on one thread (M = N = L).
       const t = spec.tokens;
       const L = spec.tensors.length;
       const rows = spec.tensors.map((x, l) => b.node("Reshape", [x, b.ints([0, 1, -1, t, t])], `${out}/${l}/row`));
@@ -175,7 +175,7 @@ class Builder {
     return name;
   }
 
-  reduce(op: "ReduceMean" | "ReduceL2" | "ReduceSum" | "ReduceSumSquare", x: string, axes: number[], keep: boolean, output: string): string {
+  reduce(op: "ReduceMean" | "ReduceL2" | "ReduceSum", x: string, axes: number[], keep: boolean, output: string): string {
     const keepdims = { name: "keepdims", type: onnx.AttributeProto.AttributeType.INT, i: keep ? 1 : 0 };
     // ReduceSum takes axes as an input from opset 13, the others from opset 18.
     if (this.opset >= 18 || (op === "ReduceSum" && this.opset >= 13)) return this.node(op, [x, this.ints(axes)], output, [keepdims]);
