@@ -12,7 +12,6 @@
  * 3. CKA Gram path (issue 5): the engine's in-graph Gram tap (flatten → centre → Gemm) vs
  *    onnxruntime's bare Gemm(transB=1) on the same n × p, and the JS float64 kernel; then the
  *    per-batch HSIC cross terms as one product (bench/cka.ts).
- *
  * 4. Floor: the least any in-graph implementation must add (`floorRatios`), beside the engine's taps.
  *
  * Flags: --quick (small N, zoo only), --no-vitb (skip the full-size ViT-B/16), --floor (only
@@ -79,7 +78,7 @@ async function fullPass(file: string, n: number, batch: number, analyses: (typeo
 }
 
 /** Tapped over plain run time on one batch, in blocks (`blockRatios`); and the plain run's median ms. */
-async function pairedRatio(file: string, batch: number, analyses: (typeof ANALYSES)[number][], rounds: number, block: number): Promise<{ ratio: number; plain: number }> {
+async function batchRatio(file: string, batch: number, analyses: (typeof ANALYSES)[number][], rounds: number, block: number): Promise<{ ratio: number; plain: number }> {
   const plan = await prepare([file], { data: DATA, limit: batch, batch, seed: 0, analyses, threads: THREADS });
   const em = plan.models[0];
   const { bytes: tapped, names } = tappedModel(em, plan.drivers.flatMap((d) => d.taps("main", 0)));
@@ -131,7 +130,7 @@ async function blockRatios(sessions: { session: ort.InferenceSession; names: str
 }
 
 /**
- * The floor of any in-graph implementation, per batch like `pairedRatio`: the model
+ * The floor of any in-graph implementation, per batch like `batchRatio`: the model
  * plus (a) one ReduceSum over every tensor the analyses read (CKA sites, attention maps, skip
  * inputs and branches, localisation sites, the image: each must be read at least once, with the
  * layout reorders and lost fusions that exposing it costs), (b) only the CKA Gram products
@@ -301,7 +300,7 @@ async function main() {
     const cells: string[] = [];
     let plainMs = 0;
     for (const set of zoo ? sets : sets.slice(-1)) {
-      const r = await pairedRatio(m.file, m.batch, set.analyses, zoo ? 12 : 3, zoo ? 6 : 1);
+      const r = await batchRatio(m.file, m.batch, set.analyses, zoo ? 12 : 3, zoo ? 6 : 1);
       plainMs = r.plain;
       cells.push(`${r.ratio.toFixed(2)}×`);
     }
