@@ -31,7 +31,7 @@ import { batches } from "../src/data/loader.js";
 import { tapGraph } from "../src/engine/taps.js";
 import { tappedModel } from "../src/engine/run.js";
 import { appendNodes } from "../src/onnx/surgery.js";
-import { modelInputSize, prepare } from "../src/run.js";
+import { modelInputSize, prepare, type Plan } from "../src/run.js";
 import { onnx } from "../src/onnx/proto/onnx.js";
 import { gram } from "../src/numeric/gram.js";
 import { ckaBench, ckaBenchReport } from "./cka.js";
@@ -81,22 +81,30 @@ async function fullPass(file: string, n: number, batch: number, analyses: (typeo
 async function batchRatio(file: string, batch: number, analyses: (typeof ANALYSES)[number][], rounds: number, block: number): Promise<{ ratio: number; plain: number }> {
   const plan = await prepare([file], { data: DATA, limit: batch, batch, seed: 0, analyses, threads: THREADS });
   const em = plan.models[0];
-  const { bytes: tapped, names } = tappedModel(em, plan.drivers.flatMap((d) => d.taps("main", 0)));
+  const r = await graphRatios(plan, [{ bytes: em.bytes, names: em.model.outputs.map((o) => o.name) }, tappedModel(em, plan.drivers.flatMap((d) => d.taps("main", 0)))], rounds, block);
+  return { ratio: r.ratios[0], plain: r.plain };
+}
+
+/**
+ * `blockRatios` of graphs of the plan's first model (graphs[0] the plain one) on its first
+ * batch. No spinning on any side: alternating sessions whose idle threads spin slow each other
+ * about 2× (src/runtime/session.ts); the tapped graphs without memory pattern, as in the engine.
+ */
+async function graphRatios(plan: Plan, graphs: { bytes: Uint8Array; names: string[] }[], rounds: number, block: number): Promise<{ plain: number; ratios: number[] }> {
+  const em = plan.models[0];
   let x: ort.Tensor | undefined;
-  for await (const b of batches(plan.passes[0].source, { indices: plan.passes[0].indices, batchSize: batch, preprocess: em.preprocess })) {
+  for await (const b of batches(plan.passes[0].source, { indices: plan.passes[0].indices, batchSize: plan.settings.batch, preprocess: em.preprocess })) {
     x = new ort.Tensor("float32", b.input, b.shape);
     break;
   }
-  const feed = { [em.model.imageInput.name]: x! };
-  // No spinning on either side: alternating two sessions whose idle threads spin slows both
-  // about 2× (src/runtime/session.ts); the engine's memory-pattern setting for the tapped graph.
   const still = { session: { intra_op: { allow_spinning: "0" } } };
-  const sp = await ort.InferenceSession.create(em.bytes, { intraOpNumThreads: THREADS, interOpNumThreads: 1, extra: still });
-  const st = await ort.InferenceSession.create(tapped, { intraOpNumThreads: THREADS, interOpNumThreads: 1, enableMemPattern: false, extra: still });
-  const r = await blockRatios([{ session: sp, names: em.model.outputs.map((o) => o.name) }, { session: st, names }], feed, rounds, block);
-  await sp.release();
-  await st.release();
-  return { ratio: r.ratios[0], plain: r.plain };
+  const sessions: ort.InferenceSession[] = [];
+  try {
+    for (const [i, g] of graphs.entries()) sessions.push(await ort.InferenceSession.create(g.bytes, { intraOpNumThreads: THREADS, interOpNumThreads: 1, enableMemPattern: i === 0, extra: still }));
+    return await blockRatios(sessions.map((session, j) => ({ session, names: graphs[j].names })), { [em.model.imageInput.name]: x! }, rounds, block);
+  } finally {
+    for (const s of sessions) await s.release();
+  }
 }
 
 /**
@@ -167,17 +175,7 @@ async function floorRatios(file: string, batch: number, rounds: number, block: n
     { bytes: appendNodes(m, [...gemm, ...read], [], outs([...gemm, ...read])), names: outs([...gemm, ...read]) },
     tappedModel(em, specs),
   ];
-  let x: ort.Tensor | undefined;
-  for await (const b of batches(plan.passes[0].source, { indices: plan.passes[0].indices, batchSize: batch, preprocess: em.preprocess })) {
-    x = new ort.Tensor("float32", b.input, b.shape);
-    break;
-  }
-  const feed = { [em.model.imageInput.name]: x! };
-  const still = { session: { intra_op: { allow_spinning: "0" } } };
-  const sessions = [];
-  for (const [i, g] of graphs.entries()) sessions.push(await ort.InferenceSession.create(g.bytes, { intraOpNumThreads: THREADS, interOpNumThreads: 1, enableMemPattern: i === 0, extra: still }));
-  const r = await blockRatios(sessions.map((session, j) => ({ session, names: graphs[j].names })), feed, rounds, block);
-  for (const s of sessions) await s.release();
+  const r = await graphRatios(plan, graphs, rounds, block);
   return { plain: r.plain, readAll: r.ratios[0], gemm: r.ratios[1], both: r.ratios[2], engine: r.ratios[3] };
 }
 
