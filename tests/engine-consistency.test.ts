@@ -17,41 +17,13 @@ import { collapseReducer } from "../analyses/collapse.js";
 import { localisationDriver } from "../src/engine/drivers.js";
 import { localisationFinalize, localisationInit, localisationUpdate, type LocalisationConfig } from "../analyses/localisation.js";
 import type { Tensor } from "../src/tensor.js";
+import { rawTensors } from "./helpers/raw-tensors.js";
 
 const root = path.resolve(__dirname, "..");
 const A = path.join(root, "fixtures/models/timm_vit_op14.onnx");
 const B = path.join(root, "fixtures/models/tv_resnet50_op17.onnx");
 const DATA = path.join(root, "fixtures/data/probe-images-idx3-ubyte.gz");
 
-/** Runs model m of the plan over the main pass with raw tensors exposed; concatenates them. */
-async function rawTensors(plan: Plan, m: number, names: string[]): Promise<Record<string, Tensor>> {
-  const em = plan.models[m];
-  const session = await createSession(exposeOutputs(em.model, names), { threads: 1 });
-  const parts: Record<string, { data: Float32Array[]; shape: number[] }> = {};
-  try {
-    for await (const b of batches(plan.passes[0].source, { indices: plan.passes[0].indices, batchSize: plan.settings.batch, preprocess: em.preprocess })) {
-      const out = await run(session, { [em.model.imageInput.name]: { data: b.input, shape: b.shape } }, names);
-      for (const n of names) {
-        const t = out[n];
-        (parts[n] ??= { data: [], shape: [0, ...t.shape.slice(1)] }).data.push(Float32Array.from(t.data));
-        parts[n].shape[0] += t.shape[0];
-      }
-    }
-  } finally {
-    await release(session);
-  }
-  const res: Record<string, Tensor> = {};
-  for (const [n, p] of Object.entries(parts)) {
-    const all = new Float32Array(p.data.reduce((a, x) => a + x.length, 0));
-    let o = 0;
-    for (const x of p.data) {
-      all.set(x, o);
-      o += x.length;
-    }
-    res[n] = { data: all, shape: p.shape };
-  }
-  return res;
-}
 
 function rel(a: number, b: number): number {
   return Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b), 1e-12);

@@ -10,11 +10,9 @@
 import { describe, expect, it } from "vitest";
 import path from "node:path";
 import { prepare, execute, finish } from "../src/run.js";
-import { exposeOutputs } from "../src/onnx/surgery.js";
 import { createSession, run, release } from "../src/runtime/session.js";
-import { batches } from "../src/data/loader.js";
 import { linearCKA } from "../analyses/cka.js";
-import type { Tensor } from "../src/tensor.js";
+import { rawTensors } from "./helpers/raw-tensors.js";
 import { tapGraph } from "../src/engine/taps.js";
 import { onnx } from "../src/onnx/proto/onnx.js";
 import { gram } from "../src/numeric/gram.js";
@@ -23,38 +21,17 @@ import { uniform } from "../src/numeric/random.js";
 
 const root = path.resolve(__dirname, "..");
 const DATA = path.join(root, "fixtures/data/probe-images-idx3-ubyte.gz");
-const N = 256;
 const BATCH = 64;
 
 describe("in-graph CKA precision (float32 Grams against float64 JS, every pair of sites)", () => {
   for (const file of ["fixtures/zoo/vit-tiny.onnx", "fixtures/zoo/resnet-tiny.onnx", "fixtures/models/timm_vit_op14.onnx"]) {
     it(`${path.basename(file)}: relative error below 1e-7`, async () => {
-      const plan = await prepare([path.join(root, file)], { data: DATA, limit: N, batch: BATCH, seed: 3, analyses: ["cka"], threads: 2 });
+      const plan = await prepare([path.join(root, file)], { data: DATA, limit: 256, batch: BATCH, seed: 3, analyses: ["cka"], threads: 2 });
       const r = await execute(plan);
       const aa = (await finish(plan, r.states, { timings: r.timings, skipped: r.skipped })).cka[0].result.matrices.AA;
       const sites = Object.entries(plan.settings.models[0].sites);
-      const em = plan.models[0];
-      const names = sites.map(([, t]) => t);
-      const session = await createSession(exposeOutputs(em.model, names), { threads: 2 });
-      const parts: Record<string, Float32Array[]> = {};
-      const shapes: Record<string, number[]> = {};
-      try {
-        for await (const b of batches(plan.passes[0].source, { indices: plan.passes[0].indices, batchSize: BATCH, preprocess: em.preprocess })) {
-          const out = await run(session, { [em.model.imageInput.name]: { data: b.input, shape: b.shape } }, names);
-          for (const n of names) {
-            (parts[n] ??= []).push(Float32Array.from(out[n].data));
-            shapes[n] = out[n].shape;
-          }
-        }
-      } finally {
-        await release(session);
-      }
-      const x: Record<string, Tensor> = {};
-      for (const n of names) {
-        const all = new Float32Array(parts[n].reduce((a, p) => a + p.length, 0));
-        parts[n].reduce((o, p) => (all.set(p, o), o + p.length), 0);
-        x[n] = { data: all, shape: [N, ...shapes[n].slice(1)] };
-      }
+      // The engine ran on 2 threads; expose on the same, so only the Gram path differs.
+      const x = await rawTensors(plan, 0, sites.map(([, t]) => t), 2);
       expect(sites.length).toBeGreaterThanOrEqual(6);
       let worst = 0;
       for (let i = 0; i < sites.length; i++) {
