@@ -84,34 +84,56 @@ export function linearCKA(x: Tensor, y: Tensor, options: LinearCKAOptions = {}):
   const [my, q] = exampleShape(y);
   if (m !== my) throw new RangeError(`invalid example counts: ${m} and ${my}`);
   const doCentre = options.centre ?? true;
-  if (est !== "minibatch-unbiased") {
-    if (options.batch !== undefined && options.batch !== m) {
-      throw new RangeError(`invalid batch: ${options.batch} (${est} uses one batch of all ${m} examples)`);
-    }
-    const k = gram(x, { centre: doCentre });
-    const l = gram(y, { centre: doCentre });
-    let xy: number, xx: number, yy: number;
+  const n = linearCKABatch(est, m, options.batch);
+  const batches = Math.floor(m / n);
+  const ks: Float64Array[] = [];
+  const ls: Float64Array[] = [];
+  for (let b = 0; b < batches; b++) {
+    ks.push(gram({ data: x.data.subarray(b * n * p, (b + 1) * n * p), shape: [n, p] }, { centre: doCentre }));
+    ls.push(gram({ data: y.data.subarray(b * n * q, (b + 1) * n * q), shape: [n, q] }, { centre: doCentre }));
+  }
+  return linearCKAOfGrams(ks, ls, { estimator: est, examples: m });
+}
+
+/**
+ * The batch size linearCKA uses for m examples: all m for the full estimators (which refuse any
+ * other), `batch` (default m, at least 4, at most m) for `minibatch-unbiased`.
+ * @example linearCKABatch("minibatch-unbiased", 100, 32) // 32
+ */
+export function linearCKABatch(estimator: Estimator, m: number, batch?: number): number {
+  if (estimator !== "minibatch-unbiased") {
+    if (batch !== undefined && batch !== m) throw new RangeError(`invalid batch: ${batch} (${estimator} uses one batch of all ${m} examples)`);
+    return m;
+  }
+  const n = batch ?? m;
+  if (!Number.isInteger(n) || n < 4) throw new RangeError(`invalid batch: ${n} (minibatch-unbiased needs n ≥ 4)`);
+  if (n > m) throw new RangeError(`invalid batch: ${n} (only ${m} examples)`);
+  return n;
+}
+
+/**
+ * Linear CKA from the Grams of consecutive batches of two representations (K_b and L_b of the
+ * same examples; one batch of all m for the full estimators), however they were computed: the
+ * JS kernel (linearCKA) or onnxruntime's (`seelike cka`). `examples` is m, for `dropped`.
+ * @example linearCKAOfGrams([gram(x)], [gram(y)], {estimator: "full-biased", examples: 100}).cka
+ */
+export function linearCKAOfGrams(ks: readonly FloatArray[], ls: readonly FloatArray[], options: { estimator: Estimator; examples: number }): CKAValue {
+  const est = options.estimator;
+  if (ks.length === 0 || ks.length !== ls.length) throw new RangeError(`invalid Grams: ${ks.length} and ${ls.length} batches`);
+  const n = gramSide(ks[0]);
+  let xy = 0, xx = 0, yy = 0;
+  for (let b = 0; b < ks.length; b++) {
+    const k = ks[b], l = ls[b];
+    if (gramSide(k) !== n || gramSide(l) !== n) throw new RangeError(`invalid Grams: batch ${b} is not ${n}×${n}`);
     if (est === "full-biased") {
-      xy = hsic0(k, l); xx = hsic0(k, k); yy = hsic0(l, l);
+      xy += hsic0(k, l); xx += hsic0(k, k); yy += hsic0(l, l);
     } else {
       const uk = uCentre(k), ul = uCentre(l);
-      xy = hsic1(uk, ul); xx = hsic1(uk, uk); yy = hsic1(ul, ul);
+      xy += hsic1(uk, ul); xx += hsic1(uk, uk); yy += hsic1(ul, ul);
     }
-    return { cka: xy / Math.sqrt(xx * yy), hsicXY: xy, hsicXX: xx, hsicYY: yy, estimator: est, batch: m, batches: 1, examples: m, dropped: 0 };
   }
-  const n = options.batch ?? m;
-  if (!Number.isInteger(n) || n < 4) throw new RangeError(`invalid batch: ${n} (minibatch-unbiased needs n ≥ 4)`);
-  const batches = Math.floor(m / n);
-  if (batches === 0) throw new RangeError(`invalid batch: ${n} (only ${m} examples)`);
-  let xy = 0, xx = 0, yy = 0;
-  for (let b = 0; b < batches; b++) {
-    const xb = { data: x.data.subarray(b * n * p, (b + 1) * n * p), shape: [n, p] };
-    const yb = { data: y.data.subarray(b * n * q, (b + 1) * n * q), shape: [n, q] };
-    const uk = uCentre(gram(xb, { centre: doCentre }));
-    const ul = uCentre(gram(yb, { centre: doCentre }));
-    xy += hsic1(uk, ul); xx += hsic1(uk, uk); yy += hsic1(ul, ul);
-  }
-  return { cka: xy / Math.sqrt(xx * yy), hsicXY: xy, hsicXX: xx, hsicYY: yy, estimator: est, batch: n, batches, examples: batches * n, dropped: m - batches * n };
+  const examples = ks.length * n;
+  return { cka: xy / Math.sqrt(xx * yy), hsicXY: xy, hsicXX: xx, hsicYY: yy, estimator: est, batch: n, batches: ks.length, examples, dropped: options.examples - examples };
 }
 
 /**

@@ -27,6 +27,9 @@ export interface SkipRatioValues {
 /** One residual sum's ratios under both conventions. */
 export interface SkipRatioEntry {
   residual: string;
+  /** The block of the residual and its sublayer ("attn", "mlp", "token_mix", "channel_mix", "unit"), when the caller named them. */
+  block?: string;
+  sublayer?: string;
   layout: "tokens" | "feature-map";
   images: number;
   /** Token count T, or the feature map [H, W]. */
@@ -38,6 +41,8 @@ export interface SkipRatioEntry {
 /** Float64 sums of one residual over images. */
 export interface SkipRatioResidualState {
   residual: string;
+  block?: string;
+  sublayer?: string;
   layout: "tokens" | "feature-map";
   positions: number[];
   images: number;
@@ -193,7 +198,10 @@ function entryOf(s: SkipRatioResidualState, prefixTokens: number): SkipRatioEntr
     mean.whole = s.whole[0] / m;
     frob.whole = Math.sqrt(s.whole[1]) / Math.sqrt(s.whole[2]);
   }
-  return { residual: s.residual, layout: s.layout, images: m, positions: [...s.positions], "mean-of-ratios": mean, "ratio-of-frobenius": frob };
+  return {
+    residual: s.residual, ...(s.block !== undefined ? { block: s.block } : {}), ...(s.sublayer !== undefined ? { sublayer: s.sublayer } : {}),
+    layout: s.layout, images: m, positions: [...s.positions], "mean-of-ratios": mean, "ratio-of-frobenius": frob,
+  };
 }
 
 /**
@@ -234,9 +242,7 @@ export interface SkipRatioState {
  * upstream (the engine reduces them inside onnxruntime: [B, T] for tokens, [B, H, W] for
  * feature maps), which avoids copying whole activations out of the runtime.
  */
-export type SkipRatioInput =
-  | { residual: string; skip: Tensor; branch: Tensor }
-  | { residual: string; skipNorms: Tensor; branchNorms: Tensor };
+export type SkipRatioInput = { residual: string; block?: string; sublayer?: string } & ({ skip: Tensor; branch: Tensor } | { skipNorms: Tensor; branchNorms: Tensor });
 
 /** Finalized result: per residual both conventions; read `entry[settings.convention]` for the chosen one. */
 export interface SkipRatioResult {
@@ -269,6 +275,8 @@ export const skipRatioReducer: Reducer<SkipRatioConfig, SkipRatioState, SkipRati
     let s = state.residuals.find((r) => r.residual === residual);
     if (!s) {
       s = emptyState(residual, layout, positions);
+      if (input.block !== undefined) s.block = input.block;
+      if (input.sublayer !== undefined) s.sublayer = input.sublayer;
       state.residuals.push(s);
     } else if (s.layout !== layout || s.positions.some((p, i) => p !== positions[i])) {
       throw new RangeError(`invalid residual ${residual}: shape [${positions}] differs from earlier batches`);

@@ -6,8 +6,8 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { runModels, packageRoot } from "../src/api.js";
-import type { AnalysisId } from "../src/run.js";
+import { runModels, packageRoot } from "../src/api/index.js";
+import type { AnalysisId } from "../src/plan/index.js";
 
 const [file, n = "160", batch = "32", list = "cka,attention,skip,localisation,collapse,embeddings"] = process.argv.slice(2);
 if (!file) {

@@ -22,7 +22,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
-import { runModels, packageRoot } from "../src/api.js";
+import { runModels, packageRoot } from "../src/api/index.js";
 import { loadModel } from "../src/onnx/model.js";
 import { openData } from "../src/data/open.js";
 import { modelPreprocess } from "../src/data/preprocess.js";
@@ -31,7 +31,7 @@ import { batches } from "../src/data/loader.js";
 import { tapGraph } from "../src/engine/taps.js";
 import { tappedModel } from "../src/engine/run.js";
 import { appendNodes } from "../src/onnx/surgery.js";
-import { modelInputSize, prepare, type Plan } from "../src/run.js";
+import { modelInputSize, prepare, type Plan } from "../src/plan/index.js";
 import { onnx } from "../src/onnx/proto/onnx.js";
 import { gram } from "../src/numeric/gram.js";
 import { ckaBench, ckaBenchReport } from "./cka.js";
@@ -81,7 +81,7 @@ async function fullPass(file: string, n: number, batch: number, analyses: (typeo
 async function batchRatio(file: string, batch: number, analyses: (typeof ANALYSES)[number][], rounds: number, block: number): Promise<{ ratio: number; plain: number }> {
   const plan = await prepare([file], { data: DATA, limit: batch, batch, seed: 0, analyses, threads: THREADS });
   const em = plan.models[0];
-  const r = await graphRatios(plan, [{ bytes: em.bytes, names: em.model.outputs.map((o) => o.name) }, tappedModel(em, plan.drivers.flatMap((d) => d.taps("main", 0)))], rounds, block);
+  const r = await graphRatios(plan, [{ bytes: em.bytes, names: em.model.outputs.map((o) => o.name) }, tappedModel(em, plan.drivers.flatMap((d) => d.driver.taps("main", 0)))], rounds, block);
   return { ratio: r.ratios[0], plain: r.plain };
 }
 
@@ -150,7 +150,7 @@ async function floorRatios(file: string, batch: number, rounds: number, block: n
   const analyses = [...ANALYSES];
   const plan = await prepare([file], { data: DATA, limit: batch, batch, seed: 0, analyses, threads: THREADS });
   const em = plan.models[0];
-  const specs = plan.drivers.flatMap((d) => d.taps("main", 0));
+  const specs = plan.drivers.flatMap((d) => d.driver.taps("main", 0));
   const grams = new Set<string>();
   const reads = new Set<string>();
   for (const s of specs) {

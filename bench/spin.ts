@@ -7,7 +7,7 @@
  */
 import path from "node:path";
 import * as ort from "onnxruntime-node";
-import { packageRoot } from "../src/api.js";
+import { packageRoot } from "../src/api/index.js";
 
 const file = process.argv[2] ?? path.join(packageRoot(), "fixtures/zoo/vit-tiny.onnx");
 const batch = 64;

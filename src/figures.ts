@@ -14,7 +14,7 @@ import {
   type FigureSpec, type Labels,
 } from "../reports/specs.js";
 import type { ReportData, ReportModel } from "../reports/types.js";
-import type { Results } from "./run.js";
+import type { Results } from "./plan/types.js";
 
 /**
  * Which figure of several: a model label (or a heatmap id / "AA" | "BB" | "AB" for CKA), or an index.

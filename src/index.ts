@@ -6,8 +6,12 @@
  */
 
 // Runs: models + data → Results, and the HTML report of them.
-export { inspect, formatInspect, analyze, compare, runModels, report, merge, demoInputs } from "./api.js";
-export type { Results, RunOptions, AnalysisId, ModelSummary } from "./run.js";
+export { inspect, formatInspect, analyze, compare, runModels, report, merge, demoInputs, runToFiles, mergeToFiles, reportToFile, ckaOfArrays } from "./api/index.js";
+export type { Results, RunOptions, AnalysisId, ModelSummary, RunFiles, FileRunOptions, ArrayCKA, ArrayCKAOptions } from "./api/index.js";
+export { ANALYSES, DEFAULT_ANALYSES, REGISTRY } from "./pipelines/index.js";
+export { ALL_OPTIONS } from "./plan/types.js";
+export type { AnalysisDefinition, DriverKey } from "./pipelines/contract.js";
+export type { OptionSpec } from "./plan/options.js";
 export type { InspectResult } from "./onnx/inspect.js";
 
 // Figures for notebooks (SVG/HTML markup) and tslab display.
@@ -17,7 +21,7 @@ export { reportData } from "./report-data.js";
 export type { ReportData } from "../reports/types.js";
 
 // Linear CKA (METHODS.md §1).
-export { linearCKA, ckaReducer, blockwiseCKA, estimators } from "../analyses/cka.js";
+export { linearCKA, linearCKAOfGrams, ckaReducer, blockwiseCKA, estimators } from "../analyses/cka.js";
 export type { CKAValue, LinearCKAOptions, CKAConfig, CKAState, CKAGrams, CKAFeatures, CKAResult, CKAMatrix, BlockwiseCKA, Estimator } from "../analyses/cka.js";
 export { gram } from "./numeric/gram.js";
 export { ckaSanity } from "../analyses/sanity.js";

@@ -48,7 +48,7 @@ function flags(p: Pair): string[] {
 }
 
 beforeAll(() => {
-  if (!existsSync(path.join(root, "dist", "src", "cli.js"))) throw new Error("dist/src/cli.js is missing: run `npm run build` before this test");
+  if (!existsSync(path.join(root, "dist", "src", "cli", "index.js"))) throw new Error("dist/src/cli/index.js is missing: run `npm run build` before this test");
 });
 
 describe("seelike cka X.npy Y.npy", () => {

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it, beforeAll } from "vitest";
 import path from "node:path";
-import { prepare, execute, finish, type Results, type Plan } from "../src/run.js";
+import { prepare, execute, finish, type Results, type Plan } from "../src/plan/index.js";
 import { exposeOutputs } from "../src/onnx/surgery.js";
 import { createSession, run, release } from "../src/runtime/session.js";
 import { batches } from "../src/data/loader.js";
@@ -14,7 +14,7 @@ import { linearCKA } from "../analyses/cka.js";
 import { skipRatio } from "../analyses/skip-ratio.js";
 import { attentionDistance } from "../analyses/attention-distance.js";
 import { collapseReducer } from "../analyses/collapse.js";
-import { localisationDriver } from "../src/engine/drivers.js";
+import { localisationDriver } from "../src/pipelines/localisation.js";
 import { localisationFinalize, localisationInit, localisationUpdate, type LocalisationConfig } from "../analyses/localisation.js";
 import type { Tensor } from "../src/tensor.js";
 import { rawTensors } from "./helpers/raw-tensors.js";
@@ -60,7 +60,7 @@ describe("engine taps agree with the one-shot analyses on raw tensors", () => {
 
   it("skip ratios from in-graph norms equal skipRatio on the exposed z and f(z) (1e-5)", async () => {
     for (const m of [0, 1]) {
-      const sites = plan.geometry[m].sites;
+      const sites = plan.models[m].geometry.sites;
       const rs = [sites.residuals[0], sites.residuals[sites.residuals.length - 1]];
       const raw = await rawTensors(plan, m, rs.flatMap((r) => [r.z, r.fz]));
       const got = results.skip[plan.models[m].label];
@@ -79,7 +79,7 @@ describe("engine taps agree with the one-shot analyses on raw tensors", () => {
   });
 
   it("attention distance from in-graph per-query sums equals attentionDistance on the exposed maps (1e-5)", async () => {
-    const sites = plan.geometry[0].sites;
+    const sites = plan.models[0].geometry.sites;
     const layers = sites.blocks.map((b, i) => ({ i, b })).filter((x) => x.b.attention);
     const raw = await rawTensors(plan, 0, layers.map((l) => l.b.attention!.tensor));
     const got = results.attention[plan.models[0].label];
@@ -96,7 +96,7 @@ describe("engine taps agree with the one-shot analyses on raw tensors", () => {
   });
 
   it("attention collapse from the in-graph batched product equals the JS reducer on the exposed maps (1e-5)", async () => {
-    const sites = plan.geometry[0].sites;
+    const sites = plan.models[0].geometry.sites;
     const layers = sites.blocks.filter((b) => b.attention);
     const raw = await rawTensors(plan, 0, layers.map((b) => b.attention!.tensor));
     let s = collapseReducer.init({ sites: layers.map((b) => `${b.name}.attn.probs`) });
@@ -115,9 +115,9 @@ describe("engine taps on merged-head attention ([B·H, T, T], torchvision ViT)",
     const plan = await prepare([TV], { data: DATA, limit: 48, batch: 16, seed: 2, analyses: ["attention", "collapse"], threads: 1 });
     const r = await execute(plan);
     const results = await finish(plan, r.states, { timings: r.timings, skipped: r.skipped });
-    const sites = plan.geometry[0].sites;
+    const sites = plan.models[0].geometry.sites;
     const layers = sites.blocks.map((b, i) => ({ i, b })).filter((x) => x.b.attention);
-    expect(plan.geometry[0].shapes.get(layers[0].b.attention!.tensor)!.length).toBe(3);
+    expect(plan.models[0].geometry.shapes.get(layers[0].b.attention!.tensor)!.length).toBe(3);
     const raw = await rawTensors(plan, 0, layers.map((l) => l.b.attention!.tensor));
     const got = results.attention[plan.models[0].label];
     const H = got.distance.shape[1];
@@ -162,7 +162,7 @@ describe("engine localisation taps (in-graph HSIC terms)", () => {
       const got = results.localisation[plan.models[0].label];
       expect(got.sites.length).toBeGreaterThan(0);
       expect(got.droppedExamples).toBe(16);
-      const blocks = plan.geometry[0].sites.blocks;
+      const blocks = plan.models[0].geometry.sites.blocks;
       const sites = got.sites.map((s) => ({ name: s.site, tensor: blocks.find((b) => s.site in b.sites)!.sites[s.site] }));
       const want = await rawLocalisation(plan, 0, sites, layout);
       want.sites.forEach((w, i) => {
@@ -179,8 +179,8 @@ describe("engine localisation taps (in-graph HSIC terms)", () => {
 describe("localisationDriver route", () => {
   it("uses the in-graph taps where it can, raw activations where the grid does not divide the input or opset < 9", async () => {
     const plan = await prepare([A], { data: DATA, limit: 32, batch: 32, seed: 4, analyses: ["localisation"], threads: 1 });
-    const g = plan.geometry[0];
-    const kinds = (geometry: typeof g) => localisationDriver("x", 0, geometry, 32)!.taps("main", 0).map((t) => t.kind);
+    const g = plan.models[0].geometry;
+    const kinds = (geometry: typeof g) => localisationDriver({ ...plan.models[0], geometry }, 32)!.taps("main", 0).map((t) => t.kind);
     expect(new Set(kinds(g))).toEqual(new Set(["localisation"]));
     const [c, h, w] = g.input!.shape;
     expect(new Set(kinds({ ...g, input: { name: g.input!.name, shape: [c, h + 1, w] } }))).toEqual(new Set(["raw"]));

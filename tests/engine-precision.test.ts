@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from "vitest";
 import path from "node:path";
-import { prepare, execute, finish } from "../src/run.js";
+import { prepare, execute, finish } from "../src/plan/index.js";
 import { createSession, run, release } from "../src/runtime/session.js";
 import { linearCKA } from "../analyses/cka.js";
 import { rawTensors } from "./helpers/raw-tensors.js";

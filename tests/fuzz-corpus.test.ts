@@ -81,7 +81,7 @@ describe("bad-input corpus through the CLI (tests/bad-inputs/manifest.json)", ()
 
   it("is built (run /usr/bin/python3 tests/bad-inputs/make.py) and the CLI is built", () => {
     expect(inputs.cases.length).toBeGreaterThanOrEqual(20);
-    expect(existsSync(path.join(root, "dist/src/cli.js"))).toBe(true);
+    expect(existsSync(path.join(root, "dist/src/cli/index.js"))).toBe(true);
   });
 
   for (const c of inputs.cases) {

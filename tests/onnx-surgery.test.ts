@@ -220,7 +220,7 @@ describe("gramSession", () => {
       const n = 7;
       const p = 1000;
       const X = input([n, p]);
-      const g = await gramSession({ center, threads: 1 });
+      const g = await gramSession({ centre: center, threads: 1 });
       const G = await gramMatrix(g, X);
       const mean = new Float64Array(p);
       if (center) for (let i = 0; i < n; i++) for (let k = 0; k < p; k++) mean[k] += X.data[i * p + k] / n;
@@ -237,4 +237,28 @@ describe("gramSession", () => {
       await expect(gramMatrix(g, { data: X.data, shape: [n * p] })).rejects.toThrow(/invalid shape/);
     });
   }
+  it("a float64 gramSession (DGEMM) equals the float64 X·Xᵀ of the centred X within 1e-13", async () => {
+    const { gramSession, gramMatrix } = await import("../src/runtime/session.js");
+    const n = 9;
+    const p = 500;
+    let seed = 7;
+    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+    // A large shared offset: centring inside the session must not cancel it away in float64.
+    const X = Float64Array.from({ length: n * p }, () => 1000 + rnd());
+    const g = await gramSession({ centre: true, dtype: "float64", threads: 1 });
+    const G = await gramMatrix(g, { data: X, shape: [n, p] });
+    expect(G).toBeInstanceOf(Float64Array);
+    const mean = new Float64Array(p);
+    for (let i = 0; i < n; i++) for (let k = 0; k < p; k++) mean[k] += X[i * p + k] / n;
+    let scale = 0;
+    let diff = 0;
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let k = 0; k < p; k++) s += (X[i * p + k] - mean[k]) * (X[j * p + k] - mean[k]);
+        scale = Math.max(scale, Math.abs(s));
+        diff = Math.max(diff, Math.abs(s - G[i * n + j]));
+      }
+    expect(diff / scale).toBeLessThan(1e-13);
+  });
 });

@@ -7,7 +7,7 @@ import { describe, expect, it, afterAll } from "vitest";
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { runToFiles } from "../src/api.js";
+import { runToFiles } from "../src/api/index.js";
 import { slug } from "../src/output.js";
 
 const root = path.resolve(__dirname, "..");

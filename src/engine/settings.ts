@@ -13,23 +13,23 @@ export interface ModelRecord {
   preprocessing: Record<string, unknown>;
 }
 
+/**
+ * The settings record: provenance (tool, models, data) plus every recorded option of the run,
+ * generated from the options table (src/plan/options.ts: each option's `record` rule).
+ */
 export interface SettingsRecord {
   tool: string;
   version: string;
   models: ModelRecord[];
   data: { path: string; images: number; sampleDigest: string; trainPath?: string; trainImages?: number; trainDigest?: string };
-  batch: number;
-  estimator: string;
-  tokens: string;
-  siteSet: string;
-  seed: number;
-  repeats: number;
-  attentionWeighting: string;
-  probeShots: string;
+  /** The analyses asked for, sorted. */
   analyses: string[];
-  ablate: number[];
+  batch: number;
+  seed: number;
   /** Number of shards the sample was split into (1 for a single run). */
   shards: number;
+  /** Every other recorded option (batch, seed, estimator, tokens, …) under its option key. */
+  [option: string]: unknown;
 }
 
 /** JSON with object keys sorted, so equal records give equal strings. */
@@ -49,7 +49,7 @@ export function settingsDigest(record: SettingsRecord): string {
 /** The top-level fields (and model fields) in which two records differ. */
 export function settingsDifferences(a: SettingsRecord, b: SettingsRecord): string[] {
   const out: string[] = [];
-  const keys = new Set([...Object.keys(a), ...Object.keys(b)]) as Set<keyof SettingsRecord>;
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
   for (const k of keys) {
     if (k === "models") {
       const n = Math.max(a.models.length, b.models.length);

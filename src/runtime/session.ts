@@ -169,7 +169,9 @@ export async function release(session: Session): Promise<void> {
 /** A session computing the Gram matrix G = X·Xᵀ (of the column-centred X when `center`). */
 export interface GramSession {
   session: Session;
-  center: boolean;
+  centre: boolean;
+  /** Element type of X and G: float64 gives Grams exact to double rounding (DGEMM). */
+  dtype: "float32" | "float64";
 }
 
 /**
@@ -180,12 +182,14 @@ export interface GramSession {
  * const g = await gramSession({ center: true });
  * const G = await gramMatrix(g, { data: X, shape: [64, 151296] }); // Float64Array, 64 × 64
  */
-export async function gramSession(options: { center?: boolean; threads?: number } = {}): Promise<GramSession> {
-  const center = options.center ?? false;
+export async function gramSession(options: { centre?: boolean; threads?: number; dtype?: "float32" | "float64" } = {}): Promise<GramSession> {
+  const centre = options.centre ?? false;
+  const dtype = options.dtype ?? "float32";
+  const elem = dtype === "float64" ? 11 : 1;
   const INT = onnx.AttributeProto.AttributeType.INT;
   const nodes: onnx.INodeProto[] = [];
   let x = "X";
-  if (center) {
+  if (centre) {
     nodes.push({ op_type: "ReduceMean", input: ["X"], output: ["mu"], attribute: [{ name: "axes", type: onnx.AttributeProto.AttributeType.INTS, ints: [0] }, { name: "keepdims", type: INT, i: 1 }] });
     nodes.push({ op_type: "Sub", input: ["X", "mu"], output: ["Xc"] });
     x = "Xc";
@@ -199,11 +203,11 @@ export async function gramSession(options: { center?: boolean; threads?: number 
     graph: {
       name: "gram",
       node: nodes,
-      input: [{ name: "X", type: { tensor_type: { elem_type: 1, shape: dims("n", "p") } } }],
-      output: [{ name: "G", type: { tensor_type: { elem_type: 1, shape: dims("n", "n") } } }],
+      input: [{ name: "X", type: { tensor_type: { elem_type: elem, shape: dims("n", "p") } } }],
+      output: [{ name: "G", type: { tensor_type: { elem_type: elem, shape: dims("n", "n") } } }],
     },
   }).finish();
-  return { session: await createSession(bytes, { threads: options.threads ?? 0 }), center };
+  return { session: await createSession(bytes, { threads: options.threads ?? 0 }), centre, dtype };
 }
 
 /**
@@ -214,6 +218,16 @@ export async function gramSession(options: { center?: boolean; threads?: number 
  */
 export async function gramMatrix(g: GramSession, x: Tensor): Promise<Float64Array> {
   if (x.shape.length !== 2) throw new RangeError(`invalid shape [${x.shape}]: gramMatrix takes [n, p]`);
-  const out = await run(g.session, { X: x }, ["G"]);
-  return Float64Array.from(out.G.data);
+  if (g.dtype === "float32") {
+    const out = await run(g.session, { X: x }, ["G"]);
+    return Float64Array.from(out.G.data);
+  }
+  const data = x.data instanceof Float64Array ? x.data : Float64Array.from(x.data);
+  let results: ort.InferenceSession.OnnxValueMapType;
+  try {
+    results = await g.session.handle.run({ X: new ort.Tensor("float64", data, [...x.shape]) }, ["G"], { logSeverityLevel: 4 });
+  } catch (e) {
+    throw new InputError(g.session.file, `onnxruntime failed to compute a Gram matrix: ${firstLine(e)}`);
+  }
+  return results.G.data as Float64Array;
 }

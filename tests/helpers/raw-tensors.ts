@@ -1,4 +1,4 @@
-import type { Plan } from "../../src/run.js";
+import type { Plan } from "../../src/plan/index.js";
 import { exposeOutputs } from "../../src/onnx/surgery.js";
 import { createSession, run, release } from "../../src/runtime/session.js";
 import { batches } from "../../src/data/loader.js";

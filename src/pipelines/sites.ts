@@ -1,0 +1,62 @@
+/**
+ * Which sites of a model the analyses read, from its discovered sites and probed geometry.
+ * Shared by the pipelines (CKA and its ablation variant, probes, localisation, attention).
+ */
+import type { BlockSites, ModelSites } from "../onnx/sites.js";
+import { layoutOf, type ModelGeometry } from "../engine/geometry.js";
+import type { Layout } from "../engine/taps.js";
+
+/** A site chosen for CKA: canonical name, exporter tensor, layout. */
+export interface CkaSite {
+  name: string;
+  tensor: string;
+  layout: Layout;
+}
+
+/** The CKA site sets (METHODS.md §1 "Which sites"). */
+export const SITE_SETS = ["blocks", "all"] as const;
+export type SiteSet = (typeof SITE_SETS)[number];
+
+const BLOCK_SET = /\.\d+\.(resid_mid|out)$/;
+
+/**
+ * The CKA sites of a model: `blocks` = one per residual sum (ViT/Mixer: resid_mid and out of
+ * each block; ResNet: each unit's output); `all` = every named intermediate of every block
+ * (LayerNorm outputs, attention output, MLP hidden, residual sums; attention maps excluded).
+ */
+export function ckaSites(g: ModelGeometry, set: SiteSet): CkaSite[] {
+  const out: CkaSite[] = [];
+  const seen = new Set<string>();
+  for (const b of g.sites.blocks) {
+    for (const [name, tensor] of Object.entries(b.sites)) {
+      if (name.endsWith(".attn.probs")) continue;
+      if (set === "blocks" && !BLOCK_SET.test(name)) continue;
+      if (seen.has(tensor)) continue;
+      const shape = g.shapes.get(tensor);
+      if (!shape) continue;
+      seen.add(tensor);
+      out.push({ name, tensor, layout: layoutOf(shape) });
+    }
+  }
+  return out;
+}
+
+/** The canonical name of a block's output site (`blocks.3.out`, `stages.1.units.0.out`), if found. */
+export function blockOut(b: BlockSites): string | undefined {
+  const name = `${b.name}.out`;
+  return name in b.sites ? name : undefined;
+}
+
+/** The blocks with an attention map, with their layer index. */
+export function attentionBlocks(sites: ModelSites): { layer: number; block: BlockSites; tensor: string }[] {
+  const out: { layer: number; block: BlockSites; tensor: string }[] = [];
+  sites.blocks.forEach((block, layer) => {
+    if (block.attention) out.push({ layer, block, tensor: block.attention.tensor });
+  });
+  return out;
+}
+
+/** True when the model has attention maps on a known patch grid (attention distance, collapse). */
+export function hasAttention(sites: ModelSites): boolean {
+  return Boolean(sites.blocks.some((b) => b.attention) && sites.grid && sites.patchSize);
+}

@@ -1,0 +1,154 @@
+/**
+ * Run planning: models + data + options → a Plan (the engine's models, passes and drivers, and
+ * the settings record). Generic over the registry: each requested analysis plans its own drivers.
+ */
+import { InputError, UsageError } from "../errors.js";
+import { VERSION } from "../version.js";
+import { openData } from "../data/open.js";
+import { setMaxMemory } from "../limits.js";
+import { sampleIndices, sampleDigest, batchIndices } from "../data/sampling.js";
+import type { DataSource } from "../data/types.js";
+import type { Pass } from "../engine/run.js";
+import { settingsDigest, type SettingsRecord } from "../engine/settings.js";
+import { REGISTRY, ANALYSES, type AnalysisId } from "../pipelines/index.js";
+import { keyId, type PlanContext, type PlanModel, type PlannedDriver } from "../pipelines/contract.js";
+import { ckaSites } from "../pipelines/sites.js";
+import { loadRunModel, modelLabels, probeGeometry } from "./models.js";
+import { recordedOptions, resolveOptions, type Plan, type RunOptions } from "./types.js";
+
+async function source(data: string | DataSource, labels?: string): Promise<DataSource> {
+  return typeof data === "string" ? openData(data, { labels }) : data;
+}
+
+/** Splits a sample into batches and keeps the shard's contiguous run of whole batches. */
+function shardIndices(indices: Int32Array, batch: number, shard?: { index: number; count: number }): number[] {
+  if (!shard) return Array.from(indices);
+  const all = batchIndices(indices, batch);
+  const per = Math.ceil(all.length / shard.count);
+  return all.slice(shard.index * per, (shard.index + 1) * per).flat();
+}
+
+/** Pass order: the evaluation data, the probes' training split, then the CKA reshuffles. */
+function passRank(p: Pass): number {
+  return p.name === "main" ? 0 : p.name === "train" ? 1 : 2;
+}
+
+/**
+ * Prepares a run over `files` (model A, model B, then further checkpoints compared with A).
+ *
+ * @example const plan = await prepare(["vit.onnx", "resnet.onnx"], { data: "images/" });
+ */
+export async function prepare(files: readonly string[], runOptions: RunOptions): Promise<Plan> {
+  if (files.length === 0) throw new UsageError("no model given");
+  if (runOptions.data === undefined) throw new UsageError("no data given (--data)");
+  const options = resolveOptions(runOptions);
+  const warnings: string[] = [];
+  const warn = (m: string) => {
+    if (!warnings.includes(m)) {
+      warnings.push(m);
+      runOptions.onWarning?.(m);
+    }
+  };
+  for (const a of options.analyses) if (!(ANALYSES as readonly string[]).includes(a)) throw new RangeError(`invalid analysis: ${a}`);
+  // `ablate` names blocks to ablate: it asks for the ablation analysis too.
+  const requested = new Set<AnalysisId>([...options.analyses, ...(options.ablate.length && runOptions.analyses ? ["ablation" as const] : [])]);
+  const analyses = REGISTRY.filter((d) => requested.has(d.id));
+  const explicit = (id: AnalysisId) => runOptions.analyses?.includes(id) ?? false;
+
+  // Models.
+  setMaxMemory(options.maxMemory);
+  const labels = modelLabels(files, options.modelLabels);
+  const models: PlanModel[] = [];
+  for (let i = 0; i < files.length; i++) {
+    const em = await loadRunModel(files[i], labels[i], options);
+    models.push({ ...em, index: i, role: "model", geometry: undefined as never, ckaSites: [] });
+  }
+
+  // Data.
+  const main = await source(options.data, options.labels);
+  if (main.size === 0) throw new InputError(main.path, "no images");
+  const sample = sampleIndices(main.size, { limit: options.limit, seed: options.seed });
+  const batch = options.batch;
+  if (options.estimator !== "minibatch-unbiased" && batch < sample.length) {
+    throw new UsageError(`the ${options.estimator} estimator uses one Gram of all ${sample.length} examples: give --batch ${sample.length} (or more), or --limit ${batch}`);
+  }
+  if (options.estimator === "minibatch-unbiased" && sample.length < batch) {
+    throw new UsageError(`only ${sample.length} images for batches of ${batch}: lower --batch or add images`);
+  }
+
+  let train: { source: DataSource; sample: Int32Array } | undefined;
+  const passes: Pass[] = [{ name: "main", source: main, indices: shardIndices(sample, batch, options.shard) }];
+  const drivers: PlannedDriver[] = [];
+  const context = (id: AnalysisId): PlanContext<typeof options> => ({
+    options,
+    models,
+    userModels: models.filter((m) => m.role === "model"),
+    main,
+    get train() {
+      return train?.source;
+    },
+    sample,
+    explicit: explicit(id),
+    warn,
+    async trainSplit() {
+      if (!train) {
+        if (options.trainData === undefined) throw new UsageError("no training split given (--train-data)");
+        const s = await source(options.trainData, options.trainLabels);
+        train = { source: s, sample: sampleIndices(s.size, { seed: options.seed }) };
+      }
+      return train.source;
+    },
+    add(key, driver, reducer) {
+      const full = { analysis: id, ...key };
+      const sid = keyId(full);
+      if (drivers.some((d) => d.driver.id === sid)) throw new Error(`two drivers with the key ${sid}`);
+      drivers.push({ key: full, driver: { ...driver, id: sid }, reducer });
+    },
+    addPass(p) {
+      if (passes.some((x) => x.name === p.name)) return;
+      if (p.split === "train") {
+        if (!train) throw new Error("the training split was not opened (trainSplit) before its pass was added");
+        passes.push({ name: p.name, source: train.source, indices: shardIndices(train.sample, batch, options.shard) });
+      } else {
+        const perm = sampleIndices(sample.length, { seed: options.seed * 1000 + p.reshuffle });
+        passes.push({ name: p.name, source: main, indices: shardIndices(Int32Array.from(perm, (i) => sample[i]), batch, options.shard) });
+      }
+    },
+  });
+
+  // Variants derived from the user's models (inference-ablations), then every model's geometry
+  // (a variant shares its original's tensors and shapes).
+  for (const d of analyses) {
+    if (!d.variants) continue;
+    for (const v of await d.variants(context(d.id))) models.push({ ...v, index: models.length, geometry: undefined as never, ckaSites: [] });
+  }
+  for (const m of models) {
+    const original = m.role === "variant" ? models.find((x) => x.role === "model" && x.file === m.file && x.geometry) : undefined;
+    m.geometry = original?.geometry ?? (await probeGeometry(m.model, m.sites, m.bytes, m.preprocess, options.threads));
+    m.ckaSites = ckaSites(m.geometry, options.siteSet);
+  }
+
+  for (const d of analyses) await d.plan(context(d.id));
+  passes.sort((a, b) => passRank(a) - passRank(b));
+
+  const settings: SettingsRecord = {
+    tool: "seelike",
+    version: VERSION,
+    models: models.map((m) => ({
+      label: m.label,
+      file: m.file,
+      sha256: m.sha256,
+      sites: Object.fromEntries(m.ckaSites.map((s) => [s.name, s.tensor])),
+      preprocessing: { ...m.preprocess },
+    })),
+    data: {
+      path: main.path,
+      images: sample.length,
+      sampleDigest: sampleDigest(Array.from(sample, (i) => main.ids[i])),
+      ...(train ? { trainPath: train.source.path, trainImages: train.sample.length, trainDigest: sampleDigest(Array.from(train.sample, (i) => train!.source.ids[i])) } : {}),
+    },
+    ...(recordedOptions(options) as { batch: number; seed: number; shards: number }),
+    analyses: analyses.map((d) => d.id).sort(),
+  };
+  return { settings, digest: settingsDigest(settings), models, passes, drivers, options, analyses: analyses.map((d) => d.id), warnings };
+}
