@@ -13,9 +13,7 @@ const fmt = (x) => (x === null || x === undefined ? "n/a" : Number(x).toFixed(3)
 const out = [];
 const say = (claim, measured, holds) => out.push(`${holds === null ? "  ?" : holds ? " ok" : " no"}  ${claim}\n     ${measured}`);
 
-const cka = (id) => r.cka.find((c) => c.id === id)?.result;
-const labelIndex = (label) => r.models.findIndex((m) => m.label === label);
-const pairWith = (label) => r.cka.find((c) => c.id.startsWith("cka:0-") && c.b === label)?.result;
+const pairWith = (label) => (r.cka ?? []).find((c) => c.a === r.models[0].label && c.b === label)?.result;
 
 /** Mean CKA between sites at least half the depth apart (low = the matrix is not uniform). */
 function farMean(m) {
@@ -26,7 +24,7 @@ function farMean(m) {
 }
 
 // 1. ViT representations are more uniform across depth than ResNet's (Fig. 1).
-const main = cka("cka:0-1");
+const main = pairWith(r.models[1]?.label);
 if (main) {
   const v = farMean(main.matrices.AA), res = farMean(main.matrices.BB);
   say("ViT's CKA matrix is more uniform across depth than the ResNet's (Raghu Fig. 1)",

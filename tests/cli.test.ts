@@ -3,7 +3,7 @@
  * the file and the problem, exit code 2, never a native crash.
  */
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -136,4 +136,30 @@ describe("seelike CLI", () => {
     expect(html).toContain("blocks.0.out");
     expectBadInput(cli(["report", path.join(dir, "nothing.json"), "--out", path.join(dir, "l.html")]), /nothing\.json: no such file/);
   });
+
+  for (const [what, args] of [
+    ["demo", ["demo", "--limit", "400", "--batch", "100"]],
+    ["compare", ["compare", VIT, MIXER, "--data", DATA, "--limit", "256", "--batch", "16", "--analyses", "cka,skip", "--threads", "1"]],
+  ] as const) {
+    it(`Ctrl-C during ${what} stops after the batch with a checkpoint and exits 130`, async () => {
+      const out = path.join(dir, `sigint-${what}/report.html`);
+      const child = spawn(process.execPath, [bin, ...args, "--out", out], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+      let stderr = "";
+      let sent = false;
+      child.stderr.on("data", (d) => {
+        stderr += d;
+        // The first progress line: the run is streaming batches.
+        if (!sent && /img|batch|\d+\s*\//.test(stderr)) {
+          sent = true;
+          child.kill("SIGINT");
+        }
+      });
+      const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+      expect(sent, stderr).toBe(true);
+      expect(code, stderr).toBe(130);
+      expect(stderr).toMatch(/stopping after this batch/);
+      expect(stderr).toMatch(/interrupted; state saved to .*, continue with --resume/);
+      expect(existsSync(path.join(dir, `sigint-${what}/report/results.json`))).toBe(false);
+    });
+  }
 });

@@ -77,7 +77,7 @@ describe("engine", () => {
     expect(r.cka[0].result.matrices.AB.shape).toEqual([nA, nB]);
     expect(r.cka[0].result.matrices.AB.rows).toEqual(Object.keys(r.settings.models[0].sites));
     expect(existsSync(path.join(dir, "full/report.html"))).toBe(true);
-    expect(existsSync(path.join(dir, "full/report/cka-cka_0-1-AB.csv"))).toBe(true);
+    expect(existsSync(path.join(dir, "full/report/cka-timm_vit_op17-mixer_op17-AB.csv"))).toBe(true);
     expect(Object.keys(r.probes)).toHaveLength(2);
     // Localisation and probes read block outputs (blocks.N.out), not a sublayer's output.
     for (const label of Object.keys(r.localisation)) {

@@ -124,7 +124,7 @@ describe.skipIf(!hasNumpy)("the CKA .npy files a run writes next to its report",
   it("every cka-*.npy loads in numpy as float64 [rows, cols] equal to results.json's matrix", () => {
     const doc = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8"));
     const files = readdirSync(dir).filter((f) => /^cka-.*\.npy$/.test(f)).sort();
-    expect(files).toEqual(["cka-cka_0-1-AA.npy", "cka-cka_0-1-AB.npy", "cka-cka_0-1-BB.npy"]);
+    expect(files).toEqual(["cka-timm_vit_gap_op17-mixer_op17-AA.npy", "cka-timm_vit_gap_op17-mixer_op17-AB.npy", "cka-timm_vit_gap_op17-mixer_op17-BB.npy"]);
     for (const f of files) {
       const key = /-(AA|BB|AB)\.npy$/.exec(f)![1];
       const m = doc.cka[0].result.matrices[key];

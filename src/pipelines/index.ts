@@ -15,6 +15,10 @@ import { collapse } from "./collapse.js";
 import { accuracy } from "./accuracy.js";
 import { ablation } from "./ablation.js";
 
+/**
+ * Every analysis definition, in finishing order.
+ * @example REGISTRY.map((d) => d.id) // ["cka", "attention", "skip", …]
+ */
 export const REGISTRY = [cka, attention, skip, localisation, probes, embeddings, collapse, accuracy, ablation] as const;
 
 type Registered = (typeof REGISTRY)[number];
@@ -22,10 +26,16 @@ type Registered = (typeof REGISTRY)[number];
 /** One analysis id: the `--analyses` value, the results key, the report section, the files' prefix. */
 export type AnalysisId = Registered["id"];
 
-/** Every analysis id, in registry order. */
+/**
+ * Every analysis id, in registry order.
+ * @example ANALYSES.includes("cka") // true
+ */
 export const ANALYSES: readonly AnalysisId[] = REGISTRY.map((d) => d.id);
 
-/** The analyses run when none are named. */
+/**
+ * The analyses run when none are named.
+ * @example await compare("a.onnx", "b.onnx", { data: "images/", analyses: DEFAULT_ANALYSES.filter((a) => a !== "probes") })
+ */
 export const DEFAULT_ANALYSES: readonly AnalysisId[] = REGISTRY.filter((d) => d.default).map((d) => d.id);
 
 /** The definition of an analysis id. */

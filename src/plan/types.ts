@@ -26,7 +26,10 @@ export const ANALYSES_OPTION = option<"analyses", readonly AnalysisId[]>({
   parse: parseAnalyses, owner: "run", record: (v) => [...v].sort(),
 });
 
-/** Every option of a run: the run's own, then each analysis' in registry order. */
+/**
+ * Every option of a run: the run's own, then each analysis' in registry order.
+ * @example ALL_OPTIONS.find((o) => o.key === "estimator")?.default // "minibatch-unbiased"
+ */
 export const ALL_OPTIONS: readonly OptionSpec<string, any>[] = [...RUN_OPTIONS, ANALYSES_OPTION, ...ANALYSIS_OPTIONS];
 
 type Spec = (typeof RUN_OPTIONS)[number] | typeof ANALYSES_OPTION | AnalysisOptionSpec;
