@@ -4,12 +4,13 @@
  * on the holdout then refit on the whole training split.
  */
 import type { Matrix } from "../../src/numeric/linalg.js";
-import { matmulTransB, rowSet } from "../../src/numeric/matmul.js";
+import type { FloatArray } from "../../src/tensor.js";
+import { columnGram, type RowSet } from "../../src/numeric/matmul.js";
 import { accuracy, bestLambda, BIAS_CONSTANT, design, predictions, solveWithLambda, STD_EPSILON, type Standardiser } from "./ridge.js";
 import { blockState, type ProbeBlockState, type ProbeFit } from "./state.js";
 
 /** Adds fit-part rows into the sums; the Gram update XᵀX runs on the blocked float64 kernel. */
-export function addFit(s: ProbeBlockState, X: ArrayLike<number>, rows: number[], labels: ArrayLike<number>): void {
+export function addFit(s: ProbeBlockState, X: FloatArray, rows: number[], labels: ArrayLike<number>): void {
   const D = s.dim;
   const m = rows.length;
   if (m === 0) return;
@@ -18,18 +19,17 @@ export function addFit(s: ProbeBlockState, X: ArrayLike<number>, rows: number[],
     for (const r of rows) for (let j = 0; j < D; j++) s.shift[j] += X[r * D + j];
     for (let j = 0; j < D; j++) s.shift[j] /= m;
   }
-  const Xt = new Float64Array(D * m);
-  rows.forEach((r, k) => {
+  for (const r of rows) {
     const c = labels[r];
     for (let j = 0; j < D; j++) {
       const x = X[r * D + j] - s.shift[j];
-      Xt[j * m + k] = x;
       s.fitSum[j] += x;
       s.classSum[c * D + j] += x;
     }
     s.classCount[c]++;
-  });
-  const G = matmulTransB(rowSet(Xt, D, m));
+  }
+  const picked: RowSet = { arrays: rows.map(() => X), offsets: rows.map((r) => r * D), cols: D };
+  const G = columnGram(picked, { shift: s.shift });
   for (let i = 0; i < G.length; i++) s.fitGram[i] += G[i];
   s.fitCount += m;
 }

@@ -1,4 +1,4 @@
-import type { Tensor } from "../../src/tensor.js";
+import type { FloatArray, Tensor } from "../../src/tensor.js";
 import type { Matrix } from "../../src/numeric/linalg.js";
 import type { Reducer } from "../reducer.js";
 import { BIAS_CONSTANT } from "./ridge.js";
@@ -26,7 +26,7 @@ function finalizeBlock(s: ProbeBlockState, settings: Required<ProbeConfig>): Pro
   return fits;
 }
 
-function featureMatrix(f: Matrix | Tensor): { data: ArrayLike<number>; n: number; D: number } {
+function featureMatrix(f: Matrix | Tensor): { data: FloatArray; n: number; D: number } {
   if (f.shape.length !== 2) throw new RangeError(`invalid features shape [${f.shape}]: expected pooled [B, D] (see pool)`);
   const [n, D] = f.shape;
   if (f.data.length !== n * D) throw new RangeError(`invalid features: ${f.data.length} elements for [${f.shape}]`);

@@ -1,5 +1,6 @@
 import { choleskySolve, type Matrix } from "../../src/numeric/linalg.js";
 import { columnMoments } from "../../src/numeric/stats.js";
+import { columnGram, matmulTransB, rowSet } from "../../src/numeric/matmul.js";
 
 /** big_vision's bias feature value: large, so the bias is almost unregularised. */
 export const BIAS_CONSTANT = 100;
@@ -74,26 +75,20 @@ export function ridgeWeights(x: Matrix, y: Matrix, lambda: number, form: RidgeFo
   const useDual = form === "dual" || (form === "auto" && p > n);
   if (form !== "primal" && form !== "dual" && form !== "auto") throw new RangeError(`invalid form: ${form}`);
   if (!useDual) {
-    const A = new Float64Array(p * p);
+    const A = columnGram(rowSet(X, n, p));
     const B = new Float64Array(p * C);
     for (let r = 0; r < n; r++) {
       const o = r * p;
       for (let i = 0; i < p; i++) {
         const xi = X[o + i];
         if (xi === 0) continue;
-        for (let j = 0; j <= i; j++) A[i * p + j] += xi * X[o + j];
         for (let c = 0; c < C; c++) B[i * C + c] += xi * Y[r * C + c];
       }
     }
     for (let i = 0; i < p; i++) A[i * p + i] += lambda;
     return choleskySolve({ data: A, shape: [p, p] }, { data: B, shape: [p, C] });
   }
-  const K = new Float64Array(n * n);
-  for (let a = 0; a < n; a++) for (let b = 0; b <= a; b++) {
-    let s = 0;
-    for (let j = 0; j < p; j++) s += X[a * p + j] * X[b * p + j];
-    K[a * n + b] = s;
-  }
+  const K = matmulTransB(rowSet(X, n, p));
   for (let a = 0; a < n; a++) K[a * n + a] += lambda;
   const alpha = choleskySolve({ data: K, shape: [n, n] }, y).data;
   const W = new Float64Array(p * C);
