@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { cholesky, choleskySolve, crossProduct, matrix, product, symmetricEigen, transpose } from "../src/numeric/linalg.js";
+import { cholesky, choleskySolve, crossProduct, matrix, symmetricEigen } from "../src/numeric/linalg.js";
+import { product, transpose } from "./helpers/linalg.js";
 import { columnMoments } from "../src/numeric/stats.js";
 import { maxRelativeError, readFloat } from "./helpers/npy-b.js";
 
