@@ -5,6 +5,7 @@
  */
 import { mkdir, access, constants } from "node:fs/promises";
 import path from "node:path";
+import { csvFormatRows } from "d3";
 import { InputError } from "./errors.js";
 import { writeFileAtomic } from "./state.js";
 import { checkFreeSpace, writeProblem } from "./limits.js";
@@ -59,14 +60,14 @@ export function toJSONValue(v: unknown): unknown {
   return v;
 }
 
-function csvCell(v: unknown): string {
-  if (v === null || v === undefined || (typeof v === "number" && !Number.isFinite(v))) return "";
-  const s = String(v);
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+/** Empty for missing and non-finite values (d3-dsv would write "NaN"); anything else as text. */
+function csvCell(v: unknown): unknown {
+  return v === undefined || (typeof v === "number" && !Number.isFinite(v)) ? null : v;
 }
 
+/** RFC 4180 CSV (d3-dsv quoting), one line per row, newline-terminated. */
 function csv(rows: unknown[][]): string {
-  return rows.map((r) => r.map(csvCell).join(",")).join("\n") + "\n";
+  return csvFormatRows(rows.map((r) => r.map(csvCell) as string[])) + "\n";
 }
 
 /** A file-name-safe slug of a label (names from models never become paths unescaped). */
