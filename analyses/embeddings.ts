@@ -4,6 +4,7 @@
  */
 import type { Tensor } from "../src/tensor.js";
 import { symmetricEigen, type Matrix } from "../src/numeric/linalg.js";
+import { columnGram, matmulTransB, rowSet } from "../src/numeric/matmul.js";
 
 /** Layout of the patch-embedding weight: Conv [D, C, P, P], or Linear [P·P·C, D] with input order (y, x, c). */
 export type PatchEmbeddingLayout = "conv" | "linear";
@@ -101,26 +102,13 @@ export function patchEmbeddingComponents(weight: Tensor, options: PatchEmbedding
   let values: Float64Array;
   if (K <= D) {
     // Right singular vectors are the eigenvectors of XᵀX (K × K).
-    const G = new Float64Array(K * K);
-    for (let d = 0; d < D; d++) {
-      const r = d * K;
-      for (let i = 0; i < K; i++) {
-        const x = X[r + i];
-        if (x === 0) continue;
-        for (let j = 0; j <= i; j++) G[i * K + j] += x * X[r + j];
-      }
-    }
+    const G = columnGram(rowSet(X, D, K));
     const e = symmetricEigen({ data: G, shape: [K, K] });
     values = e.values;
     for (let i = 0; i < k; i++) for (let j = 0; j < K; j++) out[i * K + j] = e.vectors.data[j * K + i];
   } else {
     // D < K: eigenvectors u of XXᵀ (D × D) give v = Xᵀu / σ.
-    const G = new Float64Array(D * D);
-    for (let a = 0; a < D; a++) for (let b = 0; b <= a; b++) {
-      let s = 0;
-      for (let j = 0; j < K; j++) s += X[a * K + j] * X[b * K + j];
-      G[a * D + b] = s;
-    }
+    const G = matmulTransB(rowSet(X, D, K));
     const e = symmetricEigen({ data: G, shape: [D, D] });
     values = e.values;
     for (let i = 0; i < k; i++) {

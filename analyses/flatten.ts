@@ -1,25 +1,7 @@
 import type { Tensor } from "../src/tensor.js";
+import { tokenMode, type Layout, type TokenMode } from "./vocabulary.js";
 
-/** Flattening modes of METHODS.md §1, recorded as `tokens` in every result. */
-export type TokenMode = "all" | "cls" | "spatial" | "gap";
-/** Every flattening mode, default first. */
-/**
- * The flattening modes (METHODS.md §1 `tokens`); `all` is the default.
- * @example tokenModes.includes("gap") // true
- */
-export const tokenModes: readonly TokenMode[] = ["all", "cls", "spatial", "gap"];
-
-/**
- * How a site's activations are laid out: `BTD` tokens (ViT, Mixer) with `prefixTokens` leading
- * non-spatial tokens (CLS, distillation, registers; CLS is token 0), or `BCHW` feature maps.
- */
-export type Layout = { layout: "BTD"; prefixTokens: number } | { layout: "BCHW" };
-
-/** Throws a RangeError unless `mode` is a known flattening mode. */
-export function tokenMode(mode: string): TokenMode {
-  if (!(tokenModes as readonly string[]).includes(mode)) throw new RangeError(`invalid tokens: ${mode}`);
-  return mode as TokenMode;
-}
+export { tokenModes, tokenMode, type TokenMode, type Layout } from "./vocabulary.js";
 
 /**
  * The m × p example matrix of a site under a flattening mode, as a Tensor [B, p]:

@@ -11,7 +11,7 @@
 import type { Tensor } from "../src/tensor.js";
 import { gram } from "../src/numeric/gram.js";
 import { frobenius, uCentre } from "../src/numeric/hsic.js";
-import type { Layout } from "./flatten.js";
+import type { Layout } from "./vocabulary.js";
 import { bySite, type PerSite } from "./cka.js";
 import type { Reducer } from "./reducer.js";
 

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { cholesky, choleskySolve, crossProduct, matrix, product, symmetricEigen, transpose } from "../src/numeric/linalg.js";
+import { eigs, lup, lusolve, multiply, transpose as mjTranspose } from "mathjs";
+import { cholesky, choleskySolve, crossProduct, matrix, symmetricEigen } from "../src/numeric/linalg.js";
+import { product, transpose } from "./helpers/linalg.js";
 import { columnMoments } from "../src/numeric/stats.js";
+import { gram } from "../src/numeric/gram.js";
 import { maxRelativeError, readFloat } from "./helpers/npy-b.js";
 
 const dir = "fixtures/reference/analyses-b";
@@ -76,4 +79,55 @@ describe("columnMoments", () => {
     expect(Array.from(mean)).toEqual([2, 4]);
     expect(Array.from(std)).toEqual([1, 2]);
   });
+});
+
+// mathjs as a second oracle, independent of numpy and of src/numeric: plain-array algorithms,
+// far too slow for the product (ARCHITECTURE.md) but fine for small random systems.
+describe("linear algebra against mathjs", () => {
+  const random = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) - 0.5;
+  const rowsOf = (m: { data: Float64Array; shape: [number, number] }) =>
+    Array.from({ length: m.shape[0] }, (_, i) => Array.from(m.data.subarray(i * m.shape[1], (i + 1) * m.shape[1])));
+  const flat = (a: number[][]) => Float64Array.from(a.flat());
+  const cases = [[5, 3, 1], [17, 9, 2], [40, 24, 3], [12, 30, 4]] as const;
+
+  for (const [m, n, seed] of cases) {
+    it(`crossProduct and gram of a ${m} × ${n} matrix equal mathjs XᵀX and XXᵀ`, () => {
+      const X = matrix(m, n, Array.from({ length: m * n }, random(seed)));
+      const xs = rowsOf(X);
+      expect(maxRelativeError(crossProduct(X).data, flat(multiply(mjTranspose(xs), xs) as number[][]), 1e-9)).toBeLessThan(1e-12);
+      expect(maxRelativeError(gram(X), flat(multiply(xs, mjTranspose(xs)) as number[][]), 1e-9)).toBeLessThan(1e-12);
+    });
+
+    it(`symmetricEigen of a ${n} × ${n} Gram matches mathjs eigs (values, and vectors up to sign)`, () => {
+      const X = matrix(m + n, n, Array.from({ length: (m + n) * n }, random(10 + seed)));
+      const G = crossProduct(X);
+      const { values, vectors } = symmetricEigen(G);
+      const ref = eigs(rowsOf(G));
+      const pairs = ref.eigenvectors.map((e) => ({ value: e.value as number, vector: e.vector as number[] })).sort((a, b) => b.value - a.value);
+      expect(maxRelativeError(values, Float64Array.from(pairs, (p) => p.value), 1e-9)).toBeLessThan(1e-10);
+      pairs.forEach(({ vector }, c) => {
+        const norm = Math.hypot(...vector);
+        let dot = 0;
+        for (let r = 0; r < n; r++) dot += vectors.data[r * n + c] * vector[r];
+        const sign = Math.sign(dot);
+        for (let r = 0; r < n; r++) expect(Math.abs(vectors.data[r * n + c] - (sign * vector[r]) / norm)).toBeLessThan(1e-8);
+      });
+    });
+
+    it(`choleskySolve of a ${n} × ${n} SPD system with ${seed} right-hand sides matches mathjs lusolve`, () => {
+      const X = matrix(m + n, n, Array.from({ length: (m + n) * n }, random(20 + seed)));
+      const A = crossProduct(X);
+      for (let i = 0; i < n; i++) A.data[i * n + i] += 0.1;
+      const B = matrix(n, seed, Array.from({ length: n * seed }, random(30 + seed)));
+      // lusolve takes one right-hand side at a time; factorise once.
+      const lu = lup(rowsOf(A));
+      const ref = new Float64Array(n * seed);
+      for (let c = 0; c < seed; c++) {
+        const solved = lusolve(lu, Array.from({ length: n }, (_, r) => [B.data[r * seed + c]]));
+        const x = (Array.isArray(solved) ? solved : solved.toArray()) as number[][];
+        for (let r = 0; r < n; r++) ref[r * seed + c] = x[r][0];
+      }
+      expect(maxRelativeError(choleskySolve(A, B).data, ref, 1e-9)).toBeLessThan(1e-9);
+    });
+  }
 });

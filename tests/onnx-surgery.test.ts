@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { UsageError } from "../src/errors.js";
 import { loadModel, parseModel } from "../src/onnx/model.js";
 import { discoverSites } from "../src/onnx/sites.js";
-import { appendNodes, exposeOutputs, gramSubgraph, removeResidual } from "../src/onnx/surgery.js";
+import { appendNodes, exposeOutputs, removeResidual } from "../src/onnx/surgery.js";
+import { gramSubgraph } from "./helpers/gram-graphs.js";
 import { GRAPH, decodeNode } from "../src/onnx/wire.js";
 import { availableDevices, createSession, run } from "../src/runtime/session.js";
 
@@ -119,12 +120,12 @@ describe("removeResidual", () => {
 });
 
 describe("appendNodes with a Gram subgraph", () => {
-  for (const [file, center] of [[VIT, false], [VIT, true], [RESNET, true], [path.join(MODELS, "mixer_op14.onnx"), true]] as const) {
-    it(`the appended Gram of ${path.basename(file)} equals X·Xᵀ of the exposed tensor (${center ? "centred" : "raw"})`, async () => {
+  for (const [file, centre] of [[VIT, false], [VIT, true], [RESNET, true], [path.join(MODELS, "mixer_op14.onnx"), true]] as const) {
+    it(`the appended Gram of ${path.basename(file)} equals X·Xᵀ of the exposed tensor (${centre ? "centred" : "raw"})`, async () => {
       const model = await loadModel(file);
       const sites = discoverSites(model);
       const site = sites.sites.find((s) => s.kind === "block")!.tensor;
-      const g = gramSubgraph(site, "gram_out", { opset: model.opset, center });
+      const g = gramSubgraph(site, "gram_out", { opset: model.opset, centre });
       const bytes = appendNodes(model, g.nodes, g.initializers, g.outputs);
       const withSite = exposeOutputs(await parseModel("gram.onnx", bytes), [site]);
       const B = 3;
@@ -132,7 +133,7 @@ describe("appendNodes with a Gram subgraph", () => {
       const X = out[site].data;
       const p = X.length / B;
       const mean = new Float64Array(p);
-      if (center) for (let i = 0; i < B; i++) for (let k = 0; k < p; k++) mean[k] += X[i * p + k] / B;
+      if (centre) for (let i = 0; i < B; i++) for (let k = 0; k < p; k++) mean[k] += X[i * p + k] / B;
       const ref = new Float64Array(B * B);
       for (let i = 0; i < B; i++)
         for (let j = 0; j < B; j++) {
@@ -214,16 +215,16 @@ describe("createSession", () => {
 });
 
 describe("gramSession", () => {
-  for (const center of [false, true]) {
-    it(`gramMatrix equals the float64 X·Xᵀ ${center ? "of the centred X" : ""} within float32 rounding`, async () => {
+  for (const centre of [false, true]) {
+    it(`gramMatrix equals the float64 X·Xᵀ ${centre ? "of the centred X" : ""} within float32 rounding`, async () => {
       const { gramSession, gramMatrix } = await import("../src/runtime/session.js");
       const n = 7;
       const p = 1000;
       const X = input([n, p]);
-      const g = await gramSession({ centre: center, threads: 1 });
+      const g = await gramSession({ centre, threads: 1 });
       const G = await gramMatrix(g, X);
       const mean = new Float64Array(p);
-      if (center) for (let i = 0; i < n; i++) for (let k = 0; k < p; k++) mean[k] += X.data[i * p + k] / n;
+      if (centre) for (let i = 0; i < n; i++) for (let k = 0; k < p; k++) mean[k] += X.data[i * p + k] / n;
       let scale = 0;
       let diff = 0;
       for (let i = 0; i < n; i++)

@@ -10,7 +10,8 @@ import type { Tensor } from "../tensor.js";
 import { readNpy } from "../data/npy.js";
 import { gramSession, gramMatrix, release, type GramSession } from "../runtime/session.js";
 import { ckaReducer, linearCKABatch, linearCKAOfGrams, estimatorId, type CKAResult, type CKAValue, type Estimator } from "../../analyses/cka.js";
-import { flatten, tokenMode, type TokenMode } from "../../analyses/flatten.js";
+import { flatten } from "../../analyses/flatten.js";
+import { tokenMode, type TokenMode } from "../../analyses/vocabulary.js";
 
 /** Options of `ckaOfArrays`. */
 export interface ArrayCKAOptions {

@@ -9,7 +9,7 @@ import { ALL_OPTIONS } from "../plan/types.js";
 import type { OptionSpec } from "../plan/options.js";
 import { positiveInt, nonNegativeInt } from "../plan/options.js";
 import { estimators } from "../../analyses/cka.js";
-import { tokenModes } from "../../analyses/flatten.js";
+import { tokenModes } from "../../analyses/vocabulary.js";
 import { runOptionsFromFlags, extraSites } from "./flags.js";
 import { ckaText, runSummary } from "./text.js";
 import type { CliIO } from "./index.js";

@@ -3,6 +3,7 @@
  * per row, paths relative to the CSV file (or absolute).
  */
 import { readFile } from "node:fs/promises";
+import { csvParseRows } from "d3";
 import { dirname } from "node:path";
 import { InputError } from "../errors.js";
 import { imageListSource } from "./folder.js";
@@ -11,41 +12,14 @@ import { codePointOrder } from "./source.js";
 import type { DataSource } from "./types.js";
 
 /**
- * Splits CSV text into rows of fields (RFC 4180: quoted fields, doubled quotes, CRLF); blank
- * lines are dropped.
+ * Splits CSV text into rows of fields (RFC 4180: quoted fields, doubled quotes, CRLF, by
+ * d3-dsv); a leading BOM and blank lines are dropped.
  *
  * @example csvRows('path,label\n"a,b.png",1\n') // [["path", "label"], ["a,b.png", "1"]]
  */
 export function csvRows(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = "";
-  let quoted = false;
-  let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
-  const endRow = () => {
-    row.push(field);
-    if (row.length > 1 || row[0] !== "") rows.push(row);
-    row = [];
-    field = "";
-  };
-  for (; i < text.length; i++) {
-    const ch = text[i];
-    if (quoted) {
-      if (ch === '"') {
-        if (text[i + 1] === '"') {
-          field += '"';
-          i++;
-        } else quoted = false;
-      } else field += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ",") {
-      row.push(field);
-      field = "";
-    } else if (ch === "\n") endRow();
-    else if (ch !== "\r") field += ch;
-  }
-  if (field !== "" || row.length > 0) endRow();
-  return rows;
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  return csvParseRows(body).filter((row) => row.length > 1 || row[0] !== "");
 }
 
 /**

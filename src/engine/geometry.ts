@@ -3,7 +3,7 @@
  * model, which settle what the graph leaves symbolic (the heads of a [B·H, T, T] map).
  */
 import type { ModelSites } from "../onnx/sites.js";
-import type { Layout } from "./taps.js";
+import type { TensorLayout as Layout } from "../../analyses/vocabulary.js";
 
 /** Shapes of a model's site tensors at batch `probeBatch`, and its image input. */
 export interface ModelGeometry {

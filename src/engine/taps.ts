@@ -17,14 +17,17 @@
  */
 import { onnx } from "../onnx/proto/onnx.js";
 
-export type Layout = "BTD" | "BCHW" | "BD" | "other";
-export type TokenMode = "all" | "cls" | "spatial" | "gap";
-export type PoolMode = "cls" | "mean" | "gap" | `token:${number}`;
+import type { PoolMode, TensorLayout as Layout, TokenMode } from "../../analyses/vocabulary.js";
+
+// The vocabulary is declared once in analyses/vocabulary.ts; drivers.ts still imports the
+// layout under its old name from here.
+/** A pool tap always reduces something: `none` (already [B, D]) is the probe reducer's alone. */
+export type TapPoolMode = Exclude<PoolMode, "none">;
 
 export type TapSpec =
   | { kind: "gram"; tensor: string; layout: Layout; tokens: TokenMode; prefixTokens: number }
   | { kind: "norms"; tensor: string; layout: Layout }
-  | { kind: "pool"; tensor: string; layout: Layout; mode: PoolMode; prefixTokens: number }
+  | { kind: "pool"; tensor: string; layout: Layout; mode: TapPoolMode; prefixTokens: number }
   | { kind: "raw"; tensor: string }
   /**
    * Attention collapse (METHODS.md §7): per (image, head) the Frobenius inner products of the
@@ -290,7 +293,7 @@ class Builder {
     return this.flatten(x, `${out}/flat`);
   }
 
-  pool(x: string, layout: Layout, mode: PoolMode, prefix: number, out: string): string {
+  pool(x: string, layout: Layout, mode: TapPoolMode, prefix: number, out: string): string {
     if (layout === "BTD") {
       if (mode === "cls") {
         if (prefix < 1) throw new RangeError("invalid pooling: cls (the model has no CLS token)");

@@ -3,6 +3,7 @@
  * regression (METHODS.md §6) and the symmetric eigendecomposition behind PCA (§7).
  * Row-major `Float64Array`s walked with plain indexed loops; inputs are never modified.
  */
+import { columnGram, rowSet } from "./matmul.js";
 
 /** A row-major float64 matrix. */
 export interface Matrix {
@@ -282,56 +283,11 @@ function tql2(n: number, V: Float64Array, d: Float64Array, e: Float64Array): voi
 }
 
 /**
- * Aᵀ A for an m × n matrix A (n × n, float64). The cross-product behind PCA and ridge Grams.
+ * Aᵀ A for an m × n matrix A (n × n, float64). The cross-product behind PCA and ridge Grams,
+ * on the blocked kernel of matmul.ts.
  * @example crossProduct(matrix(2, 1, [3, 4])).data // [25]
  */
 export function crossProduct(a: Matrix): Matrix {
   const [m, n] = a.shape;
-  const A = a.data;
-  const G = new Float64Array(n * n);
-  for (let r = 0; r < m; r++) {
-    const ra = r * n;
-    for (let i = 0; i < n; i++) {
-      const x = A[ra + i];
-      if (x === 0) continue;
-      const gi = i * n;
-      for (let j = 0; j <= i; j++) G[gi + j] += x * A[ra + j];
-    }
-  }
-  for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) G[j * n + i] = G[i * n + j];
-  return { data: G, shape: [n, n] };
-}
-
-/**
- * The product A B of an m × k and a k × n matrix.
- * @example product(matrix(1, 2, [1, 2]), matrix(2, 1, [3, 4])).data // [11]
- */
-export function product(a: Matrix, b: Matrix): Matrix {
-  const [m, k] = a.shape;
-  const [kb, n] = b.shape;
-  if (k !== kb) throw new RangeError(`invalid product: [${a.shape}] × [${b.shape}]`);
-  const A = a.data;
-  const B = b.data;
-  const C = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) {
-    const ci = i * n;
-    for (let p = 0; p < k; p++) {
-      const x = A[i * k + p];
-      if (x === 0) continue;
-      const bp = p * n;
-      for (let j = 0; j < n; j++) C[ci + j] += x * B[bp + j];
-    }
-  }
-  return { data: C, shape: [m, n] };
-}
-
-/**
- * Transpose of a matrix.
- * @example transpose(matrix(1, 2, [1, 2])).shape // [2, 1]
- */
-export function transpose(a: Matrix): Matrix {
-  const [m, n] = a.shape;
-  const T = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) T[j * m + i] = a.data[i * n + j];
-  return { data: T, shape: [n, m] };
+  return { data: columnGram(rowSet(a.data, m, n)), shape: [n, n] };
 }

@@ -81,6 +81,40 @@ export function matmulTransB(a: RowSet, b?: RowSet, options: MatmulOptions = {})
   return out;
 }
 
+/** Options of {@link columnGram}. */
+export interface ColumnGramOptions {
+  /** Subtract this vector from every row first (a shift of the features, e.g. their mean). */
+  shift?: Float64Array;
+}
+
+/**
+ * XᵀX (cols × cols, full symmetric, float64) of the rows of X: the feature Gram behind ridge
+ * normal equations and PCA. The rows are transposed once into column panels (shifted when asked)
+ * and multiplied on the same packed kernel as {@link matmulTransB}; the transpose is O(rows·cols)
+ * against the product's O(rows·cols²).
+ * @example columnGram(rowSet(new Float64Array([3, 4]), 2, 1)) // [25]
+ */
+export function columnGram(x: RowSet, options: ColumnGramOptions = {}): Float64Array {
+  const m = x.arrays.length;
+  const D = x.cols;
+  const shift = options.shift;
+  if (shift !== undefined && shift.length !== D) throw new RangeError(`invalid shift length: ${shift.length}, expected ${D}`);
+  const Xt = new Float64Array(D * m);
+  const row = x.gather ? new Float64Array(D) : undefined;
+  for (let k = 0; k < m; k++) {
+    let src: ArrayLike<number> = x.arrays[k];
+    let o = x.offsets[k];
+    if (row) {
+      x.gather!(k, 0, D, row, 0);
+      src = row;
+      o = 0;
+    }
+    if (shift === undefined) for (let j = 0; j < D; j++) Xt[j * m + k] = src[o + j];
+    else for (let j = 0; j < D; j++) Xt[j * m + k] = src[o + j] - shift[j];
+  }
+  return matmulTransB(rowSet(Xt, D, m));
+}
+
 /** Copies columns [k0, k0+w) of every row into a dense panel with row stride w. */
 function pack(src: RowSet, panel: Float64Array, k0: number, w: number, means?: Float64Array): void {
   const rows = src.arrays.length;

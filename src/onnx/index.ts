@@ -7,7 +7,7 @@ export { inferShapes, symbolicShapes, inferNode } from "./shapes.js";
 export type { Inferred, InferOptions, SymDim } from "./shapes.js";
 export { discoverSites } from "./sites.js";
 export type { ModelSites, BlockSites, Residual, SiteRef, SiteOptions, Family, AttentionLayout } from "./sites.js";
-export { exposeOutputs, removeResidual, appendNodes, appendGraph, gramSubgraph } from "./surgery.js";
+export { exposeOutputs, removeResidual, appendNodes, appendGraph } from "./surgery.js";
 export type { Subgraph } from "./surgery.js";
 export { inspectModel, formatInspect } from "./inspect.js";
 export type { InspectResult } from "./inspect.js";

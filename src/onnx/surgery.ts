@@ -58,8 +58,8 @@ export function exposeOutputs(model: OnnxModel, tensorNames: readonly string[]):
  * Outputs may be given as names (float32 assumed) or full ValueInfoProtos.
  *
  * @example
- * const g = gramSubgraph("/blocks/blocks.0/Add_1_output_0", "gram0", { opset: model.opset });
- * const bytes = appendNodes(model, g.nodes, g.initializers, g.outputs);
+ * const sum = { op_type: "ReduceSum", input: ["/blocks/blocks.0/Add_1_output_0"], output: ["sum0"] };
+ * const bytes = appendNodes(model, [sum], [], ["sum0"]);
  */
 export function appendNodes(model: OnnxModel, nodes: onnx.INodeProto[], initializers: onnx.ITensorProto[] = [], outputs: readonly (string | onnx.IValueInfoProto)[] = []): Uint8Array {
   const have = allTensors(model);
@@ -89,40 +89,6 @@ export interface Subgraph {
   nodes: onnx.INodeProto[];
   initializers: onnx.ITensorProto[];
   outputs: onnx.IValueInfoProto[];
-}
-
-/**
- * A Gram-matrix subgraph for one site: Flatten(axis=1) → [Sub(batch mean)] → Gemm(transB=1),
- * giving the B×B matrix X·Xᵀ (of the centred X when `center`), X the batch of flattened activations.
- * `rowLength` reshapes to [-1, rowLength] instead (e.g. H·T·T for [B·H, T, T] attention).
- *
- * @example
- * const g = gramSubgraph("x", "gram_x", { opset: 17, center: true });
- */
-export function gramSubgraph(tensor: string, output: string, options: { opset: number; center?: boolean; rowLength?: number }): Subgraph {
-  const p = `${output}__`;
-  const nodes: onnx.INodeProto[] = [];
-  const initializers: onnx.ITensorProto[] = [];
-  const attrInt = (name: string, i: number): onnx.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INT, i });
-  if (options.rowLength !== undefined) {
-    // One row per image when the batch axis is merged with another ([B·H, T, T] attention).
-    if (!Number.isInteger(options.rowLength) || options.rowLength < 1) throw new RangeError(`invalid rowLength: ${options.rowLength}`);
-    initializers.push({ name: `${p}rows`, data_type: 7, dims: [2], int64_data: [-1, options.rowLength] });
-    nodes.push({ name: `${p}reshape`, op_type: "Reshape", input: [tensor, `${p}rows`], output: [`${p}flat`] });
-  } else nodes.push({ name: `${p}flatten`, op_type: "Flatten", input: [tensor], output: [`${p}flat`], attribute: [attrInt("axis", 1)] });
-  let x = `${p}flat`;
-  if (options.center) {
-    if (options.opset >= 18) {
-      initializers.push({ name: `${p}axes`, data_type: 7, dims: [1], int64_data: [0] });
-      nodes.push({ name: `${p}mean`, op_type: "ReduceMean", input: [x, `${p}axes`], output: [`${p}mu`], attribute: [attrInt("keepdims", 1)] });
-    } else {
-      nodes.push({ name: `${p}mean`, op_type: "ReduceMean", input: [x], output: [`${p}mu`], attribute: [{ name: "axes", type: onnx.AttributeProto.AttributeType.INTS, ints: [0] }, attrInt("keepdims", 1)] });
-    }
-    nodes.push({ name: `${p}center`, op_type: "Sub", input: [x, `${p}mu`], output: [`${p}xc`] });
-    x = `${p}xc`;
-  }
-  nodes.push({ name: `${p}gemm`, op_type: "Gemm", input: [x, x], output: [output], attribute: [attrInt("transB", 1)] });
-  return { nodes, initializers, outputs: [{ name: output, type: { tensor_type: { elem_type: 1 } } }] };
 }
 
 /**

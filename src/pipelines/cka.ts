@@ -10,7 +10,7 @@ import type { TapSpec } from "../engine/taps.js";
 import { encodeNpy } from "../data/npy.js";
 import { ckaReducer, blockwiseCKA, estimators, type CKAResult, type CKAState, type Estimator, type BlockwiseCKA } from "../../analyses/cka.js";
 import { ckaSanity, type SanityReport } from "../../analyses/sanity.js";
-import { tokenModes, type TokenMode } from "../../analyses/flatten.js";
+import { tokenModes, type TokenMode } from "../../analyses/vocabulary.js";
 import type { Heatmap, Panel, SanityCheck } from "../../reports/types.js";
 import { option, oneOf, positiveInt } from "../plan/options.js";
 import { defineAnalysis, type PlanContext, type PlanModel } from "./contract.js";
@@ -103,9 +103,8 @@ export function ckaDriver(a: PlanModel, b: PlanModel | null, config: CKADriverCo
       // The control permutation is seeded by the batch's first sample, not by the batch count, so
       // shards merged and resumed runs equal one uninterrupted run.
       const controlSeed = (config.seed * 1_000_003 + repeat * 7919 + (view.batch.indices[0] ?? 0) * 31) | 0;
-      if (config.estimator === "minibatch-unbiased") return ckaReducer.update(state, { gramsA, gramsB, repeat, controlSeed });
-      const n = view.batch.ids.length;
-      return ckaReducer.update(state, { gramsA, gramsB, repeat, block: { row: state.offset, col: state.offset, rows: n, cols: n } });
+      // The full estimators place each batch's Grams as the next diagonal block of the m×m Gram.
+      return ckaReducer.update(state, config.estimator === "minibatch-unbiased" ? { gramsA, gramsB, repeat, controlSeed } : { gramsA, gramsB, repeat });
     },
     merge: ckaReducer.merge,
   };

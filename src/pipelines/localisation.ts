@@ -5,7 +5,8 @@
  */
 import type { Tensor } from "../tensor.js";
 import type { Driver } from "../engine/run.js";
-import { unpackLocalisation, type Layout, type TapSpec } from "../engine/taps.js";
+import { unpackLocalisation, type TapSpec } from "../engine/taps.js";
+import type { TensorLayout as Layout } from "../../analyses/vocabulary.js";
 import { layoutOf, type ModelGeometry } from "../engine/geometry.js";
 import { defaultLocalisationPositions, localisationReducer, type LocalisationResult, type LocalisationState } from "../../analyses/localisation.js";
 import { defineAnalysis, type PlanModel } from "./contract.js";

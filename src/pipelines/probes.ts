@@ -4,7 +4,8 @@
  */
 import { InputError, UsageError } from "../errors.js";
 import type { Driver } from "../engine/run.js";
-import type { Layout, TapSpec } from "../engine/taps.js";
+import type { TapSpec } from "../engine/taps.js";
+import type { TensorLayout as Layout } from "../../analyses/vocabulary.js";
 import { layoutOf, type ModelGeometry } from "../engine/geometry.js";
 import { probeReducer, type ProbeResult, type ProbeState } from "../../analyses/probes.js";
 import { option } from "../plan/options.js";

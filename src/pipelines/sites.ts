@@ -4,7 +4,7 @@
  */
 import type { BlockSites, ModelSites } from "../onnx/sites.js";
 import { layoutOf, type ModelGeometry } from "../engine/geometry.js";
-import type { Layout } from "../engine/taps.js";
+import type { TensorLayout as Layout } from "../../analyses/vocabulary.js";
 
 /** A site chosen for CKA: canonical name, exporter tensor, layout. */
 export interface CkaSite {

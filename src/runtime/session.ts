@@ -166,7 +166,7 @@ export async function release(session: Session): Promise<void> {
   await session.handle.release();
 }
 
-/** A session computing the Gram matrix G = X·Xᵀ (of the column-centred X when `center`). */
+/** A session computing the Gram matrix G = X·Xᵀ (of the column-centred X when `centre`). */
 export interface GramSession {
   session: Session;
   centre: boolean;
@@ -175,11 +175,11 @@ export interface GramSession {
 }
 
 /**
- * Opens a standalone session that takes X [n, p] (float32) and returns X·Xᵀ [n, n] as one ONNX
+ * Opens a standalone session that takes X [n, p] (float32, or float64 with `dtype`) and returns X·Xᵀ [n, n] as one ONNX
  * Gemm(transB=1): on the 2-core machine about 50× faster than a JS double loop (STYLE.md).
  *
  * @example
- * const g = await gramSession({ center: true });
+ * const g = await gramSession({ centre: true, dtype: "float64" });
  * const G = await gramMatrix(g, { data: X, shape: [64, 151296] }); // Float64Array, 64 × 64
  */
 export async function gramSession(options: { centre?: boolean; threads?: number; dtype?: "float32" | "float64" } = {}): Promise<GramSession> {

@@ -1,0 +1,83 @@
+import type { OnnxModel } from "../model.js";
+import { symbolicShapes } from "../shapes.js";
+import { cnnUnits } from "./cnn.js";
+import { patchEmbedding, positionEmbedding, tokenGeometry } from "./geometry.js";
+import { classifierInput, poolingOf } from "./head.js";
+import { applyOverrides, siteKind } from "./overrides.js";
+import { residualRoles } from "./residuals.js";
+import { residualFreeBlocks, tokenBlocks } from "./transformer.js";
+import type { BlockSites, Ctx, ModelSites, SiteOptions, SiteRef } from "./types.js";
+import { dataPath } from "./walk.js";
+
+/** The flat site list: stem and embeddings, every block's sites, then the head and logits. */
+function siteList(ctx: Ctx, pre: [string, string, string][], blocks: BlockSites[], post: [string, string, string][]): SiteRef[] {
+  const sites: SiteRef[] = [];
+  const shapeOf = (t: string) => ctx.sym.get(t) ?? null;
+  for (const [name, tensor, kind] of pre) sites.push({ name, tensor, kind, block: null, shape: shapeOf(tensor) });
+  for (const blk of blocks) {
+    for (const [name, tensor] of Object.entries(blk.sites)) sites.push({ name, tensor, kind: siteKind(name), block: blk.name, shape: shapeOf(tensor) });
+  }
+  for (const [name, tensor, kind] of post) sites.push({ name, tensor, kind, block: null, shape: shapeOf(tensor) });
+  return sites;
+}
+
+/**
+ * Discovers the model's sites from its graph.
+ *
+ * @example
+ * const sites = discoverSites(await loadModel("vit_b_16.onnx"));
+ * sites.family;          // "vit"
+ * sites.blocks.length;   // 12
+ * sites.blocks[0].sites["blocks.0.attn.probs"]; // "/encoder/layers/encoder_layer_0/self_attention/Softmax_output_0"
+ */
+export function discoverSites(model: OnnxModel, options: SiteOptions = {}): ModelSites {
+  const { one, sym } = symbolicShapes(model, { imageSize: options.imageSize });
+  const data = dataPath(model, one);
+  const ctx: Ctx = { model, nodes: model.nodes, one, sym, data, isConst: (t: string) => !data.has(t) };
+  const notes: string[] = [];
+
+  const { attnOf, tokenRes, conv, family } = residualRoles(ctx);
+  const units = cnnUnits(ctx, conv);
+  const tokens = tokenBlocks(ctx, tokenRes, attnOf, notes);
+  const blocks = [...units.blocks, ...tokens.blocks];
+  const outRes = [...units.outRes, ...tokens.outRes];
+  residualFreeBlocks(ctx, blocks, outRes, notes);
+
+  const patch = patchEmbedding(ctx);
+  const pos = positionEmbedding(ctx);
+  const geometry = tokenGeometry(ctx, tokenRes[0], patch, notes);
+
+  // Globals: stem, patch/pos embedding, pooling head, logits.
+  const logits = model.outputs[0].name;
+  const headPre = classifierInput(ctx, logits);
+  const pooling = tokenRes.length ? poolingOf(ctx, tokenRes[tokenRes.length - 1].out, headPre) : null;
+  const pre: [string, string, string][] = [];
+  if (conv.length) pre.push(["stem", conv[0].source, "stem"]);
+  if (patch) pre.push(["patch_embed", patch.tokens, "embedding"]);
+  if (pos) pre.push(["pos_embed", pos.tensor, "embedding"]);
+  const post: [string, string, string][] = [];
+  if (headPre) post.push(["head.pre", headPre, "head"]);
+  post.push(["logits", logits, "logits"]);
+  const sites = siteList(ctx, pre, blocks, post);
+  applyOverrides(model, options.extraSites ?? {}, sites, blocks, (t) => sym.get(t) ?? null);
+
+  const img = model.imageInput;
+  return {
+    family,
+    input: { name: img.name, shape: img.shape ?? [] },
+    patchSize: geometry.patchSize,
+    grid: geometry.grid,
+    tokens: geometry.tokens,
+    prefixTokens: geometry.prefixTokens,
+    cls: geometry.prefixTokens > 0,
+    blocks,
+    residuals: outRes,
+    stages: units.stages,
+    ...(pos?.initializer ? { posEmbed: { initializer: pos.initializer, shape: pos.shape } } : {}),
+    ...(patch ? { patchEmbed: { weight: patch.weight, shape: patch.shape, patchSize: patch.patchSize } } : {}),
+    pooling,
+    sites,
+    logits,
+    notes,
+  };
+}

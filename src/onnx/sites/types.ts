@@ -1,0 +1,92 @@
+/** What site discovery returns, and the graph context its steps share. */
+import type { NodeInfo, OnnxModel } from "../model.js";
+import type { Inferred, SymDim } from "../shapes.js";
+
+/** Architecture family. */
+export type Family = "vit" | "resnet" | "mixer" | "hybrid" | "unknown";
+
+/** Head layout of an attention-probability tensor. */
+export type AttentionLayout = "[B,H,T,T]" | "[B*H,T,T]";
+
+/** One residual sum out = z + f(z). */
+export interface Residual {
+  block: string;
+  /** "attn" | "mlp" (transformer), "token_mix" | "channel_mix" (mixer), "unit" (ResNet). */
+  sublayer: string;
+  /** Skip input of the Add (the projection output for projection shortcuts). */
+  z: string;
+  /** Long-branch output f(z). */
+  fz: string;
+  /** The sum. */
+  out: string;
+  shortcut: "identity" | "projection";
+  /** The tensor both branches start from (= z for identity shortcuts). */
+  source: string;
+  /** Name of the Add node. */
+  node: string;
+}
+
+/** One block (transformer/mixer block or ResNet unit) with its sites. */
+export interface BlockSites {
+  name: string;
+  kind: "transformer" | "mixer" | "unit";
+  /** ResNet stage index (units only). */
+  stage?: number;
+  /** Canonical site name → exporter tensor name. */
+  sites: Record<string, string>;
+  attention?: { tensor: string; heads: number | null; layout: AttentionLayout | null };
+}
+
+/** One site in the flat list. */
+export interface SiteRef {
+  name: string;
+  tensor: string;
+  kind: string;
+  block: string | null;
+  /** Inferred shape with the batch symbolic ("B"), or null when unknown. */
+  shape: SymDim[] | null;
+}
+
+/** What `seelike inspect --json` prints. */
+export interface ModelSites {
+  family: Family;
+  input: { name: string; shape: (number | string | null)[] };
+  patchSize: number | null;
+  grid: [number, number] | null;
+  /** Tokens per image T (transformers and mixers), else null. */
+  tokens: number | null;
+  prefixTokens: number;
+  cls: boolean;
+  blocks: BlockSites[];
+  residuals: Residual[];
+  stages: { index: number; units: string[]; shape: SymDim[] | null }[];
+  posEmbed?: { initializer: string; shape: number[] };
+  patchEmbed?: { weight: string; shape: number[]; patchSize: number };
+  pooling: "cls" | "mean" | null;
+  sites: SiteRef[];
+  logits: string;
+  /** Notes on what could not be determined (one line each). */
+  notes: string[];
+}
+
+/** Options of discoverSites. */
+export interface SiteOptions {
+  /** Extra or overriding sites: canonical name → exporter tensor name or /regex/ (first match in graph order). */
+  extraSites?: Record<string, string | RegExp>;
+  /** Image side used when the input's H/W are symbolic. Default 224. */
+  imageSize?: number;
+}
+
+export const PASS_OR_NORM = new Set(["Identity", "Dropout", "Cast", "LayerNormalization", "ReduceMean", "Sub", "Pow", "Add", "Sqrt", "Div", "Mul", "Reciprocal"]);
+export const WEIGHTED = new Set(["MatMul", "Gemm", "Conv", "Einsum", "ConvTranspose"]);
+export const FLOAT = new Set([1, 10, 11, 16]);
+
+/** The model with its inferred shapes (batch 1 and symbolic) and its data path, shared by every discovery step. */
+export interface Ctx {
+  model: OnnxModel;
+  nodes: NodeInfo[];
+  one: Map<string, Inferred>;
+  sym: Map<string, SymDim[] | null>;
+  data: Set<string>;
+  isConst: (t: string) => boolean;
+}
