@@ -29,7 +29,7 @@ export interface AttentionDistanceOptions extends AttentionGeometry {
 
 /** Per-head result of one attention tensor (one layer). */
 export interface AttentionDistanceOfLayer {
-  analysis: "attention-distance";
+  analysis: "attention";
   settings: Required<AttentionGeometry> & { weighting: AttentionWeighting; units: "px" };
   weighting: AttentionWeighting;
   images: number;
@@ -236,7 +236,7 @@ export function attentionDistance(attn: Tensor, options: AttentionDistanceOption
   accumulate(attn, options, images, heads, sums);
   for (const a of [sums.renormalised, sums.raw, sums.prefixMass]) for (let h = 0; h < heads; h++) a[h] /= images;
   return {
-    analysis: "attention-distance",
+    analysis: "attention",
     settings: { grid: [options.grid[0], options.grid[1]], patchSize: options.patchSize, prefixTokens: options.prefixTokens, weighting, units: "px" },
     weighting,
     images,
@@ -268,7 +268,7 @@ export interface AttentionDistanceLayerState {
 
 /** Plain-data reducer state. */
 export interface AttentionDistanceState {
-  analysis: "attention-distance";
+  analysis: "attention";
   settings: Required<AttentionDistanceConfig>;
   layers: AttentionDistanceLayerState[];
 }
@@ -285,7 +285,7 @@ export type AttentionDistanceInput =
 
 /** Finalized result: L × H matrices (rows in ascending layer order). */
 export interface AttentionDistanceResult {
-  analysis: "attention-distance";
+  analysis: "attention";
   settings: Required<AttentionDistanceConfig> & { units: "px"; default: "renormalised" };
   layers: number[];
   heads: number;
@@ -336,12 +336,12 @@ function findLayer(state: AttentionDistanceState, layer: number, heads: number):
  * attentionDistanceReducer.finalize(s).distance // [L, H]
  */
 export const attentionDistanceReducer: Reducer<AttentionDistanceConfig, AttentionDistanceState, AttentionDistanceInput, AttentionDistanceResult> = {
-  id: "attention-distance",
+  id: "attention",
   init(config) {
     validateGeometry(config);
     const weighting = validateWeighting(config.weighting ?? "renormalised");
     return {
-      analysis: "attention-distance",
+      analysis: "attention",
       settings: { grid: [config.grid[0], config.grid[1]], patchSize: config.patchSize, prefixTokens: config.prefixTokens, weighting },
       layers: [],
     };
@@ -407,7 +407,7 @@ export const attentionDistanceReducer: Reducer<AttentionDistanceConfig, Attentio
     }
     const { grid, patchSize } = state.settings;
     return {
-      analysis: "attention-distance",
+      analysis: "attention",
       settings: { ...state.settings, grid: [grid[0], grid[1]], units: "px", default: "renormalised" },
       layers: state.layers.map((l) => l.layer),
       heads: H,

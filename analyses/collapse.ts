@@ -22,7 +22,7 @@ export interface CollapseInput {
 
 /** Plain-data state: sums of cosines and their counts. */
 export interface CollapseState {
-  analysis: "attention-collapse";
+  analysis: "collapse";
   sites: string[];
   heads: number;
   tokens: number;
@@ -36,7 +36,7 @@ export interface CollapseState {
 
 /** Finalized attention-collapse result: the L×L mean cosine matrix. */
 export interface CollapseResult {
-  analysis: "attention-collapse";
+  analysis: "collapse";
   sites: string[];
   heads: number;
   tokens: number;
@@ -54,7 +54,7 @@ export function collapseInit(config: CollapseConfig): CollapseState {
   if (config.heads !== undefined && (!Number.isInteger(config.heads) || config.heads < 1)) throw new RangeError(`invalid heads: ${config.heads}`);
   const l = config.sites.length;
   return {
-    analysis: "attention-collapse", sites: [...config.sites], heads: config.heads ?? 0, tokens: 0,
+    analysis: "collapse", sites: [...config.sites], heads: config.heads ?? 0, tokens: 0,
     sum: new Float64Array(l * l), count: new Float64Array(l * l), images: 0, zeroColumns: 0,
   };
 }
@@ -207,7 +207,7 @@ export function collapseFinalize(state: CollapseState): CollapseResult {
   for (let i = 0; i < data.length; i++) data[i] = state.sum[i] / state.count[i];
   const warnings = state.zeroColumns ? [`skipped ${state.zeroColumns} all-zero attention columns`] : [];
   return {
-    analysis: "attention-collapse", sites: [...state.sites], heads: state.heads, tokens: state.tokens, images: state.images,
+    analysis: "collapse", sites: [...state.sites], heads: state.heads, tokens: state.tokens, images: state.images,
     matrix: { data, shape: [state.sites.length, state.sites.length], rows: [...state.sites], cols: [...state.sites] },
     warnings,
   };
@@ -221,7 +221,7 @@ export function collapseFinalize(state: CollapseState): CollapseResult {
  * collapseReducer.finalize(s).matrix.data; // 2×2 mean column cosine
  */
 export const collapseReducer: Reducer<CollapseConfig, CollapseState, CollapseInput, CollapseResult> = {
-  id: "attention-collapse",
+  id: "collapse",
   init: collapseInit,
   update: collapseUpdate,
   merge: collapseMerge,

@@ -27,7 +27,7 @@ export interface PatchEmbeddingOptions {
 
 /** Principal components of the filters, each a P × P × C image. */
 export interface PatchEmbeddingComponents {
-  analysis: "patch-embedding-pca";
+  analysis: "embeddings";
   settings: { layout: PatchEmbeddingLayout; components: number; centred: "over-embedding-dims"; linearOrder: "yxc" | "cyx" };
   /** Embedding dims D (rows), patch size P, channels C. */
   embedDim: number;
@@ -137,7 +137,7 @@ export function patchEmbeddingComponents(weight: Tensor, options: PatchEmbedding
     explainedVarianceRatio[i] = total > 0 ? v / total : 0;
   }
   return {
-    analysis: "patch-embedding-pca",
+    analysis: "embeddings",
     settings: { layout: options.layout, components: k, centred: "over-embedding-dims", linearOrder: options.linearOrder ?? "yxc" },
     embedDim: D,
     patchSize: P,
@@ -150,7 +150,7 @@ export function patchEmbeddingComponents(weight: Tensor, options: PatchEmbedding
 
 /** Cosine similarity of position embeddings as g×g tiles of g×g. */
 export interface PositionEmbeddingSimilarity {
-  analysis: "position-embedding-similarity";
+  analysis: "embeddings";
   settings: { prefixTokens: number; similarity: "cosine" };
   grid: [number, number];
   /** [gh, gw, gh, gw]: entry (r1, c1, r2, c2) is cos(e(r1, c1), e(r2, c2)). */
@@ -204,7 +204,7 @@ export function positionEmbeddingSimilarity(
     }
   }
   return {
-    analysis: "position-embedding-similarity",
+    analysis: "embeddings",
     settings: { prefixTokens, similarity: "cosine" },
     grid: g,
     similarity: { data: out, shape: [g[0], g[1], g[0], g[1]] },

@@ -6,7 +6,7 @@
  * `update` and `merge` may mutate and return their first argument.
  */
 export interface Reducer<Config, State, Input, Result> {
-  /** Stable id, e.g. "cka", "attention-distance". */
+  /** Stable id: the analysis id of the registry (src/pipelines/index.ts), e.g. "cka", "attention". */
   readonly id: string;
   init(config: Config): State;
   update(state: State, input: Input): State;

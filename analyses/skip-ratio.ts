@@ -231,7 +231,7 @@ export interface SkipRatioConfig {
 
 /** Plain-data state: one float64 sum set per residual, in first-seen order. */
 export interface SkipRatioState {
-  analysis: "skip-ratio";
+  analysis: "skip";
   settings: Required<SkipRatioConfig>;
   residuals: SkipRatioResidualState[];
 }
@@ -246,7 +246,7 @@ export type SkipRatioInput = { residual: string; block?: string; sublayer?: stri
 
 /** Finalized result: per residual both conventions; read `entry[settings.convention]` for the chosen one. */
 export interface SkipRatioResult {
-  analysis: "skip-ratio";
+  analysis: "skip";
   settings: Required<SkipRatioConfig> & { default: "mean-of-ratios" };
   residuals: SkipRatioEntry[];
 }
@@ -260,13 +260,13 @@ export interface SkipRatioResult {
  * skipRatioReducer.finalize(s).residuals[0]["mean-of-ratios"].spatial
  */
 export const skipRatioReducer: Reducer<SkipRatioConfig, SkipRatioState, SkipRatioInput, SkipRatioResult> = {
-  id: "skip-ratio",
+  id: "skip",
   init(config) {
     const convention = config.convention ?? "mean-of-ratios";
     if (!(SKIP_RATIO_CONVENTIONS as readonly string[]).includes(convention)) throw new RangeError(`invalid convention: ${convention}`);
     const prefixTokens = config.prefixTokens ?? 1;
     if (!Number.isInteger(prefixTokens) || prefixTokens < 0) throw new RangeError(`invalid prefixTokens: ${prefixTokens}`);
-    return { analysis: "skip-ratio", settings: { convention, prefixTokens }, residuals: [] };
+    return { analysis: "skip", settings: { convention, prefixTokens }, residuals: [] };
   },
   update(state, input) {
     const residual = input.residual;
@@ -309,7 +309,7 @@ export const skipRatioReducer: Reducer<SkipRatioConfig, SkipRatioState, SkipRati
   finalize(state) {
     if (state.residuals.length === 0) throw new Error("skip-ratio: no residual was seen");
     return {
-      analysis: "skip-ratio",
+      analysis: "skip",
       settings: { ...state.settings, default: "mean-of-ratios" },
       residuals: state.residuals.map((r) => entryOf(r, state.settings.prefixTokens)),
     };

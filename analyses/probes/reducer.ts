@@ -43,9 +43,9 @@ function featureMatrix(f: Matrix | Tensor): { data: FloatArray; n: number; D: nu
  * probeReducer.finalize(s).blocks[0].fits
  */
 export const probeReducer: Reducer<ProbeConfig, ProbeState, ProbeInput, ProbeResult> = {
-  id: "linear-probe",
+  id: "probes",
   init(config) {
-    return { analysis: "linear-probe", settings: validateConfig(config), blocks: [] };
+    return { analysis: "probes", settings: validateConfig(config), blocks: [] };
   },
   update(state, { block, split, features, labels, indices }) {
     const { data, n, D } = featureMatrix(features);
@@ -93,7 +93,7 @@ export const probeReducer: Reducer<ProbeConfig, ProbeState, ProbeInput, ProbeRes
     const names = [...order.filter((b) => state.blocks.some((s) => s.block === b)), ...state.blocks.map((s) => s.block).filter((b) => !known.has(b))];
     const L = names.length;
     return {
-      analysis: "linear-probe",
+      analysis: "probes",
       settings: { ...state.settings, targets: "pm1", standardise: "train-mean-std+1e-5", biasConstant: BIAS_CONSTANT, selection: "holdout" },
       blocks: names.map((name, i) => {
         const s = state.blocks.find((b) => b.block === name)!;

@@ -49,7 +49,7 @@ export interface ProbeBlockState {
 
 /** Plain-data reducer state: one float64 sum set and stored rows per block, in first-seen order. */
 export interface ProbeState {
-  analysis: "linear-probe";
+  analysis: "probes";
   settings: Required<ProbeConfig>;
   blocks: ProbeBlockState[];
 }
@@ -92,7 +92,7 @@ export interface ProbeBlockResult {
 
 /** Finalized result: blocks in depth order with normalised depth, each with its fits. */
 export interface ProbeResult {
-  analysis: "linear-probe";
+  analysis: "probes";
   settings: Required<ProbeConfig> & { targets: "pm1"; standardise: "train-mean-std+1e-5"; biasConstant: number; selection: "holdout" };
   blocks: ProbeBlockResult[];
 }
