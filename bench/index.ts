@@ -230,6 +230,8 @@ async function gramPath(n: number, p: number, reps: number) {
   return { n, p, bare: { seconds: tBare, gflops: flops / tBare / 1e9 }, tap: { seconds: tTap, gflops: flops / tTap / 1e9 }, js: { seconds: tJs, gflops: flops / tJs / 1e9 } };
 }
 
+// One entry for every bench mode on purpose: each mode is a short, flag-selected block printing
+// its table, and the child-process mode must stay in the same file the parent re-executes.
 async function main() {
   if (args.has("--child")) {
     const [file, n, batch] = process.argv.slice(3);

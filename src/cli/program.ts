@@ -48,7 +48,7 @@ function positive(name: string) {
   return argParser(positiveInt(name));
 }
 
-/** The program; `stop` is the CLI's Ctrl-C state, read by commands that can stop after a batch. */
+/** The program: every command, writing through `io` (whose stopRequested a run checks between batches). */
 export function buildProgram(io: CliIO): Command {
   const program = new Command();
   program
@@ -59,6 +59,11 @@ export function buildProgram(io: CliIO): Command {
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .exitOverride();
 
+  for (const add of [inspectCommand, runCommands, reportCommands, ckaCommand, demoCommand]) add(program, io);
+  return program;
+}
+
+function inspectCommand(program: Command, io: CliIO): void {
   program
     .command("inspect")
     .description("show what seelike finds in a model: family, input, patch size, grid, blocks, attention and residual sites")
@@ -71,7 +76,9 @@ export function buildProgram(io: CliIO): Command {
       const info = await api.inspect(model, { extraSites: await extraSites(opts.site, opts.sitesFile) });
       io.out(opts.json ? JSON.stringify(info, null, 2) + "\n" : api.formatInspect(info));
     });
+}
 
+function runCommands(program: Command, io: CliIO): void {
   const run = async (models: string[], opts: Record<string, unknown> & { out: string; quiet?: boolean }) => {
     const api = await import("../api/index.js");
     const options = await runOptionsFromFlags(opts);
@@ -99,7 +106,9 @@ export function buildProgram(io: CliIO): Command {
       .requiredOption("--data <path>", "image folder, IDX file, .npy array or CSV manifest")
       .requiredOption("--out <file>", "report path (.html); results.json, CSVs and state go next to it"),
   ).action(async (a: string, b: string, more: string[], opts) => run([a, b, ...more], opts));
+}
 
+function reportCommands(program: Command, io: CliIO): void {
   program
     .command("report")
     .description("re-render a report from results.json without recomputing")
@@ -119,7 +128,9 @@ export function buildProgram(io: CliIO): Command {
       const api = await import("../api/index.js");
       io.out(runSummary(await api.mergeToFiles(dirs, opts.out)));
     });
+}
 
+function ckaCommand(program: Command, io: CliIO): void {
   program
     .command("cka")
     .description("linear CKA between activations saved as .npy (example axis first), or two folders of per-site .npy files")
@@ -137,7 +148,9 @@ export function buildProgram(io: CliIO): Command {
       const r = await api.ckaOfArrays(x, y, opts);
       io.out(await ckaText(r, opts));
     });
+}
 
+function demoCommand(program: Command, io: CliIO): void {
   program
     .command("demo")
     .description("compare the shipped vit-tiny and resnet-tiny (and the zoo's variants) on the shipped probe set")
@@ -155,6 +168,4 @@ export function buildProgram(io: CliIO): Command {
       io.warnings(r.results.warnings, opts.quiet);
       io.out(runSummary(r) + `time: ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
     });
-
-  return program;
 }

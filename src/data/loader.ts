@@ -54,6 +54,9 @@ type Loaded = { ok: true; data: Float32Array; shape: [number, number, number] } 
  * sample throws InputError(file, problem) unless `skipBad`. Every image must preprocess to the
  * same size (fix it with resize/crop), else an InputError names the odd file.
  *
+ * One generator on purpose: the read-ahead queue, the skip accounting and the batch assembly
+ * share the cursor state, and splitting them would hand that state between functions.
+ *
  * @example for await (const b of batches(src, { indices: sampleIndices(src.size), batchSize: 64, preprocess: opts })) run(b.input, b.shape)
  */
 export async function* batches(source: DataSource, options: BatchOptions): AsyncGenerator<Batch> {

@@ -139,6 +139,11 @@ export async function loadModel(file: string, options: LoadOptions = {}): Promis
  * Validates and indexes model bytes already in memory (`file` names them in errors and anchors
  * external data). Same checks as loadModel.
  *
+ * One long function on purpose: the checks run in a fixed order, each relying on what the one
+ * before established (wire spans, then opsets, graph contents, payload sizes, external data,
+ * references, the image input), and the first failure must be the one reported; the stages are
+ * marked by comments.
+ *
  * @example
  * const model = await parseModel("m.onnx", bytes);
  */
