@@ -9,11 +9,11 @@ import { fileURLToPath } from "node:url";
 import { InputError, UsageError } from "./errors.js";
 import { inspectModel, formatInspect as formatInspectText, type InspectResult } from "./onnx/inspect.js";
 import { prepare, execute, finish, mergeStates, type Results, type RunOptions, type AnalysisId, ANALYSES } from "./run.js";
-import { Interrupted } from "./engine/run.js";
+import { Interrupted, CHECKPOINT_FORMAT, writeCheckpoint, type Checkpoint } from "./engine/run.js";
 import { progressPrinter } from "./engine/progress.js";
 import { settingsDifferences, type SettingsRecord } from "./engine/settings.js";
-import { outputPaths, prepareOutput, writeResultFiles, toJSONValue, type OutputPaths } from "./output.js";
-import { encodeState, decodeState, writeFileAtomic } from "./state.js";
+import { outputPaths, prepareOutput, writeResultFiles, toJSONValue, STATE_FILE, type OutputPaths } from "./output.js";
+import { decodeState, writeFileAtomic } from "./state.js";
 import { reportData } from "./report-data.js";
 import { renderReport } from "../reports/render.js";
 import { readNpy, encodeNpy } from "./data/npy.js";
@@ -238,16 +238,12 @@ export async function runOptionsFromCli(opts: CliRunOptions): Promise<RunOptions
   };
 }
 
-interface RunState {
-  format: "seelike-run-state@1";
+/** A finished run's state file: the engine's last checkpoint plus what merge needs to plan again. */
+interface RunState extends Checkpoint {
   settings: SettingsRecord;
-  digest: string;
   shard: { index: number; count: number } | null;
   models: string[];
   options: Omit<RunOptions, "onProgress" | "onWarning" | "shouldStop">;
-  states: Record<string, unknown>;
-  timings: Record<string, number>;
-  skipped: unknown[];
 }
 
 function storableOptions(o: RunOptions): RunState["options"] {
@@ -292,9 +288,11 @@ export async function runToFiles(models: string[], options: RunOptions, out: str
     progress?.end();
     const results = await finish(plan, r.states, { timings: r.timings, skipped: r.skipped, shard: options.shard });
     const state: RunState = {
-      format: "seelike-run-state@1",
+      format: CHECKPOINT_FORMAT,
+      pass: plan.passes.length,
+      cursor: 0,
+      batches: r.batches,
       settings: plan.settings,
-      digest: plan.digest,
       shard: options.shard ?? null,
       models: models.map((m) => path.resolve(m)),
       options: storableOptions(options),
@@ -302,7 +300,8 @@ export async function runToFiles(models: string[], options: RunOptions, out: str
       timings: r.timings,
       skipped: r.skipped,
     };
-    await writeFileAtomic(paths.state, encodeState(state));
+    // Over the engine's last checkpoint, in the same file: one state per output folder.
+    await writeCheckpoint(paths.state, plan.digest, state);
     const files = await writeResultFiles(paths, results);
     await writeFileAtomic(paths.report, report(results, { title }));
     // Warnings after the work, so an error is always the one line a failed run prints.
@@ -351,16 +350,18 @@ export async function reportFromFile(file: string, out: string): Promise<string>
 }
 
 async function stateFileOf(dir: string): Promise<string> {
-  const candidates = [path.join(dir, "state.json"), outputPaths(dir).state];
+  const candidates = [path.join(dir, STATE_FILE), outputPaths(dir).state];
   for (const c of candidates) if (existsSync(c)) return c;
   const st = await stat(dir).catch(() => undefined);
   if (st?.isDirectory()) {
     for (const f of await readdir(dir)) {
-      const sub = path.join(dir, f, "state.json");
+      const sub = path.join(dir, f, STATE_FILE);
       if (existsSync(sub)) return sub;
     }
   }
-  throw new InputError(dir, "no seelike state.json here (give the output folder of a --shard run)");
+  // An earlier seelike wrote JSON state.json; decoding it says why it is refused.
+  if (existsSync(path.join(dir, "state.json"))) return path.join(dir, "state.json");
+  throw new InputError(dir, `no seelike ${STATE_FILE} here (give the output folder of a --shard run)`);
 }
 
 /**
@@ -374,7 +375,8 @@ export async function merge(dirs: string[]): Promise<Results> {
   for (const d of dirs) {
     const file = await stateFileOf(d);
     const state = decodeState(await readFile(file), file) as RunState;
-    if (state?.format !== "seelike-run-state@1") throw new InputError(file, "not a seelike run state");
+    if (state?.format !== CHECKPOINT_FORMAT) throw new InputError(file, "not a seelike run state");
+    if (state.settings === undefined) throw new InputError(file, "the run that wrote this state did not finish; rerun it with --resume, then merge");
     shards.push({ file, state });
   }
   const first = shards[0];
