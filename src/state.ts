@@ -21,7 +21,7 @@
  * bigints `{"$bigint": "123"}`; a plain object with a key starting with "$" is wrapped as
  * `{"$object": {…}}`.
  *
- * Two lossless savings, because the demo's state is ~95 % probe feature rows (activations that
+ * Two lossless savings, because over 90 % of the demo's state is probe feature rows (activations that
  * onnxruntime computed in float32, held in Float64Array): a Float64Array whose every element is
  * exactly a float32 (no NaN, no value float32 rounds) is stored as float32 and widened back on
  * reading, so every bit still comes back; and blobs with identical bytes (the labels and sample
@@ -98,10 +98,10 @@ class Blobs {
     const src = bytesOf(v);
     // A cheap key (type, size, both ends) and a full comparison; a few candidates per key
     // bound the work when many arrays share their ends (zero-initialised sums).
-    const ends = Buffer.from(src.buffer, src.byteOffset, src.byteLength);
-    const key = `${type}:${src.byteLength}:${ends.subarray(0, 16).toString("hex")}:${ends.subarray(Math.max(0, src.byteLength - 16)).toString("hex")}`;
+    const buf = Buffer.from(src.buffer, src.byteOffset, src.byteLength);
+    const key = `${type}:${src.byteLength}:${buf.subarray(0, 16).toString("hex")}:${buf.subarray(Math.max(0, src.byteLength - 16)).toString("hex")}`;
     const candidates = this.byKey.get(key) ?? [];
-    for (const i of candidates) if (ends.equals(bytesOf(this.sources[i]))) return i;
+    for (const i of candidates) if (buf.equals(bytesOf(this.sources[i]))) return i;
     const stored: TypedName = v instanceof Float64Array && float32Exact(v) ? "Float32Array" : type;
     const i = this.list.length;
     this.list.push({ type, stored, offset: this.bytes, length: v.length });
@@ -241,7 +241,8 @@ function blobArray(input: Uint8Array, start: number, b: Blob): Typed {
   const at = start + b.offset;
   const n = b.length * Stored.BYTES_PER_ELEMENT;
   const aligned = (input.byteOffset + at) % Stored.BYTES_PER_ELEMENT === 0;
-  const raw = aligned ? new Uint8Array(input.buffer, input.byteOffset + at, n) : Uint8Array.from(input.subarray(at, at + n));
+  let raw = new Uint8Array(input.buffer, input.byteOffset + at, n);
+  if (!aligned) (raw = new Uint8Array(n)).set(input.subarray(at, at + n)); // e.g. a small Buffer from Node's pool
   const src = new Stored(raw.buffer as ArrayBuffer, raw.byteOffset, b.length);
   return (b.stored === b.type ? src.slice() : Float64Array.from(src as Float32Array)) as Typed;
 }
@@ -251,7 +252,7 @@ function decodeValue(v: unknown, file: string, path: string, input: Uint8Array, 
   if (Array.isArray(v)) return v.map((x, i) => decodeValue(x, file, `${path}[${i}]`, input, p));
   const o = v as Record<string, unknown>;
   if ("$blob" in o) {
-    const b = p.blobs[o.$blob as number];
+    const b = Number.isInteger(o.$blob) ? p.blobs[o.$blob as number] : undefined;
     if (b === undefined) throw new InputError(file, `bad typed array at ${path}`);
     return blobArray(input, p.start, b);
   }
@@ -296,7 +297,7 @@ export function decodeState(input: string | Uint8Array, file = "<state>"): unkno
 }
 
 /** The bytes of a file, or an InputError naming it. */
-export async function readStateBytes(path: string): Promise<Buffer> {
+async function readStateBytes(path: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (e) {

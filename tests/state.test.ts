@@ -144,6 +144,17 @@ describe("encodeState / decodeState", () => {
     expect(stateHeader(encodeState(1), "f")).toEqual({ settingsDigest: null });
   });
 
+  it("decodes from a view at any byte offset (a Buffer from Node's pool, a slice of a larger read)", () => {
+    const state = { f64: new Float64Array([0.1, -0, NaN]), f32: Float64Array.from([1.5, -2.25]), i16: new Int16Array([-7, 9]) };
+    const file = encodeState(state);
+    for (const shift of [1, 3, 4, 8]) {
+      const big = new Uint8Array(file.length + shift);
+      big.set(file, shift);
+      const back = decodeState(big.subarray(shift), "s") as typeof state;
+      for (const k of Object.keys(state) as (keyof typeof state)[]) expect(bytes(back[k]).equals(bytes(state[k])), `${k} at +${shift}`).toBe(true);
+    }
+  });
+
   it("refuses a state of another version, one without a digest, and a torn preamble, naming the file", () => {
     const file = Buffer.from(encodeState({ x: new Float64Array([1, 2]) }));
     const v9 = Buffer.from(file);
