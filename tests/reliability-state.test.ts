@@ -110,7 +110,9 @@ describe("state integrity", () => {
       writeFileSync(ckpt, bad);
       await expect(readCheckpoint(ckpt, "digest-b")).rejects.toThrow(/checkpoint was made with different settings/);
       await expect(readCheckpoint(ckpt, "digest-a")).rejects.toThrow(/integrity check failed/);
-      await expect(readCheckpoint(path.join(dir, "none.seelike"), "digest-a")).rejects.toThrow("no checkpoint to resume from");
+      await expect(readCheckpoint(path.join(dir, "none.seelike"), "digest-a")).rejects.toThrow(`${path.join(dir, "none.seelike")}: no checkpoint to resume from`);
+      writeFileSync(path.join(dir, "checkpoint.json"), '{"format":"seelike-state","version":1}');
+      await expect(readCheckpoint(path.join(dir, "none.seelike"), "digest-a")).rejects.toThrow(`no checkpoint to resume from (${path.join(dir, "checkpoint.json")} is the JSON checkpoint of an earlier seelike, which this version does not read; rerun without --resume)`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -15,6 +15,8 @@ import type { PreprocessOptions } from "../data/preprocess.js";
 import type { DataSource } from "../data/types.js";
 import { decodeState, encodeState, stateHeader, writeFileAtomic } from "../state.js";
 import { readFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { tapGraph, tapName, type TapSpec } from "./taps.js";
 import type { ProgressCallback } from "./progress.js";
 
@@ -119,7 +121,9 @@ export async function readCheckpoint(file: string, settingsDigest: string): Prom
   try {
     bytes = await readFile(file);
   } catch {
-    throw new InputError(file, "no checkpoint to resume from");
+    // An earlier seelike wrote checkpoint.json beside the state; say so rather than "none".
+    const legacy = join(dirname(file), "checkpoint.json");
+    throw new InputError(file, existsSync(legacy) ? `no checkpoint to resume from (${legacy} is the JSON checkpoint of an earlier seelike, which this version does not read; rerun without --resume)` : "no checkpoint to resume from");
   }
   if (stateHeader(bytes, file).settingsDigest !== settingsDigest) throw new InputError(file, "checkpoint was made with different settings (models, data, sample or options); rerun without --resume or restore the settings");
   const cp = decodeState(bytes, file) as Checkpoint;
