@@ -9,7 +9,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { decodeState, encodeState } from "../src/state.js";
+import { decodeState, encodeState, stateHeader } from "../src/state.js";
 import { readCheckpoint, writeCheckpoint, CHECKPOINT_FORMAT } from "../src/engine/run.js";
 import { InputError } from "../src/errors.js";
 
@@ -152,6 +152,17 @@ describe("state integrity", () => {
         expect(existsSync(path.join(dir, "m2/report/results.json"))).toBe(false);
       }
       writeFileSync(file, bytes);
+    });
+
+    it("merge refuses the checkpoint of a run that did not finish, with the reason", () => {
+      const file = path.join(dir, "s1/report/state.seelike");
+      const bytes = readFileSync(file);
+      const { settings: _s, shard: _h, models: _m, options: _o, ...checkpoint } = decodeState(bytes, file) as Record<string, unknown>;
+      writeFileSync(file, encodeState(checkpoint, stateHeader(bytes, file)));
+      const r = cli(["merge", path.join(dir, "s0/report"), path.join(dir, "s1/report"), "--out", path.join(dir, "m4/report.html")]);
+      writeFileSync(file, bytes);
+      expect(r.status).toBe(2);
+      expect(oneLine(r.stderr)).toBe(`seelike: ${file}: the run that wrote this state did not finish; rerun it with --resume, then merge`);
     });
 
     it("merge refuses a folder holding the JSON state.json of an earlier seelike, with the reason", () => {
