@@ -17,15 +17,21 @@ export interface OutputPaths {
   report: string;
   dir: string;
   results: string;
+  /** The mergeable state (src/state.ts): rewritten at every checkpoint, final once the run ends. */
   state: string;
+  /** The same file as `state`: a run resumes from the state it was writing. */
   checkpoint: string;
 }
+
+/** File name of a run's state inside its output folder. */
+export const STATE_FILE = "state.seelike";
 
 /** The output paths for a report path. */
 export function outputPaths(report: string): OutputPaths {
   const abs = path.resolve(report);
   const dir = abs.replace(/\.html?$/i, "") + (/\.html?$/i.test(abs) ? "" : ".files");
-  return { report: abs, dir, results: path.join(dir, "results.json"), state: path.join(dir, "state.json"), checkpoint: path.join(dir, "checkpoint.json") };
+  const state = path.join(dir, STATE_FILE);
+  return { report: abs, dir, results: path.join(dir, "results.json"), state, checkpoint: state };
 }
 
 /** Creates the output folder and checks it is writable, before any long work starts. */

@@ -110,7 +110,7 @@ describe("engine", () => {
 
   it("a run killed with SIGKILL resumes to the numbers of an uninterrupted run", async () => {
     const out = path.join(dir, "killed/report.html");
-    const ckpt = path.join(dir, "killed/report/checkpoint.json");
+    const ckpt = path.join(dir, "killed/report/state.seelike");
     const args = [bin, "compare", A, B, ...COMMON, "--train-data", TRAIN, "--probe-shots", "1,5,full", "--checkpoint-every", "1", "--out", out];
     const child = spawn(process.execPath, args, { cwd: root, stdio: "ignore" });
     // Kill once a checkpoint exists and has been rewritten at least once (mid-run).

@@ -3,7 +3,7 @@
  * checkpoints of the main pass, during the probes' train pass, after the last pass while the
  * results are written), each followed by `--resume` (or a fresh start when no checkpoint exists
  * yet): the final results equal an uninterrupted run exactly, and after every kill each file
- * in the output folder is whole (JSON parses, state passes its integrity digest).
+ * in the output folder is whole (JSON parses, the state file passes its integrity digest).
  * Extends tests/engine.test.ts (one kill mid-run). Needs `npm run build`.
  */
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
@@ -88,9 +88,12 @@ function expectWhole(dir: string) {
   for (const f of readdirSync(dir)) {
     if (f.startsWith(".") && f.endsWith(".tmp")) continue; // a kill can leave a temporary file, never a torn real one
     const p = path.join(dir, f);
+    if (f === "state.seelike") {
+      expect(() => decodeState(readFileSync(p), p), f).not.toThrow();
+      continue;
+    }
     const text = readFileSync(p, "utf8");
-    if (f === "checkpoint.json" || f === "state.json") expect(() => decodeState(text, p), f).not.toThrow();
-    else if (f.endsWith(".json")) expect(() => JSON.parse(text), f).not.toThrow();
+    if (f.endsWith(".json")) expect(() => JSON.parse(text), f).not.toThrow();
     else if (f.endsWith(".csv")) expect(text.endsWith("\n"), f).toBe(true);
   }
 }
@@ -109,7 +112,7 @@ describe("kill -9 at many points, then --resume", () => {
   it("resumes to exactly the uninterrupted results, and no file is ever half-written", async () => {
     const out = path.join(dir, "killed/report.html");
     const outDir = path.join(dir, "killed/report");
-    const ckpt = path.join(outDir, "checkpoint.json");
+    const ckpt = path.join(outDir, "state.seelike");
     const results = path.join(outDir, "results.json");
     // Seeded jitter so the kill points differ within a phase from one trigger to the next.
     let seed = 12345;

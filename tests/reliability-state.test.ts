@@ -9,7 +9,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { decodeState, encodeState } from "../src/state.js";
+import { decodeState, encodeState, stateHeader } from "../src/state.js";
+import { readCheckpoint, writeCheckpoint, CHECKPOINT_FORMAT } from "../src/engine/run.js";
 import { InputError } from "../src/errors.js";
 
 const root = path.resolve(__dirname, "..");
@@ -29,20 +30,92 @@ function oneLine(stderr: string): string {
   return lines[0];
 }
 
+/** The file with its header replaced by `edit(header text)` (lengths and padding redone). */
+function withHeader(file: Uint8Array, edit: (header: string) => string): Buffer {
+  const buf = Buffer.from(file);
+  const h = buf.readUInt32LE(8);
+  const payload = buf.subarray(Math.ceil((16 + h) / 8) * 8);
+  const header = Buffer.from(edit(buf.subarray(16, 16 + h).toString("utf8")), "utf8");
+  const out = Buffer.alloc(Math.ceil((16 + header.length) / 8) * 8 + payload.length);
+  buf.copy(out, 0, 0, 16);
+  out.writeUInt32LE(header.length, 8);
+  header.copy(out, 16);
+  payload.copy(out, out.length - payload.length);
+  return out;
+}
+
+/** A same-length edit of the decimal number after `key` (its last digit changed). */
+function editNumber(file: Uint8Array, key: string): Buffer {
+  const text = Buffer.from(file).toString("latin1");
+  const m = new RegExp(`"${key}":(\\d+)`).exec(text)!;
+  const digits = m[1].slice(0, -1) + String((Number(m[1].at(-1)) + 1) % 10);
+  return Buffer.from(text.replace(m[0], `"${key}":${digits}`), "latin1");
+}
+
 describe("state integrity", () => {
+  const state = { count: 12345, sums: new Float64Array([1.5, 2.5, 0.1]) };
+  const file = encodeState(state);
+  const payloadAt = file.length - 24;
+
   it("decodeState refuses a state whose numbers were edited, and one without a digest", () => {
-    const text = encodeState({ count: 12345, sums: new Float64Array([1.5, 2.5]) });
-    expect(decodeState(text, "s.json")).toEqual({ count: 12345, sums: new Float64Array([1.5, 2.5]) });
-    const edited = text.replace("12345", "12346");
-    expect(edited).not.toBe(text);
-    expect(() => decodeState(edited, "s.json")).toThrow(InputError);
-    expect(() => decodeState(edited, "s.json")).toThrow(/^s\.json: integrity check failed/);
-    const noDigest = text.replace(/"sha256":"[0-9a-f]{64}",/, "");
-    expect(() => decodeState(noDigest, "s.json")).toThrow(/no integrity digest/);
-    // A bit flipped inside a typed array's base64 is caught too.
-    const b64 = /"base64":"([A-Za-z0-9+/]+)/.exec(text)!;
-    const flipped = text.replace(b64[1], b64[1].slice(0, 3) + (b64[1][3] === "A" ? "B" : "A") + b64[1].slice(4));
-    expect(() => decodeState(flipped, "s.json")).toThrow(/integrity check failed/);
+    expect(decodeState(file, "s.seelike")).toEqual(state);
+    const edited = editNumber(file, "count");
+    expect(edited.equals(Buffer.from(file))).toBe(false);
+    expect(edited.length).toBe(file.length);
+    expect(() => decodeState(edited, "s.seelike")).toThrow(InputError);
+    expect(() => decodeState(edited, "s.seelike")).toThrow(/^s\.seelike: integrity check failed/);
+    const noDigest = withHeader(file, (h) => h.replace(/"sha256":"[0-9a-f]{64}",/, ""));
+    expect(() => decodeState(noDigest, "s.seelike")).toThrow(/^s\.seelike: state file has no integrity digest/);
+    // The header rewritten by a JSON tool (same content, other key order) is not the header the digest was made with.
+    const reordered = withHeader(file, (h) => JSON.stringify(Object.fromEntries(Object.entries(JSON.parse(h)).reverse())));
+    expect(() => decodeState(reordered, "s.seelike")).toThrow(/integrity check failed/);
+  });
+
+  it("decodeState refuses a flipped payload bit, a truncated file and bytes after the end", () => {
+    const flipped = Buffer.from(file);
+    flipped[payloadAt + 3] ^= 0x10;
+    expect(() => decodeState(flipped, "s.seelike")).toThrow(/^s\.seelike: integrity check failed: .*sha256 mismatch/);
+    for (const cut of [1, 8, 24]) {
+      expect(() => decodeState(file.subarray(0, file.length - cut), "s.seelike")).toThrow(`s.seelike: truncated: ${file.length - cut} bytes, expected ${file.length}`);
+    }
+    expect(() => decodeState(file.subarray(0, 40), "s.seelike")).toThrow(/^s\.seelike: truncated: 40 bytes, but its header alone needs \d+/);
+    expect(() => decodeState(Buffer.concat([file, Buffer.alloc(8)]), "s.seelike")).toThrow("s.seelike: corrupted: 8 bytes after the end of the state");
+    // A header torn inside its JSON (its length field edited) is refused as corrupted, not a crash.
+    const torn = Buffer.from(file);
+    torn.writeUInt32LE(torn.readUInt32LE(8) - 5, 8);
+    expect(() => decodeState(torn, "s.seelike")).toThrow(/^s\.seelike: corrupted state header/);
+  });
+
+  it("decodeState refuses the JSON state of an earlier seelike with the reason", () => {
+    const v1 = '{"format":"seelike-state","version":1,"sha256":"' + "0".repeat(64) + '","value":{"format":"seelike-run-state@1","states":{}}}';
+    for (const text of [v1, Buffer.from(v1), ` \n${v1}`]) {
+      expect(() => decodeState(text, "out/state.json")).toThrow(InputError);
+      expect(() => decodeState(text, "out/state.json")).toThrow("out/state.json: a JSON state (seelike-state version 1) written by an earlier seelike; this version reads only binary state files (seelike-state version 2): rerun the run that made it");
+    }
+  });
+
+  it("readCheckpoint refuses a checkpoint of other settings before its payload, and reads one of the same settings", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "seelike-ckpt-"));
+    try {
+      const ckpt = path.join(dir, "state.seelike");
+      const cp = { format: CHECKPOINT_FORMAT, pass: 1, cursor: 32, batches: 3, states: { s: { sum: new Float64Array([NaN, -0, 1 / 3]) } }, skipped: [], timings: { a: 0.5 } };
+      await writeCheckpoint(ckpt, "digest-a", cp);
+      const back = await readCheckpoint(ckpt, "digest-a");
+      expect(back).toEqual(cp);
+      expect(Object.is((back.states.s as { sum: Float64Array }).sum[1], -0)).toBe(true);
+      await expect(readCheckpoint(ckpt, "digest-b")).rejects.toThrow(`${ckpt}: checkpoint was made with different settings`);
+      // The settings are read from the header: a checkpoint of other settings whose payload is corrupt is still refused for its settings.
+      const bad = Buffer.from(readFileSync(ckpt));
+      bad[bad.length - 1] ^= 1;
+      writeFileSync(ckpt, bad);
+      await expect(readCheckpoint(ckpt, "digest-b")).rejects.toThrow(/checkpoint was made with different settings/);
+      await expect(readCheckpoint(ckpt, "digest-a")).rejects.toThrow(/integrity check failed/);
+      await expect(readCheckpoint(path.join(dir, "none.seelike"), "digest-a")).rejects.toThrow(`${path.join(dir, "none.seelike")}: no checkpoint to resume from`);
+      writeFileSync(path.join(dir, "checkpoint.json"), '{"format":"seelike-state","version":1}');
+      await expect(readCheckpoint(path.join(dir, "none.seelike"), "digest-a")).rejects.toThrow(`no checkpoint to resume from (${path.join(dir, "checkpoint.json")} is the JSON checkpoint of an earlier seelike, which this version does not read; rerun without --resume)`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   describe("through the CLI", () => {
@@ -56,31 +129,59 @@ describe("state integrity", () => {
     });
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-    it("merge refuses a shard state.json with an edited number, naming the file and the reason", () => {
+    it("a run keeps one state file, which is also its checkpoint", () => {
+      const files = readdirSync(path.join(dir, "s0/report"));
+      expect(files).toContain("state.seelike");
+      expect(files.filter((f) => /state|checkpoint/.test(f))).toEqual(["state.seelike"]);
+    });
+
+    it("merge refuses a shard state with an edited number, a flipped payload bit, a truncated file, naming the file and the reason", () => {
       const ok = cli(["merge", path.join(dir, "s0/report"), path.join(dir, "s1/report"), "--out", path.join(dir, "m/report.html")]);
       expect(ok.status, ok.stderr).toBe(0);
-      const file = path.join(dir, "s1/report/state.json");
-      const text = readFileSync(file, "utf8");
-      const m = /"images":(\d+)/.exec(text)!;
-      writeFileSync(file, text.replace(m[0], `"images":${Number(m[1]) + 1}`));
-      const r = cli(["merge", path.join(dir, "s0/report"), path.join(dir, "s1/report"), "--out", path.join(dir, "m2/report.html")]);
+      const file = path.join(dir, "s1/report/state.seelike");
+      const bytes = readFileSync(file);
+      const flipped = Buffer.from(bytes);
+      flipped[bytes.length - 100] ^= 0x04;
+      for (const [bad, reason] of [[editNumber(bytes, "images"), "integrity check failed"], [flipped, "integrity check failed"], [bytes.subarray(0, bytes.length >> 1), "truncated"]] as const) {
+        writeFileSync(file, bad);
+        const r = cli(["merge", path.join(dir, "s0/report"), path.join(dir, "s1/report"), "--out", path.join(dir, "m2/report.html")]);
+        expect(r.status).toBe(2);
+        const line = oneLine(r.stderr);
+        expect(line).toContain(file);
+        expect(line).toContain(reason);
+        expect(existsSync(path.join(dir, "m2/report/results.json"))).toBe(false);
+      }
+      writeFileSync(file, bytes);
+    });
+
+    it("merge refuses the checkpoint of a run that did not finish, with the reason", () => {
+      const file = path.join(dir, "s1/report/state.seelike");
+      const bytes = readFileSync(file);
+      const { settings: _s, shard: _h, models: _m, options: _o, ...checkpoint } = decodeState(bytes, file) as Record<string, unknown>;
+      writeFileSync(file, encodeState(checkpoint, stateHeader(bytes, file)));
+      const r = cli(["merge", path.join(dir, "s0/report"), path.join(dir, "s1/report"), "--out", path.join(dir, "m4/report.html")]);
+      writeFileSync(file, bytes);
       expect(r.status).toBe(2);
-      const line = oneLine(r.stderr);
-      expect(line).toContain(file);
-      expect(line).toContain("integrity check failed");
-      expect(existsSync(path.join(dir, "m2/report/results.json"))).toBe(false);
-      writeFileSync(file, text);
+      expect(oneLine(r.stderr)).toBe(`seelike: ${file}: the run that wrote this state did not finish; rerun it with --resume, then merge`);
+    });
+
+    it("merge refuses a folder holding the JSON state.json of an earlier seelike, with the reason", () => {
+      const old = path.join(dir, "old/report");
+      mkdirSync(old, { recursive: true });
+      writeFileSync(path.join(old, "state.json"), '{"format":"seelike-state","version":1,"sha256":"' + "0".repeat(64) + '","value":{"format":"seelike-run-state@1"}}');
+      const r = cli(["merge", path.join(dir, "s0/report"), old, "--out", path.join(dir, "m3/report.html")]);
+      expect(r.status).toBe(2);
+      expect(oneLine(r.stderr)).toBe(`seelike: ${path.join(old, "state.json")}: a JSON state (seelike-state version 1) written by an earlier seelike; this version reads only binary state files (seelike-state version 2): rerun the run that made it`);
     });
 
     it("--resume refuses a checkpoint with an edited number, and one of other settings", () => {
-      const ckpt = path.join(dir, "s0/report/checkpoint.json");
-      const text = readFileSync(ckpt, "utf8");
-      const m = /"batches":(\d+)/.exec(text)!;
-      writeFileSync(ckpt, text.replace(m[0], `"batches":${Number(m[1]) + 1}`));
+      const ckpt = path.join(dir, "s0/report/state.seelike");
+      const bytes = readFileSync(ckpt);
+      writeFileSync(ckpt, editNumber(bytes, "batches"));
       const r = cli(["analyze", MIXER, ...COMMON, "--checkpoint-every", "1", "--shard", "0/2", "--resume", "--out", path.join(dir, "s0/report.html")]);
       expect(r.status).toBe(2);
-      expect(oneLine(r.stderr)).toMatch(/checkpoint\.json: integrity check failed/);
-      writeFileSync(ckpt, text);
+      expect(oneLine(r.stderr)).toMatch(/state\.seelike: integrity check failed/);
+      writeFileSync(ckpt, bytes);
       const other = cli(["analyze", MIXER, ...COMMON.map((x) => (x === "64" ? "48" : x)), "--checkpoint-every", "1", "--shard", "0/2", "--resume", "--out", path.join(dir, "s0/report.html")]);
       expect(other.status).toBe(2);
       expect(oneLine(other.stderr)).toMatch(/checkpoint was made with different settings/);
@@ -158,7 +259,7 @@ describe("unwritable or full output", () => {
       const child = spawn(process.execPath, [bin, "analyze", MIXER, ...COMMON.map((x) => (x === "64" ? "256" : x)), "--seed", "6", "--checkpoint-every", "1", "--out", out], { cwd: root, stdio: ["ignore", "ignore", "pipe"] });
       let stderr = "";
       child.stderr.on("data", (d) => (stderr += d));
-      const ckpt = path.join(mnt, "report/checkpoint.json");
+      const ckpt = path.join(mnt, "report/state.seelike");
       const m0 = existsSync(ckpt) ? statSync(ckpt).mtimeMs : 0;
       let filled = false;
       const code = await new Promise<number | null>((resolve) => {
@@ -180,7 +281,7 @@ describe("unwritable or full output", () => {
       expect(readFileSync(results).equals(before)).toBe(true);
       expect(listing()).toEqual(filesBefore);
       JSON.parse(readFileSync(results, "utf8"));
-      decodeState(readFileSync(path.join(mnt, "report/state.json")), "state.json");
+      decodeState(readFileSync(path.join(mnt, "report/state.seelike")), "state.seelike");
     } finally {
       spawnSync("umount", [mnt]);
     }

@@ -11,8 +11,9 @@ import { inspectModel, formatInspect as formatInspectText, type InspectResult } 
 import { prepare, execute, finish, mergeStates, type Results, type RunOptions } from "../plan/index.js";
 import type { ProgressCallback } from "../engine/progress.js";
 import { settingsDifferences } from "../engine/settings.js";
-import { outputPaths, prepareOutput, writeResultFiles, type OutputPaths } from "../output.js";
-import { encodeState, decodeState, writeFileAtomic } from "../state.js";
+import { CHECKPOINT_FORMAT, writeCheckpoint } from "../engine/run.js";
+import { outputPaths, prepareOutput, writeResultFiles, STATE_FILE, type OutputPaths } from "../output.js";
+import { decodeState, writeFileAtomic } from "../state.js";
 import { reportData } from "../report-data.js";
 import { renderReport } from "../../reports/render.js";
 import { storableOptions, restoreOptions, type RunState } from "./saved.js";
@@ -114,9 +115,11 @@ export async function runToFiles(models: string[], options: RunOptions, out: str
     io.onProgress?.end?.();
     const results = await finish(plan, r.states, { timings: r.timings, skipped: r.skipped, shard: options.shard });
     const state: RunState = {
-      format: "seelike-run-state@1",
+      format: CHECKPOINT_FORMAT,
+      pass: plan.passes.length,
+      cursor: 0,
+      batches: r.batches,
       settings: plan.settings,
-      digest: plan.digest,
       shard: options.shard ?? null,
       models: models.map((m) => path.resolve(m)),
       options: storableOptions(options),
@@ -124,7 +127,8 @@ export async function runToFiles(models: string[], options: RunOptions, out: str
       timings: r.timings,
       skipped: r.skipped,
     };
-    await writeFileAtomic(paths.state, encodeState(state));
+    // Over the engine's last checkpoint, in the same file: one state per output folder.
+    await writeCheckpoint(paths.state, plan.digest, state);
     const files = await writeResultFiles(paths, results);
     await writeFileAtomic(paths.report, report(results, { title: io.title }));
     return { results, paths, files: [paths.report, ...files, paths.state] };
@@ -152,16 +156,18 @@ export async function reportToFile(file: string, out: string): Promise<string> {
 }
 
 async function stateFileOf(dir: string): Promise<string> {
-  const candidates = [path.join(dir, "state.json"), outputPaths(dir).state];
+  const candidates = [path.join(dir, STATE_FILE), outputPaths(dir).state];
   for (const c of candidates) if (existsSync(c)) return c;
   const st = await stat(dir).catch(() => undefined);
   if (st?.isDirectory()) {
     for (const f of await readdir(dir)) {
-      const sub = path.join(dir, f, "state.json");
+      const sub = path.join(dir, f, STATE_FILE);
       if (existsSync(sub)) return sub;
     }
   }
-  throw new InputError(dir, "no seelike state.json here (give the output folder of a --shard run)");
+  // An earlier seelike wrote JSON state.json; decoding it says why it is refused.
+  if (existsSync(path.join(dir, "state.json"))) return path.join(dir, "state.json");
+  throw new InputError(dir, `no seelike ${STATE_FILE} here (give the output folder of a --shard run)`);
 }
 
 /**
@@ -175,7 +181,8 @@ export async function merge(dirs: string[]): Promise<Results> {
   for (const d of dirs) {
     const file = await stateFileOf(d);
     const state = decodeState(await readFile(file), file) as RunState;
-    if (state?.format !== "seelike-run-state@1") throw new InputError(file, "not a seelike run state");
+    if (state?.format !== CHECKPOINT_FORMAT) throw new InputError(file, "not a seelike run state");
+    if (state.settings === undefined) throw new InputError(file, "the run that wrote this state did not finish; rerun it with --resume, then merge");
     shards.push({ file, state });
   }
   const first = shards[0];

@@ -4,19 +4,15 @@
  */
 import { UsageError } from "../errors.js";
 import type { SettingsRecord } from "../engine/settings.js";
+import type { Checkpoint } from "../engine/run.js";
 import type { RunOptions } from "../plan/types.js";
 
-/** The saved state of a run (`state.json` in its output folder). */
-export interface RunState {
-  format: "seelike-run-state@1";
+/** A finished run's state file: the engine's last checkpoint plus what merge needs to plan again. */
+export interface RunState extends Checkpoint {
   settings: SettingsRecord;
-  digest: string;
   shard: { index: number; count: number } | null;
   models: string[];
   options: Omit<RunOptions, "onProgress" | "onWarning" | "shouldStop">;
-  states: Record<string, unknown>;
-  timings: Record<string, number>;
-  skipped: unknown[];
 }
 
 /** The options of a run as saved: data paths only, no callbacks, sites as strings. */

@@ -13,8 +13,10 @@ import { createSession, release, run, type Device, type Session } from "../runti
 import { batches, type Batch, type SkippedSample } from "../data/loader.js";
 import type { PreprocessOptions } from "../data/preprocess.js";
 import type { DataSource } from "../data/types.js";
-import { decodeState, encodeState, writeFileAtomic } from "../state.js";
+import { decodeState, encodeState, stateHeader, writeFileAtomic } from "../state.js";
 import { readFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { tapGraph, tapName, type TapSpec } from "./taps.js";
 import type { ProgressCallback } from "./progress.js";
 
@@ -94,9 +96,16 @@ export class Interrupted extends Error {
   }
 }
 
-interface Checkpoint {
-  format: "seelike-checkpoint@1";
-  settingsDigest: string;
+/** Format of the value in a state file; a file written before it is refused by src/state.ts. */
+export const CHECKPOINT_FORMAT = "seelike-checkpoint@2";
+
+/**
+ * What a state file holds (its settings digest is in the file's header, src/state.ts). The
+ * checkpoint of a finished engine run has `pass` equal to the number of passes; the final state
+ * of a CLI run is that checkpoint with what merge needs added, in the same file.
+ */
+export interface Checkpoint {
+  format: typeof CHECKPOINT_FORMAT;
   /** Index of the pass in progress and samples of it consumed (read or skipped). */
   pass: number;
   cursor: number;
@@ -106,18 +115,25 @@ interface Checkpoint {
   timings: Record<string, number>;
 }
 
-/** Loads a checkpoint, refusing one made with other settings. */
+/** Loads a checkpoint (or a finished run's state), refusing one made with other settings before reading its payload. */
 export async function readCheckpoint(file: string, settingsDigest: string): Promise<Checkpoint> {
-  let text: Buffer;
+  let bytes: Buffer;
   try {
-    text = await readFile(file);
+    bytes = await readFile(file);
   } catch {
-    throw new InputError(file, "no checkpoint to resume from");
+    // An earlier seelike wrote checkpoint.json beside the state; say so rather than "none".
+    const legacy = join(dirname(file), "checkpoint.json");
+    throw new InputError(file, existsSync(legacy) ? `no checkpoint to resume from (${legacy} is the JSON checkpoint of an earlier seelike, which this version does not read; rerun without --resume)` : "no checkpoint to resume from");
   }
-  const cp = decodeState(text, file) as Checkpoint;
-  if (cp?.format !== "seelike-checkpoint@1") throw new InputError(file, "not a seelike checkpoint");
-  if (cp.settingsDigest !== settingsDigest) throw new InputError(file, "checkpoint was made with different settings (models, data, sample or options); rerun without --resume or restore the settings");
+  if (stateHeader(bytes, file).settingsDigest !== settingsDigest) throw new InputError(file, "checkpoint was made with different settings (models, data, sample or options); rerun without --resume or restore the settings");
+  const cp = decodeState(bytes, file) as Checkpoint;
+  if (cp?.format !== CHECKPOINT_FORMAT) throw new InputError(file, "not a seelike checkpoint");
   return cp;
+}
+
+/** Writes a checkpoint (or a final state: a checkpoint with more fields) atomically, replacing the previous one. */
+export async function writeCheckpoint(file: string, settingsDigest: string, cp: Checkpoint): Promise<void> {
+  await writeFileAtomic(file, encodeState(cp, { settingsDigest }));
 }
 
 /**
@@ -147,8 +163,7 @@ export async function runEngine(models: EngineModel[], passes: Pass[], drivers: 
 
   const save = async (pass: number, cursor: number) => {
     if (!options.checkpoint) return;
-    const cp: Checkpoint = { format: "seelike-checkpoint@1", settingsDigest: options.settingsDigest, pass, cursor, states, skipped, batches: batchCount, timings };
-    await writeFileAtomic(options.checkpoint, encodeState(cp));
+    await writeCheckpoint(options.checkpoint, options.settingsDigest, { format: CHECKPOINT_FORMAT, pass, cursor, states, skipped, batches: batchCount, timings });
   };
 
   for (let p = startPass; p < passes.length; p++) {
