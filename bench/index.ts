@@ -31,7 +31,7 @@ import { batches } from "../src/data/loader.js";
 import { tapGraph } from "../src/engine/taps.js";
 import { tappedModel } from "../src/engine/run.js";
 import { appendNodes } from "../src/onnx/surgery.js";
-import { modelInputSize, prepare, type Plan } from "../src/plan/index.js";
+import { mainPass, modelInputSize, prepare, type Plan } from "../src/plan/index.js";
 import { onnx } from "../src/onnx/proto/onnx.js";
 import { gram } from "../src/numeric/gram.js";
 import { ckaBench, ckaBenchReport } from "./cka.js";
@@ -93,7 +93,7 @@ async function batchRatio(file: string, batch: number, analyses: (typeof ANALYSE
 async function graphRatios(plan: Plan, graphs: { bytes: Uint8Array; names: string[] }[], rounds: number, block: number): Promise<{ plain: number; ratios: number[] }> {
   const em = plan.models[0];
   let x: ort.Tensor | undefined;
-  for await (const b of batches(plan.passes[0].source, { indices: plan.passes[0].indices, batchSize: plan.settings.batch, preprocess: em.preprocess })) {
+  for await (const b of batches(mainPass(plan).source, { indices: mainPass(plan).indices, batchSize: plan.settings.batch, preprocess: em.preprocess })) {
     x = new ort.Tensor("float32", b.input, b.shape);
     break;
   }

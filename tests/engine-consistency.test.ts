@@ -6,7 +6,7 @@
  */
 import { describe, expect, it, beforeAll } from "vitest";
 import path from "node:path";
-import { prepare, execute, finish, type Results, type Plan } from "../src/plan/index.js";
+import { prepare, execute, finish, mainPass, type Results, type Plan } from "../src/plan/index.js";
 import { exposeOutputs } from "../src/onnx/surgery.js";
 import { createSession, run, release } from "../src/runtime/session.js";
 import { batches } from "../src/data/loader.js";
@@ -140,7 +140,7 @@ describe("engine localisation taps (in-graph HSIC terms)", () => {
     const session = await createSession(exposeOutputs(em.model, sites.map((s) => s.tensor)), { threads: 1 });
     const state = localisationInit({ sites: sites.map((s) => s.name), layout, batch: plan.settings.batch });
     try {
-      for await (const b of batches(plan.passes[0].source, { indices: plan.passes[0].indices, batchSize: plan.settings.batch, preprocess: em.preprocess })) {
+      for await (const b of batches(mainPass(plan).source, { indices: mainPass(plan).indices, batchSize: plan.settings.batch, preprocess: em.preprocess })) {
         const out = await run(session, { [em.model.imageInput.name]: { data: b.input, shape: b.shape } }, sites.map((s) => s.tensor));
         localisationUpdate(state, { activations: sites.map((s) => out[s.tensor]), images: { data: b.input, shape: b.shape } });
       }

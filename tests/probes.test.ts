@@ -161,6 +161,25 @@ describe("linearProbe", () => {
     }
   });
 
+  it("probeReducer with online scoring (train first, test scored as it comes) equals the numpy protocol and keeps no rows", () => {
+    const D = xtr.shape[1];
+    const rows = (x: typeof xtr, y: ArrayLike<number>, a: number, b: number, split: "train" | "test") => {
+      const f = new Float32Array((b - a) * D);
+      for (let r = a; r < b; r++) f.set(x.data.subarray(r * D, (r + 1) * D), (r - a) * D);
+      return { block: "b0", split, features: { data: f, shape: [b - a, D] }, labels: Array.from({ length: b - a }, (_, i) => y[a + i]), indices: Array.from({ length: b - a }, (_, i) => a + i) };
+    };
+    let s = probeReducer.init({ ...config, blocks: ["b0"], scoring: "online" });
+    for (let c = 0; c < 200; c += 30) s = probeReducer.update(s, rows(xtr, ytr, c, Math.min(200, c + 30), "train"));
+    for (let c = 0; c < 80; c += 16) s = probeReducer.update(s, rows(xte, yte, c, Math.min(80, c + 16), "test"));
+    const blk = s.blocks[0];
+    expect(blk.test.labels.length + blk.holdout.labels.length + blk.shotRows.labels.length).toBe(0);
+    const r = probeReducer.finalize(s);
+    checkFits(r.blocks[0].fits);
+    expect("scoring" in r.settings).toBe(false);
+    expect(() => probeReducer.update(s, rows(xtr, ytr, 0, 10, "train"))).toThrow(/training rows for block b0 after its test rows/);
+    expect(() => probeReducer.merge(s, probeReducer.init({ ...config, blocks: ["b0"], scoring: "online" }))).toThrow(/scored online do not merge/);
+  });
+
   it("probeReducer.update rejects a label outside the classes and a feature width change", () => {
     let s = probeReducer.init({ classes: 2 });
     expect(() => probeReducer.update(s, { block: "b", split: "train", features: matrix(1, 2, [1, 2]), labels: [2], indices: [0] })).toThrow(

@@ -118,6 +118,12 @@ export function fullFit(
   s: ProbeBlockState, lambdas: readonly number[], C: number,
   hold: { x: Matrix; labels: Float64Array }, test: { x: Matrix; labels: Float64Array },
 ): ProbeFit {
+  const model = fullModel(s, lambdas, C, hold);
+  return { ...model, testAccuracy: accuracy(predictions(design(test.x, model.standardiser), model.weights), test.labels) };
+}
+
+/** The full-data model (λ chosen on the holdout, refit on the whole training split), not yet scored. */
+export function fullModel(s: ProbeBlockState, lambdas: readonly number[], C: number, hold: { x: Matrix; labels: Float64Array }): Omit<ProbeFit, "testAccuracy"> {
   const p = s.dim + 1;
   const fit = normalEquations(s, C);
   const holdX = design(hold.x, fit.st);
@@ -132,7 +138,6 @@ export function fullFit(
   const W = solveWithLambda(whole.A, whole.B, p, C, lambdas[best]);
   return {
     shots: "full",
-    testAccuracy: accuracy(predictions(design(test.x, whole.st), W), test.labels),
     lambda: lambdas[best],
     holdoutAccuracy,
     trainExamples: all.fitCount,

@@ -3,14 +3,20 @@ import type { Matrix } from "../../src/numeric/linalg.js";
 import type { Reducer } from "../reducer.js";
 import { BIAS_CONSTANT } from "./ridge.js";
 import { appendRows, flatRows, pushRows } from "./rows.js";
-import { pruneShots, shotFit } from "./shots.js";
-import { addFit, addShiftedSums, fullFit } from "./full.js";
+import { pruneShots, shotFit, shotModel } from "./shots.js";
+import { addFit, addShiftedSums, fullFit, fullModel } from "./full.js";
+import { design, predictions } from "./ridge.js";
+import { emptyRows } from "./rows.js";
 import {
   findBlock, validateConfig,
   type ProbeBlockResult, type ProbeBlockState, type ProbeConfig, type ProbeFit, type ProbeInput, type ProbeResult, type ProbeState,
 } from "./state.js";
 
 function finalizeBlock(s: ProbeBlockState, settings: Required<ProbeConfig>): ProbeFit[] {
+  if (s.fitted) {
+    if (!s.tested) throw new Error(`linear-probe: block ${s.block} has no test examples`);
+    return s.fitted.map((f, i) => ({ ...f, testAccuracy: s.correct![i] / s.tested! }));
+  }
   const D = s.dim;
   const hold = flatRows(s.holdout, D);
   const test = flatRows(s.test, D);
@@ -26,11 +32,48 @@ function finalizeBlock(s: ProbeBlockState, settings: Required<ProbeConfig>): Pro
   return fits;
 }
 
+/**
+ * Online scoring: the block's models from its training sums and rows, after which the rows are
+ * dropped (only the models and the test counts stay in the state).
+ */
+function fitBlock(s: ProbeBlockState, settings: Required<ProbeConfig>): void {
+  const D = s.dim;
+  const hold = flatRows(s.holdout, D);
+  if (hold.labels.length === 0) throw new Error(`linear-probe: block ${s.block} has no holdout examples (holdoutEvery = ${settings.holdoutEvery})`);
+  const fitted: Omit<ProbeFit, "testAccuracy">[] = [];
+  if (settings.full) {
+    if (s.fitCount < 1) throw new Error(`linear-probe: block ${s.block} has no training examples`);
+    fitted.push(fullModel(s, settings.lambdas, settings.classes, hold));
+  }
+  const cand = flatRows(s.shotRows, D);
+  for (const k of settings.shots) fitted.push(shotModel(s.block, k, cand, settings, hold));
+  s.fitted = fitted;
+  s.correct = new Float64Array(fitted.length);
+  s.tested = 0;
+  s.shotRows = emptyRows();
+  s.holdout = emptyRows();
+}
+
+/** Online scoring: adds one test batch's correct predictions of every fitted model. */
+function scoreBatch(s: ProbeBlockState, data: FloatArray, n: number, labels: ArrayLike<number>): void {
+  const x: Matrix = { data: data instanceof Float64Array ? data : Float64Array.from(data), shape: [n, s.dim] };
+  s.fitted!.forEach((f, i) => {
+    const pred = predictions(design(x, f.standardiser), f.weights);
+    for (let r = 0; r < n; r++) if (pred[r] === labels[r]) s.correct![i]++;
+  });
+  s.tested! += n;
+}
+
 function featureMatrix(f: Matrix | Tensor): { data: FloatArray; n: number; D: number } {
   if (f.shape.length !== 2) throw new RangeError(`invalid features shape [${f.shape}]: expected pooled [B, D] (see pool)`);
   const [n, D] = f.shape;
   if (f.data.length !== n * D) throw new RangeError(`invalid features: ${f.data.length} elements for [${f.shape}]`);
   return { data: f.data, n, D };
+}
+
+function withoutScoring(s: Required<ProbeConfig>): Omit<Required<ProbeConfig>, "scoring"> {
+  const { scoring: _scoring, ...rest } = s;
+  return rest;
 }
 
 /**
@@ -59,10 +102,16 @@ export const probeReducer: Reducer<ProbeConfig, ProbeState, ProbeInput, ProbeRes
     const s = findBlock(state, block, D);
     const all = Array.from({ length: n }, (_, i) => i);
     if (split === "test") {
-      pushRows(s.test, data, D, all, labels, indices);
+      if (state.settings.scoring === "stored") {
+        pushRows(s.test, data, D, all, labels, indices);
+        return state;
+      }
+      if (!s.fitted) fitBlock(s, state.settings);
+      scoreBatch(s, data, n, labels);
       return state;
     }
     if (split !== "train") throw new RangeError(`invalid split: ${split}`);
+    if (s.fitted) throw new Error(`linear-probe: training rows for block ${block} after its test rows (online scoring needs the training split first)`);
     const every = state.settings.holdoutEvery;
     const held = all.filter((i) => indices[i] % every === every - 1);
     const fit = all.filter((i) => indices[i] % every !== every - 1);
@@ -78,6 +127,7 @@ export const probeReducer: Reducer<ProbeConfig, ProbeState, ProbeInput, ProbeRes
     const x = a.settings;
     const y = b.settings;
     if (JSON.stringify(x) !== JSON.stringify(y)) throw new RangeError(`invalid merge: settings differ (${JSON.stringify(x)} vs ${JSON.stringify(y)})`);
+    if (x.scoring === "online") throw new RangeError("invalid merge: probe states scored online do not merge (shard runs keep their test rows: scoring \"stored\")");
     for (const sb of b.blocks) {
       const sa = findBlock(a, sb.block, sb.dim);
       addShiftedSums(sa, sb);
@@ -94,7 +144,7 @@ export const probeReducer: Reducer<ProbeConfig, ProbeState, ProbeInput, ProbeRes
     const L = names.length;
     return {
       analysis: "probes",
-      settings: { ...state.settings, targets: "pm1", standardise: "train-mean-std+1e-5", biasConstant: BIAS_CONSTANT, selection: "holdout" },
+      settings: { ...withoutScoring(state.settings), targets: "pm1", standardise: "train-mean-std+1e-5", biasConstant: BIAS_CONSTANT, selection: "holdout" },
       blocks: names.map((name, i) => {
         const s = state.blocks.find((b) => b.block === name)!;
         return { block: name, depth: L > 1 ? i / (L - 1) : 0, dim: s.dim, fits: finalizeBlock(s, state.settings) };

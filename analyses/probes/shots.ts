@@ -46,6 +46,16 @@ export function shotFit(
   settings: { classes: number; lambdas: readonly number[]; form: RidgeForm },
   hold: { x: Matrix; labels: Float64Array }, test: { x: Matrix; labels: Float64Array },
 ): ProbeFit {
+  const model = shotModel(block, k, cand, settings, hold);
+  return { ...model, testAccuracy: accuracy(predictions(design(test.x, model.standardiser), model.weights), test.labels) };
+}
+
+/** The k-shot model (λ chosen on the holdout), not yet scored. */
+export function shotModel(
+  block: string, k: number, cand: { x: Matrix; labels: Float64Array; indices: Float64Array },
+  settings: { classes: number; lambdas: readonly number[]; form: RidgeForm },
+  hold: { x: Matrix; labels: Float64Array },
+): Omit<ProbeFit, "testAccuracy"> {
   const { classes: C, lambdas } = settings;
   const D = cand.x.shape[1];
   const rows = firstPerClass(cand.labels, cand.indices, C, k);
@@ -75,7 +85,6 @@ export function shotFit(
   const best = bestLambda(lambdas, holdoutAccuracy);
   return {
     shots: k,
-    testAccuracy: accuracy(predictions(design(test.x, st), weights[best]), test.labels),
     lambda: lambdas[best],
     holdoutAccuracy,
     trainExamples: rows.length,

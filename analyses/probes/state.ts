@@ -23,6 +23,14 @@ export interface ProbeConfig {
   blocks?: string[];
   /** Form of the k-shot solves; default `auto` (the full-data fit is always primal, from Gram sums). */
   form?: RidgeForm;
+  /**
+   * `stored` (default): test rows are kept until finalize, so states of shards merge.
+   * `online`: every train update comes before any test update (the engine runs the training
+   * split first); the first test batch fits the probes and each test batch is scored as it
+   * comes, so the state keeps the models and counts instead of the rows. Same results; such
+   * states do not merge.
+   */
+  scoring?: "stored" | "online";
 }
 
 /** Float64 state of one block. */
@@ -45,6 +53,10 @@ export interface ProbeBlockState {
   shotRows: StoredRows;
   holdout: StoredRows;
   test: StoredRows;
+  /** Online scoring: the fitted models (in fit order) once the first test batch came, and per model the correct test predictions. */
+  fitted?: Omit<ProbeFit, "testAccuracy">[];
+  correct?: Float64Array;
+  tested?: number;
 }
 
 /** Plain-data reducer state: one float64 sum set and stored rows per block, in first-seen order. */
@@ -93,7 +105,8 @@ export interface ProbeBlockResult {
 /** Finalized result: blocks in depth order with normalised depth, each with its fits. */
 export interface ProbeResult {
   analysis: "probes";
-  settings: Required<ProbeConfig> & { targets: "pm1"; standardise: "train-mean-std+1e-5"; biasConstant: number; selection: "holdout" };
+  /** The settings (the scoring route, which does not change a number, left out). */
+  settings: Omit<Required<ProbeConfig>, "scoring"> & { targets: "pm1"; standardise: "train-mean-std+1e-5"; biasConstant: number; selection: "holdout" };
   blocks: ProbeBlockResult[];
 }
 
@@ -110,7 +123,9 @@ export function validateConfig(config: ProbeConfig): Required<ProbeConfig> {
   if (!Number.isInteger(holdoutEvery) || holdoutEvery < 2) throw new RangeError(`invalid holdoutEvery: ${holdoutEvery}`);
   const form = config.form ?? "auto";
   if (!["primal", "dual", "auto"].includes(form)) throw new RangeError(`invalid form: ${form}`);
-  return { classes, shots, full: config.full ?? true, lambdas, holdoutEvery, blocks: [...(config.blocks ?? [])], form };
+  const scoring = config.scoring ?? "stored";
+  if (scoring !== "stored" && scoring !== "online") throw new RangeError(`invalid scoring: ${scoring}`);
+  return { classes, shots, full: config.full ?? true, lambdas, holdoutEvery, blocks: [...(config.blocks ?? [])], form, scoring };
 }
 
 /** An empty block state. */

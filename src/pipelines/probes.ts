@@ -37,7 +37,7 @@ export const PROBE_OPTIONS = [
 ] as const;
 
 /** Linear probes on every block output of model `m`, trained on the "train" pass. */
-function probeDriver(m: number, g: ModelGeometry, representation: ProbeRepresentation, config: { classes: number; shots: number[]; full: boolean }): Omit<Driver<ProbeState>, "id"> | null {
+function probeDriver(m: number, g: ModelGeometry, representation: ProbeRepresentation, config: { classes: number; shots: number[]; full: boolean; scoring: "stored" | "online" }): Omit<Driver<ProbeState>, "id"> | null {
   const blocks: { name: string; tensor: string; layout: Layout }[] = [];
   for (const b of g.sites.blocks) {
     const name = blockOut(b);
@@ -56,7 +56,7 @@ function probeDriver(m: number, g: ModelGeometry, representation: ProbeRepresent
   }));
   return {
     taps: (pass, mm) => ((pass === "main" || pass === "train") && mm === m ? taps : []),
-    init: () => probeReducer.init({ classes: config.classes, shots: config.shots, full: config.full, blocks: blocks.map((b) => b.name) }),
+    init: () => probeReducer.init({ classes: config.classes, shots: config.shots, full: config.full, blocks: blocks.map((b) => b.name), scoring: config.scoring }),
     update(state, view) {
       if (view.pass !== "main" && view.pass !== "train") return state;
       const labels = view.batch.labels;
@@ -104,7 +104,10 @@ export const probes = defineAnalysis({
     ctx.addPass({ name: "train", split: "train" });
     const shots: ProbeShots = ctx.options.probeShots;
     const classes = Math.max(train.classes?.length ?? 0, max(train.labels) + 1, max(ctx.main.labels) + 1);
-    const config = { classes, shots: shots.filter((s): s is number => s !== "full"), full: shots.includes("full") };
+    // The training split runs first, so an unsharded run scores test rows as they come and keeps
+    // only models and counts; shards keep their test rows, which merge.
+    const scoring = ctx.options.shard ? ("stored" as const) : ("online" as const);
+    const config = { classes, shots: shots.filter((s): s is number => s !== "full"), full: shots.includes("full"), scoring };
     for (const model of ctx.userModels) {
       const g = model.geometry;
       const reps: ProbeRepresentation[] = g.sites.family === "resnet" ? ["gap"] : g.sites.prefixTokens > 0 ? ["cls", "mean"] : ["mean"];

@@ -2,4 +2,4 @@
 export { prepare } from "./prepare.js";
 export { execute, finish, mergeStates } from "./finish.js";
 export { modelInputSize, modelLabels } from "./models.js";
-export { ALL_OPTIONS, resolveOptions, type Plan, type Results, type RunOptions, type ResolvedOptions, type ModelSummary, type AnalysisId } from "./types.js";
+export { ALL_OPTIONS, mainPass, resolveOptions, type Plan, type Results, type RunOptions, type ResolvedOptions, type ModelSummary, type AnalysisId } from "./types.js";

@@ -28,9 +28,9 @@ function shardIndices(indices: Int32Array, batch: number, shard?: { index: numbe
   return all.slice(shard.index * per, (shard.index + 1) * per).flat();
 }
 
-/** Pass order: the evaluation data, the probes' training split, then the CKA reshuffles. */
+/** Pass order: the probes' training split (fitted before the test rows arrive), the evaluation data, then the CKA reshuffles. */
 function passRank(p: Pass): number {
-  return p.name === "main" ? 0 : p.name === "train" ? 1 : 2;
+  return p.name === "train" ? 0 : p.name === "main" ? 1 : 2;
 }
 
 /** The evaluation data and its sample, checked against the batch size and the estimator. */

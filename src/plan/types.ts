@@ -118,3 +118,10 @@ export function engineDrivers(plan: Plan): Driver[] {
 export function engineModels(plan: Plan): EngineModel[] {
   return plan.models;
 }
+
+/** The plan's pass over the evaluation data. */
+export function mainPass(plan: Plan): Pass {
+  const p = plan.passes.find((x) => x.name === "main");
+  if (!p) throw new Error("a plan without its main pass");
+  return p;
+}

@@ -1,4 +1,4 @@
-import type { Plan } from "../../src/plan/index.js";
+import { mainPass, type Plan } from "../../src/plan/index.js";
 import { exposeOutputs } from "../../src/onnx/surgery.js";
 import { createSession, run, release } from "../../src/runtime/session.js";
 import { batches } from "../../src/data/loader.js";
@@ -13,7 +13,7 @@ export async function rawTensors(plan: Plan, m: number, names: string[], threads
   const session = await createSession(exposeOutputs(em.model, names), { threads });
   const parts: Record<string, { data: Float32Array[]; shape: number[] }> = {};
   try {
-    for await (const b of batches(plan.passes[0].source, { indices: plan.passes[0].indices, batchSize: plan.settings.batch, preprocess: em.preprocess })) {
+    for await (const b of batches(mainPass(plan).source, { indices: mainPass(plan).indices, batchSize: plan.settings.batch, preprocess: em.preprocess })) {
       const out = await run(session, { [em.model.imageInput.name]: { data: b.input, shape: b.shape } }, names);
       for (const n of names) {
         const t = out[n];
