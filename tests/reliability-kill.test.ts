@@ -118,13 +118,15 @@ describe("kill -9 at many points, then --resume", () => {
     let seed = 12345;
     const jitter = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
     let lastMtime = 0;
+    // Passes in run order: 0 the probes' training split (2,000 images), 1 the evaluation data (96).
     const triggers: { label: string; when: (cp: Cp | null, ms: number) => boolean }[] = [
       { label: "during setup (model loading, geometry probe)", when: (_cp, ms) => ms > 250 + jitter(200) },
-      { label: "right after a checkpoint write in the main pass", when: (cp) => !!cp && cp.pass === 0 && cp.cursor >= 32 && cp.mtime !== lastMtime },
-      { label: "between checkpoints in the main pass", when: (() => { let at = 0; return (cp: Cp | null, ms: number) => !!cp && cp.pass === 0 && cp.cursor >= 48 && (at ||= ms + 5 + jitter(60)) <= ms; })() },
-      { label: "early in the train pass", when: (cp) => !!cp && cp.pass === 1 && cp.cursor > 0 },
-      { label: "between checkpoints in the train pass", when: (() => { let at = 0; return (cp: Cp | null, ms: number) => !!cp && cp.pass === 1 && cp.cursor >= 400 && (at ||= ms + 5 + jitter(60)) <= ms; })() },
-      { label: "late in the train pass", when: (cp) => !!cp && cp.pass === 1 && cp.cursor >= 1500 },
+      { label: "early in the train pass", when: (cp) => !!cp && cp.pass === 0 && cp.cursor > 0 },
+      { label: "right after a checkpoint write in the train pass", when: (cp) => !!cp && cp.pass === 0 && cp.cursor >= 400 && cp.mtime !== lastMtime },
+      { label: "between checkpoints in the train pass", when: (() => { let at = 0; return (cp: Cp | null, ms: number) => !!cp && cp.pass === 0 && cp.cursor >= 800 && (at ||= ms + 5 + jitter(60)) <= ms; })() },
+      { label: "late in the train pass", when: (cp) => !!cp && cp.pass === 0 && cp.cursor >= 1500 },
+      { label: "right after a checkpoint write in the main pass (probes scored online)", when: (cp) => !!cp && cp.pass === 1 && cp.cursor >= 32 && cp.mtime !== lastMtime },
+      { label: "between checkpoints in the main pass", when: (() => { let at = 0; return (cp: Cp | null, ms: number) => !!cp && cp.pass === 1 && cp.cursor >= 48 && (at ||= ms + 5 + jitter(60)) <= ms; })() },
       { label: "after the last pass, while results are written", when: (cp) => !!cp && cp.pass >= 2 },
     ];
     const log: string[] = [];
