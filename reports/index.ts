@@ -21,7 +21,7 @@ export {
   type FigureKind,
   type SectionSpec,
 } from "./specs.js";
-export { escapeHtml, scriptJson } from "./escape.js";
+export { escapeHtml, escapeAttribute, scriptJson } from "./escape.js";
 export { png, pngDataURL } from "./png.js";
 export { demoReportData } from "./demo.js";
 export type * from "./types.js";

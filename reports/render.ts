@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { clientBundle, d3Source } from "./assets.js";
-import { escapeHtml, scriptJson } from "./escape.js";
+import { escapeAttribute, escapeHtml, scriptJson } from "./escape.js";
 import { reportSections, type FigureSpec, type SectionSpec } from "./specs.js";
 import type { ReportData } from "./types.js";
 
@@ -90,7 +90,7 @@ type Attrs = Record<string, string>;
 
 function attrs(a: Attrs = {}): string {
   return Object.entries(a)
-    .map(([k, v]) => ` ${k}="${escapeHtml(v)}"`)
+    .map(([k, v]) => ` ${k}="${escapeAttribute(v)}"`)
     .join("");
 }
 
