@@ -102,7 +102,8 @@ function el(tag: string, a: Attrs | undefined, inner: { text: string | number } 
 
 const text = (tag: string, t: string | number, a?: Attrs) => el(tag, a, { text: t });
 const html = (tag: string, inner: string, a?: Attrs) => el(tag, a, { html: inner });
-const VOID = (tag: string, a: Attrs) => `<${tag}${attrs(a)}>`;
+/** A void element (no content, no end tag). */
+const voidEl = (tag: string, a: Attrs) => `<${tag}${attrs(a)}>`;
 
 /** A table cell's content: plain text, or a <span> with a class (hashes, badges). */
 type Cell = string | number | { span: string; class: string };
@@ -216,12 +217,12 @@ export function renderReport(data: ReportData, options: RenderOptions = {}): str
   const scripts = [scriptText(options.d3 ?? d3Source(), "d3.min.js"), scriptText(clientBundle(), "report.js")];
 
   const head = [
-    VOID("meta", { charset: "utf-8" }),
+    voidEl("meta", { charset: "utf-8" }),
     // First in <head> after the charset, before any script or style, so it governs the whole document.
-    VOID("meta", { "http-equiv": "Content-Security-Policy", content: contentSecurityPolicy(scripts) }),
-    VOID("meta", { name: "viewport", content: "width=device-width, initial-scale=1" }),
-    VOID("meta", { name: "referrer", content: "no-referrer" }),
-    VOID("meta", { name: "generator", content: `seelike ${run.toolVersion}` }),
+    voidEl("meta", { "http-equiv": "Content-Security-Policy", content: contentSecurityPolicy(scripts) }),
+    voidEl("meta", { name: "viewport", content: "width=device-width, initial-scale=1" }),
+    voidEl("meta", { name: "referrer", content: "no-referrer" }),
+    voidEl("meta", { name: "generator", content: `seelike ${run.toolVersion}` }),
     text("title", run.title),
     // Raw-text elements: the constant stylesheet, the escaped JSON and the checked scripts go in as they are.
     html("style", STYLE),

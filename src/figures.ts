@@ -9,11 +9,13 @@
 import { createRequire } from "node:module";
 import path from "node:path";
 import { reportData } from "./report-data.js";
-import { figureSVG } from "../reports/figures.js";
+import { figureSVG, type FigureOptions } from "../reports/figures.js";
 import { escapeHtml } from "../reports/escape.js";
 import { modelLabels, reportSections, type FigureKind, type FigureSpec } from "../reports/specs.js";
 import type { ReportModel, SectionId } from "../reports/types.js";
 import type { Results } from "./run.js";
+
+export type { FigureOptions } from "../reports/figures.js";
 
 /**
  * Which figure of several: a model label (or a heatmap id / "AA" | "BB" | "AB" for CKA), or an index.
@@ -64,9 +66,9 @@ let counter = 0;
 // Inline style: notebook front ends show the markup without the report's stylesheet.
 const CAPTION = "font: 13px/1.45 system-ui, -apple-system, 'Segoe UI', sans-serif; color: #555; max-width: 75ch; margin-top: 4px";
 
-function markup(spec: FigureSpec): string {
+function markup(spec: FigureSpec, options: FigureOptions): string {
   const id = `nb-${session}-${++counter}-${spec.id}`;
-  const svg = figureSVG({ ...spec, id });
+  const svg = figureSVG({ ...spec, id }, options);
   return `<figure class="seelike-figure" id="${escapeHtml(id)}" style="margin: 8px 0 16px">${svg}<figcaption style="${CAPTION}">${escapeHtml(spec.caption)}</figcaption></figure>`;
 }
 
@@ -95,15 +97,16 @@ function pick(figures: FigureSpec[], source: Source, models: ReportModel[], whic
 
 /**
  * Any notebook figure by its helper's name: the report's figure of that kind for these results.
- * Built afresh on every call, so results edited in a notebook show as edited.
+ * Built afresh on every call, so results edited in a notebook show as edited. `options.document`
+ * is the DOM to draw in (default: jsdom, loaded on first use).
  * @example display(figures.figure(results, "skipRatio", "resnet-tiny"))
  */
-export function figure(results: Results, name: FigureName, which?: Which): string {
+export function figure(results: Results, name: FigureName, which?: Which, options: FigureOptions = {}): string {
   const source: Source = NOTEBOOK_FIGURES[name];
   const data = reportData(results);
   const section = reportSections(data).find((s) => s.id === source.section);
   const figures = (section?.figures ?? []).filter((f) => source.kind === undefined || f.kind === source.kind);
-  return markup(pick(figures, source, data.run.models, which));
+  return markup(pick(figures, source, data.run.models, which), options);
 }
 
 /**
@@ -111,40 +114,40 @@ export function figure(results: Results, name: FigureName, which?: Which): strin
  * a model label (its intra-model heatmap), a heatmap id from `reportData(results).cka`, or an index.
  * @example display(figures.ckaHeatmap(await compare("vit.onnx", "resnet.onnx", { data })))
  */
-export function ckaHeatmap(results: Results, which?: Which): string {
-  return figure(results, "ckaHeatmap", which);
+export function ckaHeatmap(results: Results, which?: Which, options?: FigureOptions): string {
+  return figure(results, "ckaHeatmap", which, options);
 }
 
 /**
  * Mean attention distance per head and layer (ViT paper Fig. 7, Raghu Fig. 3) of one model.
  * @example display(figures.attentionDistance(results, "vit-tiny"))
  */
-export function attentionDistance(results: Results, model?: Which): string {
-  return figure(results, "attentionDistance", model);
+export function attentionDistance(results: Results, model?: Which, options?: FigureOptions): string {
+  return figure(results, "attentionDistance", model, options);
 }
 
 /**
  * Heads of the first two and last two layers sorted by attention distance (Raghu Fig. 3).
  * @example display(figures.sortedHeads(results))
  */
-export function sortedHeads(results: Results, model?: Which): string {
-  return figure(results, "sortedHeads", model);
+export function sortedHeads(results: Results, model?: Which, options?: FigureOptions): string {
+  return figure(results, "sortedHeads", model, options);
 }
 
 /**
  * Skip-connection norm ratios ‖z‖/‖f(z)‖ per block (Raghu Fig. 7) of one model.
  * @example display(figures.skipRatio(results, "resnet-tiny"))
  */
-export function skipRatio(results: Results, model?: Which): string {
-  return figure(results, "skipRatio", model);
+export function skipRatio(results: Results, model?: Which, options?: FigureOptions): string {
+  return figure(results, "skipRatio", model, options);
 }
 
 /**
  * Linear-probe accuracy against normalised depth, every model in one chart (Raghu Fig. 11).
  * @example display(figures.probes(results))
  */
-export function probes(results: Results): string {
-  return figure(results, "probes");
+export function probes(results: Results, options?: FigureOptions): string {
+  return figure(results, "probes", undefined, options);
 }
 
 /**
@@ -152,32 +155,32 @@ export function probes(results: Results): string {
  * index any entry of `reportData(results).localisation`.
  * @example display(figures.localisation(results, "vit-tiny"))
  */
-export function localisation(results: Results, which?: Which): string {
-  return figure(results, "localisation", which);
+export function localisation(results: Results, which?: Which, options?: FigureOptions): string {
+  return figure(results, "localisation", which, options);
 }
 
 /**
  * Cosine similarity of position embeddings, a g×g grid of g×g tiles (ViT paper Fig. 7).
  * @example display(figures.positionEmbedding(results))
  */
-export function positionEmbedding(results: Results, model?: Which): string {
-  return figure(results, "positionEmbedding", model);
+export function positionEmbedding(results: Results, model?: Which, options?: FigureOptions): string {
+  return figure(results, "positionEmbedding", model, options);
 }
 
 /**
  * Top principal components of the patch-embedding filters (ViT paper Fig. 7).
  * @example display(figures.filters(results))
  */
-export function filters(results: Results, model?: Which): string {
-  return figure(results, "filters", model);
+export function filters(results: Results, model?: Which, options?: FigureOptions): string {
+  return figure(results, "filters", model, options);
 }
 
 /**
  * Attention collapse: cross-layer cosine similarity of attention maps (DeepViT).
  * @example display(figures.collapse(results))
  */
-export function collapse(results: Results, model?: Which): string {
-  return figure(results, "collapse", model);
+export function collapse(results: Results, model?: Which, options?: FigureOptions): string {
+  return figure(results, "collapse", model, options);
 }
 
 interface TslabDisplay {
