@@ -1,5 +1,6 @@
 /**
- * The report's client-side sources (read at render time, inlined into the HTML).
+ * The scripts a report inlines: d3's UMD build and the report client bundle (built from
+ * reports/client/*.ts by `npm run build`). Read once per process.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -10,18 +11,18 @@ const here = dirname(fileURLToPath(import.meta.url));
 const cache = new Map<string, string>();
 
 /**
- * Source of reports/client/NAME. Looked up next to this module and, when running from the
- * compiled dist/reports/, in the source tree (tsc does not copy .js assets).
- * @example clientSource("figures.js").includes("seelikeFigures") // true
+ * The report client bundle, dist/reports/client/report.js. Found next to this module when it
+ * runs from dist/reports/, and under dist/ when the TypeScript sources run (vitest).
+ * @example clientBundle().startsWith('"use strict";') // true
  */
-export function clientSource(name: string): string {
-  const hit = cache.get(name);
+export function clientBundle(): string {
+  const hit = cache.get("client");
   if (hit !== undefined) return hit;
-  const candidates = [join(here, "client", name), join(here, "..", "..", "reports", "client", name)];
+  const candidates = [join(here, "client", "report.js"), join(here, "..", "dist", "reports", "client", "report.js")];
   const file = candidates.find((f) => existsSync(f));
-  if (!file) throw new Error(`report client source not found: ${name} (looked in ${candidates.join(", ")})`);
+  if (!file) throw new Error(`report client bundle not found (looked in ${candidates.join(", ")}): run npm run build`);
   const text = readFileSync(file, "utf8");
-  cache.set(name, text);
+  cache.set("client", text);
   return text;
 }
 

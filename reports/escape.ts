@@ -21,3 +21,14 @@ export function escapeHtml(s: string): string {
 export function scriptJson(value: unknown): string {
   return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
+
+const ATTRIBUTE: Record<string, string> = { "&": "&amp;", '"': "&quot;", "<": "&lt;", ">": "&gt;" };
+
+/**
+ * Text safe inside a double-quoted attribute value, escaped as an HTML serialiser does (quotes
+ * other than `"` stay as they are, so a CSP reads `'none'`, not `&#39;none&#39;`).
+ * @example escapeAttribute(`"'><svg onload=x>`) // "&quot;'&gt;&lt;svg onload=x&gt;"
+ */
+export function escapeAttribute(s: string): string {
+  return String(s).replace(/[&"<>]/g, (c) => ATTRIBUTE[c]);
+}

@@ -1,22 +1,27 @@
 /** Public API of the report renderers (re-exports only). */
 export { renderReport, contentSecurityPolicy, type RenderOptions } from "./render.js";
+export { figureSVG, figureElement, NO_DOM, type FigureOptions } from "./figures.js";
+export { draw, DRAWERS, type DrawEnv, type Tooltip } from "./client/draw.js";
 export {
-  figureSVG,
-  figureElement,
-  ckaHeatmapSVG,
-  attentionDistanceSVG,
-  sortedHeadsSVG,
-  skipRatioSVG,
-  probesSVG,
-  localisationSVG,
-  posEmbedSVG,
-  filtersSVG,
-  collapseSVG,
-  panelSVG,
-  type FigureOptions,
-} from "./figures.js";
-export { reportSections, colourDomain, type FigureSpec, type FigureKind, type SectionSpec } from "./specs.js";
-export { escapeHtml, scriptJson } from "./escape.js";
+  reportSections,
+  colourDomain,
+  modelLabels,
+  ckaFigure,
+  attentionFigures,
+  skipFigure,
+  probesFigure,
+  localisationFigure,
+  posEmbedFigure,
+  filtersFigure,
+  collapseFigure,
+  panelFigure,
+  type Drawable,
+  type FigureSpec,
+  type FigureSpecs,
+  type FigureKind,
+  type SectionSpec,
+} from "./specs.js";
+export { escapeHtml, escapeAttribute, scriptJson } from "./escape.js";
 export { png, pngDataURL } from "./png.js";
 export { demoReportData } from "./demo.js";
 export type * from "./types.js";

@@ -4,16 +4,13 @@
  * at load time. It opens from disk (file://) with no server.
  */
 import { createHash } from "node:crypto";
-import { JSDOM } from "jsdom";
-import { clientSource, d3Source } from "./assets.js";
-import { scriptJson } from "./escape.js";
+import { clientBundle, d3Source } from "./assets.js";
+import { escapeAttribute, escapeHtml, scriptJson } from "./escape.js";
 import { reportSections, type FigureSpec, type SectionSpec } from "./specs.js";
 import type { ReportData } from "./types.js";
 
 /** Options of renderReport. */
 export interface RenderOptions {
-  /** Any document; the page is built in a fresh HTML document from its implementation (default: jsdom). */
-  document?: Document;
   /** d3 source to inline (default: node_modules/d3/dist/d3.min.js). */
   d3?: string;
 }
@@ -88,167 +85,159 @@ export function contentSecurityPolicy(scripts: string[]): string {
   ].join("; ");
 }
 
-type Builder = <K extends keyof HTMLElementTagNameMap>(
-  parent: Node,
-  tag: K,
-  text?: string | number,
-  attrs?: Record<string, string>,
-) => HTMLElementTagNameMap[K];
+/** HTML attributes of an element; values are escaped when written. */
+type Attrs = Record<string, string>;
 
-function builder(doc: Document): Builder {
-  return (parent, tag, text, attrs) => {
-    const el = doc.createElement(tag);
-    // textContent and setAttribute escape on serialisation: model text never becomes markup.
-    if (text !== undefined) el.textContent = String(text);
-    for (const [k, v] of Object.entries(attrs ?? {})) el.setAttribute(k, v);
-    parent.appendChild(el);
-    return el;
-  };
+function attrs(a: Attrs = {}): string {
+  return Object.entries(a)
+    .map(([k, v]) => ` ${k}="${escapeAttribute(v)}"`)
+    .join("");
 }
 
-function table(el: Builder, parent: Node, head: string[], rows: (string | number | Node)[][], numeric: number[] = []): void {
-  const t = el(parent, "table");
-  const tr = el(el(t, "thead"), "tr");
-  for (const h of head) el(tr, "th", h);
-  const body = el(t, "tbody");
-  for (const row of rows) {
-    const r = el(body, "tr");
-    row.forEach((cell, i) => {
-      const td = el(r, "td", undefined, numeric.includes(i) ? { class: "num" } : {});
-      if (typeof cell === "object") td.appendChild(cell);
-      else td.textContent = String(cell);
-    });
-  }
+/** An element with escaped text content (or trusted inner markup built by these helpers). */
+function el(tag: string, a: Attrs | undefined, inner: { text: string | number } | { html: string }): string {
+  const body = "text" in inner ? escapeHtml(String(inner.text)) : inner.html;
+  return `<${tag}${attrs(a)}>${body}</${tag}>`;
+}
+
+const text = (tag: string, t: string | number, a?: Attrs) => el(tag, a, { text: t });
+const html = (tag: string, inner: string, a?: Attrs) => el(tag, a, { html: inner });
+/** A void element (no content, no end tag). */
+const voidEl = (tag: string, a: Attrs) => `<${tag}${attrs(a)}>`;
+
+/** A table cell's content: plain text, or a <span> with a class (hashes, badges). */
+type Cell = string | number | { span: string; class: string };
+
+function table(head: string[], rows: Cell[][], numeric: number[] = []): string {
+  const thead = html("thead", html("tr", head.map((h) => text("th", h)).join("")));
+  const tbody = html(
+    "tbody",
+    rows
+      .map((row) =>
+        html(
+          "tr",
+          row
+            .map((cell, i) => {
+              const inner = typeof cell === "object" ? text("span", cell.span, { class: cell.class }) : escapeHtml(String(cell));
+              return html("td", inner, numeric.includes(i) ? { class: "num" } : {});
+            })
+            .join(""),
+        ),
+      )
+      .join(""),
+  );
+  return html("table", thead + tbody);
 }
 
 function seconds(v: number): string {
   return Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v.toFixed(2)) : String(v);
 }
 
-function runSection(el: Builder, doc: Document, body: HTMLElement, data: ReportData): void {
+function runSection(data: ReportData): string {
   const run = data.run;
-  const s = el(body, "section", undefined, { id: "run" });
-  el(s, "h2", "Run");
+  const parts: string[] = [text("h2", "Run")];
   if (run.warnings.length > 0) {
-    const w = el(s, "div", undefined, { class: "warnings", role: "note" });
-    el(w, "strong", `Warnings (${run.warnings.length})`);
-    const ul = el(w, "ul");
-    for (const text of run.warnings) el(ul, "li", text);
-  }
-  el(s, "h3", "Models");
-  table(
-    el,
-    s,
-    ["label", "id", "family", "file", "sha256", "sites"],
-    run.models.map((m) => {
-      const hash = doc.createElement("span");
-      hash.className = "hash";
-      hash.textContent = m.sha256;
-      return [m.label, m.id, m.family, m.file, hash, m.sites];
-    }),
-    [5],
-  );
-  el(s, "h3", "Data");
-  table(el, s, ["path", "images", "sample digest"], [[run.data.path, run.data.images, run.data.sampleDigest]], [1]);
-  const settings = Object.entries(run.settings);
-  if (settings.length > 0) {
-    el(s, "h3", "Settings");
-    table(el, s, ["setting", "value"], settings.map(([k, v]) => [k, String(v)]));
-  }
-  const timings = Object.entries(run.timings);
-  if (timings.length > 0) {
-    el(s, "h3", "Timings");
-    const total = timings.reduce((a, [, v]) => a + (Number.isFinite(v) ? v : 0), 0);
-    table(el, s, ["phase", "seconds"], [...timings.map(([k, v]) => [k, seconds(v)]), ["total", seconds(total)]], [1]);
-  }
-  el(s, "h3", "Sanity checks");
-  if (run.sanity.length === 0) {
-    el(s, "p", "No sanity checks were recorded.", { class: "note" });
-  } else {
-    const failed = run.sanity.filter((c) => !c.passed).length;
-    el(s, "p", failed === 0 ? `All ${run.sanity.length} checks passed.` : `${failed} of ${run.sanity.length} checks failed.`, {
-      class: failed === 0 ? "meta" : "warnings",
-    });
-    table(
-      el,
-      s,
-      ["check", "result", "value", "detail"],
-      run.sanity.map((c) => {
-        const badge = doc.createElement("span");
-        badge.className = `badge ${c.passed ? "pass" : "fail"}`;
-        badge.textContent = c.passed ? "pass" : "FAIL";
-        return [c.id, badge, c.value === undefined ? "" : String(c.value), c.detail ?? ""];
+    parts.push(
+      html("div", text("strong", `Warnings (${run.warnings.length})`) + html("ul", run.warnings.map((w) => text("li", w)).join("")), {
+        class: "warnings",
+        role: "note",
       }),
     );
   }
+  parts.push(text("h3", "Models"));
+  parts.push(
+    table(
+      ["label", "id", "family", "file", "sha256", "sites"],
+      run.models.map((m) => [m.label, m.id, m.family, m.file, { span: m.sha256, class: "hash" }, m.sites]),
+      [5],
+    ),
+  );
+  parts.push(text("h3", "Data"));
+  parts.push(table(["path", "images", "sample digest"], [[run.data.path, run.data.images, run.data.sampleDigest]], [1]));
+  const settings = Object.entries(run.settings);
+  if (settings.length > 0) {
+    parts.push(text("h3", "Settings"));
+    parts.push(table(["setting", "value"], settings.map(([k, v]) => [k, String(v)])));
+  }
+  const timings = Object.entries(run.timings);
+  if (timings.length > 0) {
+    parts.push(text("h3", "Timings"));
+    const total = timings.reduce((a, [, v]) => a + (Number.isFinite(v) ? v : 0), 0);
+    parts.push(table(["phase", "seconds"], [...timings.map(([k, v]) => [k, seconds(v)]), ["total", seconds(total)]], [1]));
+  }
+  parts.push(text("h3", "Sanity checks"));
+  if (run.sanity.length === 0) {
+    parts.push(text("p", "No sanity checks were recorded.", { class: "note" }));
+  } else {
+    const failed = run.sanity.filter((c) => !c.passed).length;
+    parts.push(
+      text("p", failed === 0 ? `All ${run.sanity.length} checks passed.` : `${failed} of ${run.sanity.length} checks failed.`, {
+        class: failed === 0 ? "meta" : "warnings",
+      }),
+    );
+    parts.push(
+      table(
+        ["check", "result", "value", "detail"],
+        run.sanity.map((c) => [
+          c.id,
+          { span: c.passed ? "pass" : "FAIL", class: `badge ${c.passed ? "pass" : "fail"}` },
+          c.value === undefined ? "" : String(c.value),
+          c.detail ?? "",
+        ]),
+      ),
+    );
+  }
+  return html("section", parts.join(""), { id: "run" });
 }
 
-function figureBlock(el: Builder, parent: Node, f: FigureSpec): void {
-  const fig = el(parent, "figure", undefined, { "data-figure": f.id, id: `figure-${f.id}` });
-  el(fig, "div", undefined, { class: "plot" });
-  el(fig, "noscript", "This figure is drawn by JavaScript at load time.");
-  el(fig, "figcaption", f.caption);
+function figureBlock(f: FigureSpec): string {
+  return html(
+    "figure",
+    html("div", "", { class: "plot" }) + text("noscript", "This figure is drawn by JavaScript at load time.") + text("figcaption", f.caption),
+    { "data-figure": f.id, id: `figure-${f.id}` },
+  );
 }
 
-function section(el: Builder, body: HTMLElement, s: SectionSpec): void {
-  const node = el(body, "section", undefined, { id: s.id });
-  el(node, "h2", s.title);
-  el(node, "p", s.intro, { class: "intro" });
-  for (const n of s.notes) el(node, "p", n, { class: "note" });
-  for (const f of s.figures) figureBlock(el, node, f);
+function section(s: SectionSpec): string {
+  const inner = [text("h2", s.title), text("p", s.intro, { class: "intro" }), ...s.notes.map((n) => text("p", n, { class: "note" })), ...s.figures.map(figureBlock)];
+  return html("section", inner.join(""), { id: s.id });
 }
 
 /**
- * One self-contained HTML report. Text from models and data sets is escaped (DOM text nodes
- * here, d3 .text() in the browser); the figure data is inlined as JSON with `<`, `>`, `&`,
- * U+2028 and U+2029 escaped.
+ * One self-contained HTML report, written as a string: text from models and data sets goes
+ * through escapeHtml here and d3 .text()/.attr() in the browser; the figure data is inlined as
+ * JSON with `<`, `>`, `&`, U+2028 and U+2029 escaped. No DOM is needed.
  * @example writeFileSync("report.html", renderReport(data))
  */
 export function renderReport(data: ReportData, options: RenderOptions = {}): string {
   if (!data || typeof data !== "object" || !data.run) throw new TypeError("invalid report data: missing run");
-  const base = options.document ?? new JSDOM("").window.document;
-  const doc = base.implementation.createHTMLDocument(data.run.title);
-  const el = builder(doc);
+  const run = data.run;
   const sections = reportSections(data);
   const figures = sections.flatMap((s) => s.figures.map((f) => ({ id: f.id, kind: f.kind, spec: f.spec })));
-  const scripts = [
-    scriptText(options.d3 ?? d3Source(), "d3.min.js"),
-    scriptText(clientSource("figures.js"), "figures.js"),
-    scriptText(clientSource("app.js"), "app.js"),
+  const scripts = [scriptText(options.d3 ?? d3Source(), "d3.min.js"), scriptText(clientBundle(), "report.js")];
+
+  const head = [
+    voidEl("meta", { charset: "utf-8" }),
+    // First in <head> after the charset, before any script or style, so it governs the whole document.
+    voidEl("meta", { "http-equiv": "Content-Security-Policy", content: contentSecurityPolicy(scripts) }),
+    voidEl("meta", { name: "viewport", content: "width=device-width, initial-scale=1" }),
+    voidEl("meta", { name: "referrer", content: "no-referrer" }),
+    voidEl("meta", { name: "generator", content: `seelike ${run.toolVersion}` }),
+    text("title", run.title),
+    // Raw-text elements: the constant stylesheet, the escaped JSON and the checked scripts go in as they are.
+    html("style", STYLE),
   ];
-
-  const head = doc.head;
-  head.textContent = "";
-  el(head, "meta", undefined, { charset: "utf-8" });
-  // First in <head>, before any script or style, so it governs the whole document.
-  el(head, "meta", undefined, { "http-equiv": "Content-Security-Policy", content: contentSecurityPolicy(scripts) });
-  el(head, "meta", undefined, { name: "viewport", content: "width=device-width, initial-scale=1" });
-  el(head, "meta", undefined, { name: "referrer", content: "no-referrer" });
-  el(head, "meta", undefined, { name: "generator", content: `seelike ${data.run.toolVersion}` });
-  el(head, "title", data.run.title);
-  el(head, "style", STYLE);
-
-  const body = doc.body;
-  const header = el(body, "header");
-  el(header, "h1", data.run.title);
-  el(
-    header,
-    "p",
-    `seelike ${data.run.toolVersion} · ${data.run.created} · ${data.run.models.map((m) => m.label).join(" vs ")} · ` +
-      `${data.run.data.images} images from ${data.run.data.path}`,
-    { class: "meta" },
-  );
-  const nav = el(body, "nav", undefined, { "aria-label": "Contents" });
-  const ol = el(nav, "ol");
-  for (const s of [{ id: "run", title: "Run" }, ...sections]) el(el(ol, "li"), "a", s.title, { href: `#${s.id}` });
-
-  runSection(el, doc, body, data);
-  for (const s of sections) section(el, body, s);
-
-  el(body, "div", undefined, { id: "seelike-tooltip", role: "tooltip", hidden: "" });
-  const json = el(body, "script", undefined, { type: "application/json", id: "seelike-data" });
-  json.textContent = scriptJson({ version: 1, run: data.run, omitted: data.omitted ?? {}, figures });
-  for (const text of scripts) el(body, "script").textContent = text;
-
-  return `<!DOCTYPE html>\n${doc.documentElement.outerHTML}\n`;
+  const meta =
+    `seelike ${run.toolVersion} · ${run.created} · ${run.models.map((m) => m.label).join(" vs ")} · ` + `${run.data.images} images from ${run.data.path}`;
+  const contents = [{ id: "run", title: "Run" }, ...sections].map((s) => html("li", text("a", s.title, { href: `#${s.id}` }))).join("");
+  const body = [
+    html("header", text("h1", run.title) + text("p", meta, { class: "meta" })),
+    html("nav", html("ol", contents), { "aria-label": "Contents" }),
+    runSection(data),
+    ...sections.map(section),
+    html("div", "", { id: "seelike-tooltip", role: "tooltip", hidden: "" }),
+    html("script", scriptJson({ version: 1, run, omitted: data.omitted ?? {}, figures }), { type: "application/json", id: "seelike-data" }),
+    ...scripts.map((t) => html("script", t)),
+  ];
+  return `<!DOCTYPE html>\n<html><head>${head.join("")}</head><body>${body.join("")}</body></html>\n`;
 }

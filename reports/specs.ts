@@ -1,7 +1,7 @@
 /**
  * ReportData → figure specs: what each figure draws and its caption. Pure and shared by the
- * HTML report (specs are inlined as JSON and drawn by reports/client/figures.js) and by the
- * server-side SVG functions of reports/figures.ts.
+ * HTML report (specs are inlined as JSON and drawn by reports/client/) and by the Node-side SVG
+ * of reports/figures.ts, which runs the same client modules.
  */
 import type {
   AttentionDistance,
@@ -19,16 +19,129 @@ import type {
   SkipRatio,
 } from "./types.js";
 
-/** Figure kinds drawn by reports/client/figures.js. */
-export type FigureKind = "heatmap" | "lines" | "dots" | "sorted-heads" | "tiles" | "tile-grid" | "filters";
+/** Colour schemes the client knows; diverging ones run blue (negative) → white → red. */
+export type Scheme = "viridis" | "cividis" | "magma" | "rdbu" | "puor";
 
-/** One figure: its kind, the plain-JSON spec the client draws, and its caption (plain text). */
-export interface FigureSpec {
-  id: string;
-  kind: FigureKind;
-  caption: string;
-  spec: Record<string, unknown> & { title: string };
+/** Values as they travel in JSON: NaN and ±Infinity become null. */
+export type Values = (number | null)[];
+
+/** A matrix of cells with labelled rows and columns (CKA, collapse, panels). */
+export interface HeatmapSpec {
+  title: string;
+  rows: string[];
+  cols: string[];
+  /** rows.length × cols.length values, row-major. */
+  values: Values;
+  domain: [number, number];
+  scheme: Scheme;
+  rowTitle?: string;
+  colTitle?: string;
+  valueName?: string;
+  legendLabel?: string;
+  /** Longest side of the plot area in px (default 440). */
+  size?: number;
 }
+
+/** One series of a line chart; `label` names the point in the tooltip (e.g. a site). */
+export interface LineSeries {
+  name: string;
+  points: { x: number; y: number | null; label?: string }[];
+}
+
+/** A line chart (skip ratios, probes, CLS attention, panels). */
+export interface LinesSpec {
+  title: string;
+  xLabel?: string;
+  yLabel?: string;
+  series: LineSeries[];
+  xDomain?: [number, number];
+  yDomain?: [number, number];
+  yLog?: boolean;
+  xInteger?: boolean;
+  refLines?: { y: number; label: string }[];
+  width?: number;
+  height?: number;
+}
+
+/** Per-head values of one layer. */
+export interface LayerHeads {
+  layer: number;
+  heads: Values;
+}
+
+/** One dot per head and layer, with the uniform-attention ceiling. */
+export interface DotsSpec {
+  title: string;
+  layers: LayerHeads[];
+  ceiling: number;
+  ceilingLabel?: string;
+  xLabel?: string;
+  yLabel?: string;
+  width?: number;
+  height?: number;
+}
+
+/** Heads sorted by value, one panel per chosen layer. */
+export interface SortedHeadsSpec {
+  title: string;
+  panels: LayerHeads[];
+  ceiling: number;
+}
+
+/** Small multiples of grid maps with a shared colour scale. */
+export interface TilesSpec {
+  title: string;
+  grid: [number, number];
+  /** `position` [row, column] is outlined in its map. */
+  maps: { label: string; position?: [number, number]; values: Values }[];
+  domain: [number, number];
+  scheme: Scheme;
+  valueName?: string;
+}
+
+/** g×g tiles of g×g maps drawn as one raster (position-embedding similarity). */
+export interface TileGridSpec {
+  title: string;
+  grid: [number, number];
+  /** (gr·gc)² values: tile (i, j) holds patch (i, j) against every patch, row-major. */
+  values: Values;
+  domain: [number, number];
+  scheme: Scheme;
+  valueName?: string;
+}
+
+/** Filter components as small images, each scaled to its own range. */
+export interface FiltersSpec {
+  title: string;
+  patchSize: number;
+  channels: number;
+  layout: "chw" | "hwc";
+  components: { values: Values; variance: number }[];
+}
+
+/** The spec each figure kind draws; the client has one drawing module per key. */
+export interface FigureSpecs {
+  heatmap: HeatmapSpec;
+  lines: LinesSpec;
+  dots: DotsSpec;
+  "sorted-heads": SortedHeadsSpec;
+  tiles: TilesSpec;
+  "tile-grid": TileGridSpec;
+  filters: FiltersSpec;
+}
+
+/** Figure kinds drawn by reports/client/. */
+export type FigureKind = keyof FigureSpecs;
+
+/** A figure to draw: its kind with that kind's spec, and an id (prefix of the SVG's element ids). */
+export type Drawable = { [K in FigureKind]: { id: string; kind: K; spec: FigureSpecs[K] } }[FigureKind];
+
+/**
+ * One figure: its kind, the plain-JSON spec the client draws, its caption (plain text), and
+ * what it shows, so notebook helpers can pick it: `models` (model ids; [row, column] for a
+ * heatmap) and `source` (the id of the heatmap or panel it was made from, when it has one).
+ */
+export type FigureSpec = Drawable & { caption: string; models: string[]; source?: string };
 
 /** One report section: heading, introduction, notes (e.g. models without this analysis), figures. */
 export interface SectionSpec {
@@ -46,7 +159,7 @@ export type Labels = (id: string) => string;
  * Values for JSON: 6 significant digits (plenty for a figure, a third of the bytes), NaN → null.
  * @example values(new Float64Array([1 / 3, NaN])) // [0.333333, null]
  */
-export function values(a: Numbers): (number | null)[] {
+export function values(a: Numbers): Values {
   const out = new Array<number | null>(a.length);
   for (let i = 0; i < a.length; i++) {
     const v = a[i];
@@ -87,7 +200,7 @@ function fixed(v: number, digits = 1): string {
  * values are negative, otherwise the data extent.
  * @example colourDomain([0.2, -0.5]) // { domain: [-0.5, 0.5], scheme: "rdbu" }
  */
-export function colourDomain(a: Numbers): { domain: [number, number]; scheme: string } {
+export function colourDomain(a: Numbers): { domain: [number, number]; scheme: Scheme } {
   const [lo, hi] = extent(a);
   if (lo < 0) {
     const m = Math.max(-lo, hi) || 1;
@@ -119,6 +232,8 @@ export function ckaFigure(h: Heatmap, label: Labels, index = 0): FigureSpec {
   return {
     id: `cka-${index}-${slug(h.id)}`,
     kind: "heatmap",
+    models: [h.rowModel, h.colModel],
+    source: h.id,
     caption:
       `Linear CKA between the sites of ${rows} (rows, ${h.rows.length}) and ${cols} (columns, ${h.cols.length})` +
       (how ? ` (${how})` : "") +
@@ -159,6 +274,7 @@ export function attentionFigures(ad: AttentionDistance, label: Labels): FigureSp
     {
       id: `attention-${slug(ad.model)}`,
       kind: "dots",
+      models: [ad.model],
       caption:
         `Mean attention distance of every head (one dot per head) in each layer of ${name}, in input pixels (${grid}` +
         (ad.weighting ? `, ${ad.weighting} weights` : "") +
@@ -169,6 +285,7 @@ export function attentionFigures(ad: AttentionDistance, label: Labels): FigureSp
     {
       id: `attention-sorted-${slug(ad.model)}`,
       kind: "sorted-heads",
+      models: [ad.model],
       caption:
         `Heads of the first two and the last two layers of ${name}, sorted by mean attention distance (Raghu Fig. 3). ` +
         "A spread from near 0 to the dashed uniform-attention line means local and global heads in one layer; " +
@@ -181,6 +298,7 @@ export function attentionFigures(ad: AttentionDistance, label: Labels): FigureSp
     figs.push({
       id: `attention-cls-${slug(ad.model)}`,
       kind: "lines",
+      models: [ad.model],
       caption:
         `Mean attention mass that patch queries of ${name} put on the CLS token, averaged over heads, per layer. ` +
         "High values mean the patch tokens read mostly from CLS in that layer.",
@@ -232,6 +350,7 @@ export function skipFigure(s: SkipRatio, label: Labels): FigureSpec {
   return {
     id: `skip-${slug(s.model)}`,
     kind: "lines",
+    models: [s.model],
     caption:
       `Ratio of norms ‖z‖ / ‖f(z)‖ at each residual sum of ${name}: ` +
       (tokens
@@ -260,6 +379,7 @@ export function probesFigure(probes: Probes[], label: Labels): FigureSpec {
   return {
     id: "probes",
     kind: "lines",
+    models: probes.map((p) => p.model),
     caption:
       `Test accuracy of closed-form linear probes (regularised least squares to ±1 targets) trained on each site of ${who}, ` +
       "against depth normalised to 0 (input) … 1 (last block). Raghu et al. find ViT's CLS token only becomes linearly " +
@@ -281,6 +401,7 @@ export function localisationFigure(loc: Localisation, label: Labels): FigureSpec
   return {
     id: `localisation-${slug(loc.model)}`,
     kind: "tiles",
+    models: [loc.model],
     caption:
       `For each token of ${name} (outlined cell: its own position), the linear CKA between that token's representation and ` +
       `each ${loc.grid[0]}×${loc.grid[1]} input patch. A single bright cell at the outline means the token still ` +
@@ -307,6 +428,7 @@ export function posEmbedFigure(pe: PosEmbed, label: Labels): FigureSpec {
   return {
     id: `posembed-${slug(pe.model)}`,
     kind: "tile-grid",
+    models: [pe.model],
     caption:
       `Cosine similarity of the position embedding of each patch of ${name} (tile at row i, column j) with the embeddings ` +
       "of all patches (cells within the tile); the class token is excluded. Learned embeddings that encode 2-D position " +
@@ -325,6 +447,7 @@ export function filtersFigure(f: Filters, label: Labels): FigureSpec {
   return {
     id: `filters-${slug(f.model)}`,
     kind: "filters",
+    models: [f.model],
     caption:
       `The first ${f.components.length} principal components of ${name}'s patch-embedding filters (${f.patchSize}×${f.patchSize}×${f.channels}), ` +
       "each scaled to its own range; the label gives the fraction of variance explained. Trained ViTs show smooth, " +
@@ -350,6 +473,8 @@ export function collapseFigure(c: Collapse, label: Labels): FigureSpec {
   return {
     id: `collapse-${slug(c.model)}`,
     kind: "heatmap",
+    models: [c.model],
+    source: c.id,
     caption:
       `Cosine similarity between the attention maps of layers p (rows) and q (columns) of ${name}, averaged over ` +
       "tokens, heads and images (DeepViT, arXiv 2103.11886). A bright block away from the diagonal means deep layers " +
@@ -378,6 +503,8 @@ export function panelFigure(p: Panel, section: string, index: number, label: Lab
     return {
       id,
       kind: "lines",
+      models: [],
+      source: p.id,
       caption: p.caption ?? p.title,
       spec: {
         title: p.title,
@@ -393,6 +520,8 @@ export function panelFigure(p: Panel, section: string, index: number, label: Lab
   return {
     id,
     kind: "heatmap",
+    models: [p.rowModel, p.colModel],
+    source: p.id,
     caption: p.caption ?? p.title,
     spec: {
       title: p.title,
@@ -410,15 +539,15 @@ export function panelFigure(p: Panel, section: string, index: number, label: Lab
 
 const INTROS: Record<SectionId, [string, string]> = {
   cka: ["Representation similarity (CKA)", "Linear centred kernel alignment between every pair of tapped sites, within each model and across models."],
-  attentionDistance: ["Attention distance", "How far, in input pixels, each attention head looks on average (METHODS.md §2)."],
-  skipRatio: ["Skip connections", "How much each residual sum is carried by the skip path rather than the sublayer (METHODS.md §3)."],
-  probes: ["Linear probes", "How linearly decodable the class is at each depth (METHODS.md §6)."],
-  localisation: ["Spatial localisation", "Whether tokens keep information about their own input position (METHODS.md §5)."],
-  posEmbed: ["Position embeddings", "Similarity structure of the learned position embeddings (METHODS.md §7)."],
-  filters: ["Patch-embedding filters", "Principal components of the linear patch embedding (METHODS.md §7)."],
-  collapse: ["Attention collapse", "Whether deeper layers repeat the attention maps of earlier ones (METHODS.md §7)."],
+  attentionDistance: ["Attention distance", "How far, in input pixels, each attention head looks on average (docs/methods.md, attention distance)."],
+  skipRatio: ["Skip connections", "How much each residual sum is carried by the skip path rather than the sublayer (docs/methods.md, skip ratio)."],
+  probes: ["Linear probes", "How linearly decodable the class is at each depth (docs/methods.md, linear probes)."],
+  localisation: ["Spatial localisation", "Whether tokens keep information about their own input position (docs/methods.md, localisation)."],
+  posEmbed: ["Position embeddings", "Similarity structure of the learned position embeddings (docs/methods.md, position embeddings)."],
+  filters: ["Patch-embedding filters", "Principal components of the linear patch embedding (docs/methods.md, patch-embedding filters)."],
+  collapse: ["Attention collapse", "Whether deeper layers repeat the attention maps of earlier ones (docs/methods.md, attention collapse)."],
   dataScale: ["Data scale", "How the analyses change with the amount of training data (Raghu Fig. 12)."],
-  ablation: ["Ablations", "Effects of removing components; inference-time ablations are labelled as such (METHODS.md §4)."],
+  ablation: ["Ablations", "Effects of removing components; inference-time ablations are labelled as such (docs/methods.md, ablations)."],
 };
 
 /** Display order of the sections. */

@@ -1,20 +1,21 @@
 /**
  * Figures of a run for notebooks: each function takes the Results of `compare`/`analyze` and
  * returns one `<figure>` (the report's SVG and its caption) as an HTML string; `display` shows
- * it inline in the tslab Jupyter kernel. The SVG comes from reports/figures.ts (the report's own
- * drawing code, run in Node); names from the model (sites, labels) are escaped here.
+ * it inline in the tslab Jupyter kernel. The figures are the report's own (reportSections of
+ * reportData(results)), drawn in Node by reports/figures.ts; names from the model (sites,
+ * labels) are escaped. Drawing needs a DOM: jsdom, loaded on the first figure (optional peer
+ * dependency).
  */
 import { createRequire } from "node:module";
 import path from "node:path";
 import { reportData } from "./report-data.js";
-import { figureSVG } from "../reports/figures.js";
+import { figureSVG, type FigureOptions } from "../reports/figures.js";
 import { escapeHtml } from "../reports/escape.js";
-import {
-  attentionFigures, ckaFigure, collapseFigure, filtersFigure, localisationFigure, modelLabels, posEmbedFigure, probesFigure, skipFigure,
-  type FigureSpec, type Labels,
-} from "../reports/specs.js";
-import type { ReportData, ReportModel } from "../reports/types.js";
+import { modelLabels, reportSections, type FigureKind, type FigureSpec } from "../reports/specs.js";
+import type { ReportModel, SectionId } from "../reports/types.js";
 import type { Results } from "./plan/types.js";
+
+export type { FigureOptions } from "../reports/figures.js";
 
 /**
  * Which figure of several: a model label (or a heatmap id / "AA" | "BB" | "AB" for CKA), or an index.
@@ -22,10 +23,40 @@ import type { Results } from "./plan/types.js";
  */
 export type Which = string | number;
 
-// Built afresh on every call (no cache): results edited in a notebook show as edited.
-function view(results: Results): ReportData {
-  return reportData(results);
+/** Where a notebook figure comes from in the report, and how a wrong `which` is named. */
+interface Source {
+  section: SectionId;
+  /** Figure kind within the section, when it holds several (attention: dots, sorted heads, CLS). */
+  kind?: FigureKind;
+  /** What the figure is, in error messages. */
+  what: string;
+  /** What `which` names, in error messages (default: "<what> model"). */
+  choice?: string;
+  /** The default figure when `which` is not given (default: the first). */
+  prefer?: (f: FigureSpec) => boolean;
+  /** How to get the figure when the results lack it. */
+  hint?: string;
 }
+
+/**
+ * The notebook figures, by the name of their helper: the report section (and figure kind) each
+ * one shows. One table instead of one hand-written selection per figure.
+ * @example Object.keys(NOTEBOOK_FIGURES) // ["ckaHeatmap", "attentionDistance", ...]
+ */
+export const NOTEBOOK_FIGURES = {
+  ckaHeatmap: { section: "cka", what: "CKA heatmap", choice: "CKA heatmap", prefer: (f) => f.source?.endsWith("-AB") === true },
+  attentionDistance: { section: "attentionDistance", kind: "dots", what: "attention distance" },
+  sortedHeads: { section: "attentionDistance", kind: "sorted-heads", what: "attention distance" },
+  skipRatio: { section: "skipRatio", what: "skip ratio" },
+  probes: { section: "probes", what: "probes", hint: " (run with trainData)" },
+  localisation: { section: "localisation", what: "localisation" },
+  positionEmbedding: { section: "posEmbed", what: "position-embedding" },
+  filters: { section: "filters", what: "patch-embedding filters" },
+  collapse: { section: "collapse", what: "attention collapse" },
+} satisfies Record<string, Source>;
+
+/** Name of a notebook figure helper, e.g. "ckaHeatmap". */
+export type FigureName = keyof typeof NOTEBOOK_FIGURES;
 
 // Every figure gets fresh element ids: a notebook page holds many figures, and the SVG's
 // gradients and clip paths are referenced by id.
@@ -35,28 +66,47 @@ let counter = 0;
 // Inline style: notebook front ends show the markup without the report's stylesheet.
 const CAPTION = "font: 13px/1.45 system-ui, -apple-system, 'Segoe UI', sans-serif; color: #555; max-width: 75ch; margin-top: 4px";
 
-function markup(spec: FigureSpec, models: ReportModel[]): string {
+function markup(spec: FigureSpec, options: FigureOptions): string {
   const id = `nb-${session}-${++counter}-${spec.id}`;
-  const svg = figureSVG({ ...spec, id }, { models });
-  return `<figure class="seelike-figure" id="${escapeHtml(id)}" style="margin: 8px 0 16px">${svg}<figcaption style="${CAPTION}">${escapeHtml(spec.caption ?? "")}</figcaption></figure>`;
+  const svg = figureSVG({ ...spec, id }, options);
+  return `<figure class="seelike-figure" id="${escapeHtml(id)}" style="margin: 8px 0 16px">${svg}<figcaption style="${CAPTION}">${escapeHtml(spec.caption)}</figcaption></figure>`;
 }
 
-function pick<T extends { model: string }>(list: T[] | undefined, what: string, models: ReportModel[], which?: Which): T {
-  if (!list || list.length === 0) throw new RangeError(`invalid results: no ${what} figure in these results`);
-  if (which === undefined) return list[0];
+function pick(figures: FigureSpec[], source: Source, models: ReportModel[], which?: Which): FigureSpec {
+  const { what } = source;
+  if (figures.length === 0) throw new RangeError(`invalid results: no ${what} figure in these results${source.hint ?? ""}`);
+  if (which === undefined) return figures.find((f) => source.prefer?.(f)) ?? figures[0];
   if (typeof which === "number") {
-    const f = list[which];
-    if (!f) throw new RangeError(`invalid ${what} index: ${which} (${list.length} figures)`);
+    const f = figures[which];
+    if (!f) throw new RangeError(`invalid ${what} index: ${which} (${figures.length} figures)`);
     return f;
   }
-  const id = models.find((m) => m.label === which || m.id === which)?.id;
-  const f = list.find((x) => x.model === id);
-  if (!f) throw new RangeError(`invalid ${what} model: ${which} (have ${list.map((x) => models.find((m) => m.id === x.model)?.label ?? x.model).join(", ")})`);
-  return f;
+  const model = models.find((m) => m.label === which || m.id === which)?.id;
+  const found =
+    figures.find((f) => f.source === which) ??
+    (/^(AA|BB|AB)$/.test(which) ? figures.find((f) => f.source?.endsWith(`-${which}`)) : undefined) ??
+    // A model names the figure of that model alone (for CKA: its intra-model heatmap).
+    (model === undefined ? undefined : figures.find((f) => f.models.length > 0 && f.models.every((m) => m === model)));
+  if (!found) {
+    const label = modelLabels(models);
+    const have = figures.map((f) => f.source ?? f.models.map(label).join(" × ")).join(", ");
+    throw new RangeError(`invalid ${source.choice ?? `${what} model`}: ${which} (have ${have})`);
+  }
+  return found;
 }
 
-function labels(models: ReportModel[]): Labels {
-  return modelLabels(models);
+/**
+ * Any notebook figure by its helper's name: the report's figure of that kind for these results.
+ * Built afresh on every call, so results edited in a notebook show as edited. `options.document`
+ * is the DOM to draw in (default: jsdom, loaded on first use).
+ * @example display(figures.figure(results, "skipRatio", "resnet-tiny"))
+ */
+export function figure(results: Results, name: FigureName, which?: Which, options: FigureOptions = {}): string {
+  const source: Source = NOTEBOOK_FIGURES[name];
+  const data = reportData(results);
+  const section = reportSections(data).find((s) => s.id === source.section);
+  const figures = (section?.figures ?? []).filter((f) => source.kind === undefined || f.kind === source.kind);
+  return markup(pick(figures, source, data.run.models, which), options);
 }
 
 /**
@@ -64,65 +114,40 @@ function labels(models: ReportModel[]): Labels {
  * a model label (its intra-model heatmap), a heatmap id from `reportData(results).cka`, or an index.
  * @example display(figures.ckaHeatmap(await compare("vit.onnx", "resnet.onnx", { data })))
  */
-export function ckaHeatmap(results: Results, which?: Which): string {
-  const data = view(results);
-  const maps = data.cka ?? [];
-  const models = data.run.models;
-  if (maps.length === 0) throw new RangeError("invalid results: no CKA heatmap in these results");
-  let h = maps.find((m) => m.id.endsWith("-AB")) ?? maps[0];
-  if (typeof which === "number") {
-    h = maps[which];
-    if (!h) throw new RangeError(`invalid CKA heatmap index: ${which} (${maps.length} heatmaps)`);
-  } else if (which !== undefined) {
-    const model = models.find((m) => m.label === which)?.id;
-    const found =
-      maps.find((m) => m.id === which) ??
-      (/^(AA|BB|AB)$/.test(which) ? maps.find((m) => m.id.endsWith(`-${which}`)) : undefined) ??
-      (model ? maps.find((m) => m.rowModel === model && m.colModel === model) : undefined);
-    if (!found) throw new RangeError(`invalid CKA heatmap: ${which} (have ${maps.map((m) => m.id).join(", ")})`);
-    h = found;
-  }
-  return markup(ckaFigure(h, labels(models), maps.indexOf(h)), models);
+export function ckaHeatmap(results: Results, which?: Which, options?: FigureOptions): string {
+  return figure(results, "ckaHeatmap", which, options);
 }
 
 /**
  * Mean attention distance per head and layer (ViT paper Fig. 7, Raghu Fig. 3) of one model.
  * @example display(figures.attentionDistance(results, "vit-tiny"))
  */
-export function attentionDistance(results: Results, model?: Which): string {
-  const data = view(results);
-  const ad = pick(data.attentionDistance, "attention distance", data.run.models, model);
-  return markup(attentionFigures(ad, labels(data.run.models))[0], data.run.models);
+export function attentionDistance(results: Results, model?: Which, options?: FigureOptions): string {
+  return figure(results, "attentionDistance", model, options);
 }
 
 /**
  * Heads of the first two and last two layers sorted by attention distance (Raghu Fig. 3).
  * @example display(figures.sortedHeads(results))
  */
-export function sortedHeads(results: Results, model?: Which): string {
-  const data = view(results);
-  const ad = pick(data.attentionDistance, "attention distance", data.run.models, model);
-  return markup(attentionFigures(ad, labels(data.run.models))[1], data.run.models);
+export function sortedHeads(results: Results, model?: Which, options?: FigureOptions): string {
+  return figure(results, "sortedHeads", model, options);
 }
 
 /**
  * Skip-connection norm ratios ‖z‖/‖f(z)‖ per block (Raghu Fig. 7) of one model.
  * @example display(figures.skipRatio(results, "resnet-tiny"))
  */
-export function skipRatio(results: Results, model?: Which): string {
-  const data = view(results);
-  const s = pick(data.skipRatio, "skip ratio", data.run.models, model);
-  return markup(skipFigure(s, labels(data.run.models)), data.run.models);
+export function skipRatio(results: Results, model?: Which, options?: FigureOptions): string {
+  return figure(results, "skipRatio", model, options);
 }
 
 /**
  * Linear-probe accuracy against normalised depth, every model in one chart (Raghu Fig. 11).
  * @example display(figures.probes(results))
  */
-export function probes(results: Results): string {
-  const data = view(results);
-  if (!data.probes?.length) throw new RangeError("invalid results: no probes figure in these results (run with trainData)");
-  return markup(probesFigure(data.probes, labels(data.run.models)), data.run.models);
+export function probes(results: Results, options?: FigureOptions): string {
+  return figure(results, "probes", undefined, options);
 }
 
 /**
@@ -130,40 +155,32 @@ export function probes(results: Results): string {
  * index any entry of `reportData(results).localisation`.
  * @example display(figures.localisation(results, "vit-tiny"))
  */
-export function localisation(results: Results, which?: Which): string {
-  const data = view(results);
-  const loc = pick(data.localisation, "localisation", data.run.models, which);
-  return markup(localisationFigure(loc, labels(data.run.models)), data.run.models);
+export function localisation(results: Results, which?: Which, options?: FigureOptions): string {
+  return figure(results, "localisation", which, options);
 }
 
 /**
  * Cosine similarity of position embeddings, a g×g grid of g×g tiles (ViT paper Fig. 7).
  * @example display(figures.positionEmbedding(results))
  */
-export function positionEmbedding(results: Results, model?: Which): string {
-  const data = view(results);
-  const pe = pick(data.posEmbed, "position-embedding", data.run.models, model);
-  return markup(posEmbedFigure(pe, labels(data.run.models)), data.run.models);
+export function positionEmbedding(results: Results, model?: Which, options?: FigureOptions): string {
+  return figure(results, "positionEmbedding", model, options);
 }
 
 /**
  * Top principal components of the patch-embedding filters (ViT paper Fig. 7).
  * @example display(figures.filters(results))
  */
-export function filters(results: Results, model?: Which): string {
-  const data = view(results);
-  const f = pick(data.filters, "patch-embedding filters", data.run.models, model);
-  return markup(filtersFigure(f, labels(data.run.models)), data.run.models);
+export function filters(results: Results, model?: Which, options?: FigureOptions): string {
+  return figure(results, "filters", model, options);
 }
 
 /**
  * Attention collapse: cross-layer cosine similarity of attention maps (DeepViT).
  * @example display(figures.collapse(results))
  */
-export function collapse(results: Results, model?: Which): string {
-  const data = view(results);
-  const c = pick(data.collapse, "attention collapse", data.run.models, model);
-  return markup(collapseFigure(c, labels(data.run.models)), data.run.models);
+export function collapse(results: Results, model?: Which, options?: FigureOptions): string {
+  return figure(results, "collapse", model, options);
 }
 
 interface TslabDisplay {

@@ -5,7 +5,7 @@
  * test-artifacts/demo.png.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { JSDOM } from "jsdom";
@@ -19,6 +19,18 @@ const ready = existsSync(CHROMIUM) && ZOO.every(existsSync);
 if (!ready) console.warn(`browser-demo: skipped (needs ${CHROMIUM} and the zoo in fixtures/zoo)`);
 const ARTIFACTS = join(root, "test-artifacts");
 
+function run(cmd: string, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], timeout: 600_000 });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
 describe.skipIf(!ready)("seelike demo report in Chromium", () => {
   let browser: Browser;
   let page: Page;
@@ -29,7 +41,8 @@ describe.skipIf(!ready)("seelike demo report in Chromium", () => {
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     const out = join(ARTIFACTS, "demo", "demo.html");
-    const r = spawnSync(process.execPath, [join(root, "bin/seelike.js"), "demo", "--limit", "600", "--quiet", "--out", out], { cwd: root, encoding: "utf8", timeout: 600_000 });
+    // async: a synchronous wait blocks the test worker's RPC for the whole demo run
+    const r = await run(process.execPath, [join(root, "bin/seelike.js"), "demo", "--limit", "600", "--quiet", "--out", out]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/report: .*demo\.html/);
     results = JSON.parse(readFileSync(join(ARTIFACTS, "demo", "demo", "results.json"), "utf8"));
@@ -46,7 +59,7 @@ describe.skipIf(!ready)("seelike demo report in Chromium", () => {
     await page.goto(pathToFileURL(out).href);
     await page.waitForSelector("html[data-ready=true]", { timeout: 60_000 });
     await page.screenshot({ path: join(ARTIFACTS, "demo.png"), fullPage: true });
-  });
+  }, 660_000);
 
   afterAll(async () => {
     await browser?.close();

@@ -3,24 +3,27 @@ import * as d3 from "d3";
 import { JSDOM } from "jsdom";
 import sharp from "sharp";
 import { describe, expect, test } from "vitest";
-import { d3Source } from "../reports/assets.js";
+import { clientBundle, d3Source } from "../reports/assets.js";
 import { HOSTILE, demoReportData } from "../reports/demo.js";
 import { escapeHtml, scriptJson } from "../reports/escape.js";
-import {
-  attentionDistanceSVG,
-  ckaHeatmapSVG,
-  collapseSVG,
-  filtersSVG,
-  localisationSVG,
-  panelSVG,
-  posEmbedSVG,
-  probesSVG,
-  skipRatioSVG,
-  sortedHeadsSVG,
-} from "../reports/figures.js";
+import { figureSVG } from "../reports/figures.js";
 import { png } from "../reports/png.js";
 import { contentSecurityPolicy, renderReport } from "../reports/render.js";
-import { colourDomain, reportSections, values } from "../reports/specs.js";
+import {
+  attentionFigures,
+  ckaFigure,
+  collapseFigure,
+  colourDomain,
+  filtersFigure,
+  localisationFigure,
+  modelLabels,
+  panelFigure,
+  posEmbedFigure,
+  probesFigure,
+  reportSections,
+  skipFigure,
+  values,
+} from "../reports/specs.js";
 import type { Heatmap, ReportData } from "../reports/types.js";
 
 /** Snapshot form: numbers to 2 decimals, data URLs replaced by a short digest of their bytes. */
@@ -46,6 +49,9 @@ const models = [
   { id: "b", label: "ResNet", file: "b.onnx", sha256: "1".repeat(64), family: "resnet", sites: 4 },
 ];
 
+const label = modelLabels(models);
+const ids = modelLabels([]);
+
 const small: Heatmap = {
   id: "ab",
   title: "A × B",
@@ -65,13 +71,13 @@ function square(n: number, f: (i: number, j: number) => number): Heatmap {
   return { id: `sq${n}`, title: `${n}×${n}`, rowModel: "a", colModel: "a", rows: names, cols: names, data };
 }
 
-describe("ckaHeatmapSVG", () => {
-  test("ckaHeatmapSVG(small) matches its snapshot", () => {
-    expect(rounded(ckaHeatmapSVG(small, { models }))).toMatchSnapshot();
+describe("CKA heatmap (figureSVG of ckaFigure)", () => {
+  test("the CKA heatmap of a small matrix matches its snapshot", () => {
+    expect(rounded(figureSVG(ckaFigure(small, label)))).toMatchSnapshot();
   });
 
-  test("ckaHeatmapSVG draws one vector cell per value, coloured by viridis on [0, 1]", () => {
-    const doc = xml(ckaHeatmapSVG(small, { models }));
+  test("the CKA heatmap draws one vector cell per value, coloured by viridis on [0, 1]", () => {
+    const doc = xml(figureSVG(ckaFigure(small, label)));
     expect(doc.documentElement.getAttribute("data-render")).toBe("vector");
     const cells = [...doc.querySelectorAll("g.cells rect")];
     expect(cells.length).toBe(12);
@@ -86,8 +92,8 @@ describe("ckaHeatmapSVG", () => {
     });
   });
 
-  test("ckaHeatmapSVG escapes site and model names and stays well-formed XML", () => {
-    const svg = ckaHeatmapSVG(small, { models });
+  test("the CKA heatmap escapes site and model names and stays well-formed XML", () => {
+    const svg = figureSVG(ckaFigure(small, label));
     expect(svg).not.toContain(HOSTILE.img);
     expect(svg).not.toContain(HOSTILE.script);
     const doc = xml(svg);
@@ -98,10 +104,10 @@ describe("ckaHeatmapSVG", () => {
     expect(text).toContain(`${HOSTILE.label} site`);
   });
 
-  test("ckaHeatmapSVG rasterises a 150×150 matrix into a PNG with one pixel per cell", async () => {
+  test("the CKA heatmap rasterises a 150×150 matrix into a PNG with one pixel per cell", async () => {
     const n = 150;
     const h = square(n, (i, j) => Math.exp(-Math.abs(i - j) / 30));
-    const doc = xml(ckaHeatmapSVG(h));
+    const doc = xml(figureSVG(ckaFigure(h, ids)));
     expect(doc.documentElement.getAttribute("data-render")).toBe("raster");
     expect(doc.querySelectorAll("rect").length).toBeLessThan(20);
     const href = doc.querySelector("image.cells")!.getAttribute("href")!;
@@ -115,18 +121,18 @@ describe("ckaHeatmapSVG", () => {
     }
   });
 
-  test("ckaHeatmapSVG draws up to 60×60 cells as vectors and rasterises above", () => {
-    const at = (n: number) => xml(ckaHeatmapSVG(square(n, () => 0.5))).documentElement;
+  test("the CKA heatmap draws up to 60×60 cells as vectors and rasterises above", () => {
+    const at = (n: number) => xml(figureSVG(ckaFigure(square(n, () => 0.5), ids))).documentElement;
     expect(at(60).getAttribute("data-render")).toBe("vector");
     expect(at(60).querySelectorAll("g.cells rect").length).toBe(3600);
     expect(at(61).getAttribute("data-render")).toBe("raster");
     expect(at(61).querySelectorAll("g.cells rect").length).toBe(0);
   });
 
-  test("ckaHeatmapSVG rejects a matrix whose size does not match its labels", () => {
-    expect(() => ckaHeatmapSVG({ ...small, data: [1, 2, 3] })).toThrow(/invalid heatmap ab: 3 values for 3×4/);
+  test("ckaFigure rejects a matrix whose size does not match its labels", () => {
+    expect(() => figureSVG(ckaFigure({ ...small, data: [1, 2, 3] }, ids))).toThrow(/invalid heatmap ab: 3 values for 3×4/);
     expect(() => renderReport({ ...demoReportData(), cka: [{ ...small, data: [1, 2, 3] }] })).toThrow(RangeError);
-    expect(() => posEmbedSVG({ model: "a", grid: [3, 3], data: [1] })).toThrow(/invalid position-embedding similarity of a: 1 values for a 3×3 grid/);
+    expect(() => figureSVG(posEmbedFigure({ model: "a", grid: [3, 3], data: [1] }, ids))).toThrow(/invalid position-embedding similarity of a: 1 values for a 3×3 grid/);
   });
 });
 
@@ -140,8 +146,8 @@ describe("other figures", () => {
     layers: [0, 1, 2, 3, 4].map((l) => ({ layer: l, heads: [10 + l, 40 + 10 * l, 80 + 5 * l, 110] })),
   };
 
-  test("attentionDistanceSVG draws a dot per head and the dashed uniform ceiling", () => {
-    const svg = attentionDistanceSVG(ad, { models });
+  test("the attention-distance figure draws a dot per head and the dashed uniform ceiling", () => {
+    const svg = figureSVG(attentionFigures(ad, label)[0]);
     expect(rounded(svg)).toMatchSnapshot();
     const doc = xml(svg);
     expect(doc.querySelectorAll("g.marks circle").length).toBe(20);
@@ -152,8 +158,8 @@ describe("other figures", () => {
     expect(Number(ref.getAttribute("y1"))).toBeLessThan(Math.min(...ys));
   });
 
-  test("sortedHeadsSVG shows the first two and last two layers, heads in ascending order", () => {
-    const svg = sortedHeadsSVG(ad, { models });
+  test("the sorted-heads figure shows the first two and last two layers, heads in ascending order", () => {
+    const svg = figureSVG(attentionFigures(ad, label)[1]);
     expect(rounded(svg)).toMatchSnapshot();
     const doc = xml(svg);
     const panels = [...doc.querySelectorAll("g.panel")];
@@ -164,16 +170,16 @@ describe("other figures", () => {
     }
   });
 
-  test("skipRatioSVG, probesSVG, localisationSVG, posEmbedSVG, filtersSVG, collapseSVG and panelSVG match their snapshots", () => {
+  test("the skip, probes, localisation, position-embedding, filters, collapse and panel figures match their snapshots", () => {
     const pe = { model: "a", grid: [2, 2] as [number, number], data: Array.from({ length: 16 }, (_, k) => Math.cos(k)) };
     const figs = {
-      skip: skipRatioSVG({ model: "a", rows: [0, 1, 2].flatMap((b) => [{ block: b, sublayer: "attn" as const, cls: 5 - b, spatial: 1 + b }, { block: b, sublayer: "mlp" as const, cls: 4 - b, spatial: 2 + b }]) }, { models }),
-      probes: probesSVG([{ model: "a", series: [{ name: "cls, 10-shot", points: [0, 0.5, 1].map((d) => ({ depth: d, accuracy: 0.1 + 0.8 * d, site: HOSTILE.img })) }] }], { models }),
-      localisation: localisationSVG({ model: "a", grid: [3, 3], maps: [{ position: [1, 2], label: HOSTILE.script, data: [0, 0.1, 0.2, 0.1, 0.3, 0.9, 0, 0, 0.2] }] }, { models }),
-      posEmbed: posEmbedSVG(pe, { models }),
-      filters: filtersSVG({ model: "a", patchSize: 2, channels: 3, components: [{ data: Array.from({ length: 12 }, (_, k) => k), variance: 0.5 }, { data: Array.from({ length: 12 }, (_, k) => -k), variance: 0.25 }] }, { models }),
-      collapse: collapseSVG({ ...square(3, (i, j) => (i === j ? 1 : 0.5)), model: "a" }, { models }),
-      panel: panelSVG(data.dataScale![0], { models }),
+      skip: figureSVG(skipFigure({ model: "a", rows: [0, 1, 2].flatMap((b) => [{ block: b, sublayer: "attn" as const, cls: 5 - b, spatial: 1 + b }, { block: b, sublayer: "mlp" as const, cls: 4 - b, spatial: 2 + b }]) }, label)),
+      probes: figureSVG(probesFigure([{ model: "a", series: [{ name: "cls, 10-shot", points: [0, 0.5, 1].map((d) => ({ depth: d, accuracy: 0.1 + 0.8 * d, site: HOSTILE.img })) }] }], label)),
+      localisation: figureSVG(localisationFigure({ model: "a", grid: [3, 3], maps: [{ position: [1, 2], label: HOSTILE.script, data: [0, 0.1, 0.2, 0.1, 0.3, 0.9, 0, 0, 0.2] }] }, label)),
+      posEmbed: figureSVG(posEmbedFigure(pe, label)),
+      filters: figureSVG(filtersFigure({ model: "a", patchSize: 2, channels: 3, components: [{ data: Array.from({ length: 12 }, (_, k) => k), variance: 0.5 }, { data: Array.from({ length: 12 }, (_, k) => -k), variance: 0.25 }] }, label)),
+      collapse: figureSVG(collapseFigure({ ...square(3, (i, j) => (i === j ? 1 : 0.5)), model: "a" }, label)),
+      panel: figureSVG(panelFigure(data.dataScale![0], "panel", 0, label)),
     };
     for (const [name, svg] of Object.entries(figs)) {
       expect(() => xml(svg), name).not.toThrow();
@@ -182,10 +188,10 @@ describe("other figures", () => {
     }
   });
 
-  test("posEmbedSVG puts the cosine of patch (i, j) with (k, l) at tile (i, j), cell (k, l)", async () => {
+  test("the position-embedding figure puts the cosine of patch (i, j) with (k, l) at tile (i, j), cell (k, l)", async () => {
     const g = 3;
     const values = Array.from({ length: g ** 4 }, (_, k) => (k % 7) / 3 - 1);
-    const doc = xml(posEmbedSVG({ model: "a", grid: [g, g], data: values }));
+    const doc = xml(figureSVG(posEmbedFigure({ model: "a", grid: [g, g], data: values }, ids)));
     const href = doc.querySelector("image")!.getAttribute("href")!;
     const { data, info } = await sharp(Buffer.from(href.split(",")[1], "base64")).raw().toBuffer({ resolveWithObject: true });
     expect([info.width, info.height]).toEqual([g * (g + 1) - 1, g * (g + 1) - 1]);
@@ -250,7 +256,7 @@ describe("renderReport", () => {
     expect(directives.get("img-src")).toEqual(["data:", "blob:"]);
     expect(directives.get("style-src")).toEqual(["'unsafe-inline'"]);
     const scripts = [...doc.querySelectorAll("script:not([type])")];
-    expect(scripts.length).toBe(3);
+    expect(scripts.length).toBe(2); // d3, then the client bundle
     const hashes = scripts.map((s) => `'sha256-${createHash("sha256").update(s.textContent!, "utf8").digest("base64")}'`);
     expect(directives.get("script-src")).toEqual(hashes);
     expect(csp).not.toContain("unsafe-eval");
@@ -260,6 +266,7 @@ describe("renderReport", () => {
   test("renderReport inlines d3 and the data, and loads nothing from outside the file", () => {
     const d3Text = d3Source();
     expect(doc.querySelectorAll("script")[1].textContent).toBe(d3Text);
+    expect(doc.querySelectorAll("script")[2].textContent).toBe(clientBundle());
     // No element may point anywhere but into the page or at data:/blob:.
     for (const el of doc.querySelectorAll("*")) {
       for (const attr of ["src", "href", "xlink:href", "action", "formaction", "poster", "srcset", "background", "data", "ping", "manifest"]) {
@@ -300,7 +307,7 @@ describe("renderReport", () => {
     expect(html).not.toContain(HOSTILE.script);
     expect(html).not.toContain("<b>");
     expect(doc.querySelectorAll("img, b, iframe, object, embed").length).toBe(0);
-    expect(doc.querySelectorAll("script").length).toBe(4);
+    expect(doc.querySelectorAll("script").length).toBe(3);
     expect(doc.body.textContent).toContain(HOSTILE.img);
     expect(doc.body.textContent).toContain(HOSTILE.script);
     const payload = JSON.parse(doc.getElementById("seelike-data")!.textContent!);
@@ -345,8 +352,21 @@ describe("renderReport", () => {
     expect(s.notes).toEqual(["No attention-distance result (no attention layers were found) for ResNet-50 (resnet)."]);
   });
 
-  test("renderReport builds the same page in an injected document", () => {
-    expect(renderReport(data, { document: new JSDOM("").window.document })).toBe(html);
+  test("renderReport writes canonical HTML: an HTML parser serialises the page it reads back to the same text", () => {
+    // The page is a string template; a tag left open, a stray "<" or an unescaped quote would make
+    // the parsed page serialise differently. escapeHtml writes quotes as entities and the
+    // serialiser writes them bare (and U+00A0 as &nbsp;): the only spelling allowed to differ.
+    const spelling = (s: string) => s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&nbsp;/g, "\u00a0");
+    const parsed = new JSDOM(html).window.document;
+    // The newline after </html> is parsed into <body>; it is the page's last character.
+    expect(html.endsWith("</html>\n")).toBe(true);
+    parsed.body.lastChild!.remove();
+    expect(spelling(`<!DOCTYPE html>\n${parsed.documentElement.outerHTML}\n`)).toBe(spelling(html));
+    const hostile = renderReport({ ...data, run: { ...data.run, title: `${HOSTILE.script}"'&<b>` } });
+    const again = new JSDOM(hostile).window.document;
+    expect(again.title).toBe(`${HOSTILE.script}"'&<b>`);
+    again.body.lastChild!.remove();
+    expect(spelling(`<!DOCTYPE html>\n${again.documentElement.outerHTML}\n`)).toBe(spelling(hostile));
   });
 
   test("renderReport inlines the run summary in the JSON data", () => {
