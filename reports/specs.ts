@@ -145,7 +145,8 @@ export type FigureSpec = Drawable & { caption: string; models: string[]; source?
 
 /** One report section: heading, introduction, notes (e.g. models without this analysis), figures. */
 export interface SectionSpec {
-  id: SectionId;
+  /** A fixed section's id, or a generic section's (`ReportData.sections`). */
+  id: SectionId | string;
   title: string;
   intro: string;
   notes: string[];
@@ -612,6 +613,12 @@ export function reportSections(data: ReportData): SectionSpec[] {
     if (reason) notes = [reason];
     if (figures.length === 0 && notes.length === 0) continue;
     sections.push({ id, title, intro, notes, figures });
+  }
+  for (const g of data.sections ?? []) {
+    if (sections.some((x) => x.id === g.id)) throw new RangeError(`invalid report data: two sections with the id ${g.id}`);
+    const figures = g.panels.map((p, i) => panelFigure(p, g.id, i, label));
+    if (figures.length === 0 && !g.notes?.length) continue;
+    sections.push({ id: g.id, title: g.title, intro: g.intro, notes: g.notes ?? [], figures });
   }
   return sections;
 }

@@ -159,6 +159,17 @@ export interface HeatmapPanel extends Heatmap {
 
 export type Panel = LinePanel | HeatmapPanel;
 
+/** A section of panels (line charts, heatmaps) with its own title and introduction. */
+export interface GenericSection {
+  /** Stable id (the analysis id), used as the section's anchor. */
+  id: string;
+  title: string;
+  intro: string;
+  panels: Panel[];
+  /** Shown instead of figures, or beside them (e.g. why a model was skipped). */
+  notes?: string[];
+}
+
 /** Section keys of a report, in display order. */
 export type SectionId =
   | "cka"
@@ -185,6 +196,11 @@ export interface ReportData {
   collapse?: Collapse[];
   dataScale?: Panel[];
   ablation?: Panel[];
+  /**
+   * Sections of further analyses, drawn after the fixed ones from generic line and heatmap
+   * panels: an analysis added to the registry shows in the report without a new figure kind.
+   */
+  sections?: GenericSection[];
   /** Why a section is absent or partial, e.g. { attentionDistance: "ResNet-50 has no attention" }. */
   omitted?: Partial<Record<SectionId, string>>;
 }

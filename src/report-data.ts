@@ -56,8 +56,9 @@ export function reportData(results: Results, title?: string): ReportData {
   for (const d of ran) {
     if (!d.report) continue;
     const part = d.report(sections[d.id], ctx, sections);
-    const { omitted, ...rest } = part;
+    const { omitted, sections: generic, ...rest } = part;
     Object.assign(data, rest);
+    if (generic) (data.sections ??= []).push(...generic);
     Object.assign(data.omitted!, omitted ?? {});
   }
   return data;

@@ -13,6 +13,9 @@ import { ALL_OPTIONS, resolveOptions } from "../src/plan/types.js";
 import { keyId } from "../src/pipelines/contract.js";
 import { prepare } from "../src/plan/index.js";
 import { runToFiles, type RunFiles } from "../src/api/index.js";
+import { demoReportData } from "../reports/demo.js";
+import { reportSections } from "../reports/specs.js";
+import { renderReport } from "../reports/render.js";
 
 const root = path.resolve(__dirname, "..");
 const VIT = path.join(root, "fixtures/models/timm_vit_op17.onnx");
@@ -111,5 +114,24 @@ describe("one name per analysis in a run's outputs", () => {
   it("a model without attention gives no attention driver; a timm ViT gets one per model", async () => {
     const plan = await prepare([VIT, RESNET], { data: DATA, limit: 32, batch: 16, threads: 1, analyses: ["attention"] });
     expect(plan.drivers.map((d) => d.key)).toEqual([{ analysis: "attention", models: [0] }]);
+  });
+});
+
+describe("generic report sections (an analysis' panels without a new figure kind)", () => {
+  it("reportSections draws ReportData.sections after the fixed sections, and renderReport anchors them", () => {
+    const data = demoReportData();
+    data.sections = [{
+      id: "toy-measure", title: "Toy measure", intro: "A measure the report has no figure kind for.",
+      panels: [{ kind: "line", id: "toy", title: "Toy against depth", xLabel: "block", yLabel: "value", series: [{ name: "m0", points: [{ x: 0, y: 1 }, { x: 1, y: 0.5 }] }] }],
+    }];
+    const sections = reportSections(data);
+    const last = sections[sections.length - 1];
+    expect(last.id).toBe("toy-measure");
+    expect(last.figures.map((f) => f.kind)).toEqual(["lines"]);
+    const html = renderReport(data);
+    expect(html).toContain('id="toy-measure"');
+    expect(html).toContain('href="#toy-measure"');
+    data.sections.push({ ...data.sections[0] });
+    expect(() => reportSections(data)).toThrow(/two sections with the id toy-measure/);
   });
 });
