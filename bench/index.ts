@@ -29,7 +29,7 @@ import { modelPreprocess } from "../src/data/preprocess.js";
 import { sampleIndices } from "../src/data/sampling.js";
 import { batches } from "../src/data/loader.js";
 import { tapGraph } from "../src/engine/taps.js";
-import { tappedModel } from "../src/engine/run.js";
+import { tappedModel } from "../src/engine/stream.js";
 import { appendNodes } from "../src/onnx/surgery.js";
 import { mainPass, modelInputSize, prepare, type Plan } from "../src/plan/index.js";
 import { onnx } from "../src/onnx/proto/onnx.js";

@@ -11,13 +11,13 @@ export type { Results, RunOptions, AnalysisId, ModelSummary, RunFiles, FileRunOp
 export { ANALYSES, DEFAULT_ANALYSES, REGISTRY } from "./pipelines/index.js";
 export { ALL_OPTIONS } from "./plan/types.js";
 export type { AnalysisDefinition, DriverKey } from "./pipelines/contract.js";
-export type { OptionSpec } from "./plan/options.js";
+export type { OptionSpec } from "./options.js";
 export type { InspectResult } from "./onnx/inspect.js";
 
 // Figures for notebooks (SVG/HTML markup) and tslab display.
-export * as figures from "./figures.js";
-export { display } from "./figures.js";
-export { reportData } from "./report-data.js";
+export * as figures from "./api/figures.js";
+export { display } from "./api/figures.js";
+export { reportData } from "./output/report-data.js";
 export type { ReportData } from "../reports/types.js";
 
 // Linear CKA (METHODS.md §1).

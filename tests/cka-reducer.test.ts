@@ -216,7 +216,7 @@ describe("batchOrder", () => {
 
 describe("CKA state serialisation", () => {
   it("a CKA state survives encodeState/decodeState bit-exactly and still merges", async () => {
-    const { encodeState, decodeState } = await import("../src/state.js");
+    const { encodeState, decodeState } = await import("../src/engine/state.js");
     const s = feed(ckaInit({ sitesA, sitesB, batch: n, repeats: 2 }), 0, (b) => b < 2);
     const back = decodeState(encodeState(s)) as CKAState;
     const rest = feed(ckaInit({ sitesA, sitesB, batch: n, repeats: 2 }), 0, (b) => b >= 2);

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { writeNpy, readNpy, encodeNpy, decodeNpy, compare, type NpyData } from "../src/index.js";
-import { outputPaths, writeResultFiles } from "../src/output.js";
+import { outputPaths, writeResultFiles } from "../src/output/files.js";
 
 const PY = "/usr/bin/python3";
 const hasNumpy = spawnSync(PY, ["-c", "import numpy"]).status === 0;

@@ -11,7 +11,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { decodeState } from "../src/state.js";
+import { decodeState } from "../src/engine/state.js";
 
 const root = path.resolve(__dirname, "..");
 const bin = path.join(root, "bin", "seelike.js");

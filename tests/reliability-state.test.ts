@@ -9,8 +9,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { decodeState, encodeState, stateHeader } from "../src/state.js";
-import { readCheckpoint, writeCheckpoint, CHECKPOINT_FORMAT } from "../src/engine/run.js";
+import { decodeState, encodeState, stateHeader } from "../src/engine/state.js";
+import { readCheckpoint, writeCheckpoint, CHECKPOINT_FORMAT } from "../src/engine/stream.js";
 import { InputError } from "../src/errors.js";
 
 const root = path.resolve(__dirname, "..");

@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { runToFiles } from "../src/api/index.js";
-import { slug } from "../src/output.js";
+import { slug } from "../src/output/files.js";
 
 const root = path.resolve(__dirname, "..");
 const MIXER = path.join(root, "fixtures/models/mixer_op17.onnx");

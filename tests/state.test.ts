@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InputError } from "../src/errors.js";
-import { decodeState, encodeState, readState, stateHeader, writeFileAtomic } from "../src/state.js";
+import { decodeState, encodeState, readState, stateHeader, writeFileAtomic } from "../src/engine/state.js";
 
 let tmp: string;
 beforeAll(async () => {

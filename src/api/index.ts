@@ -11,16 +11,16 @@ import { inspectModel, formatInspect as formatInspectText, type InspectResult } 
 import { prepare, execute, finish, mergeStates, type Results, type RunOptions } from "../plan/index.js";
 import type { ProgressCallback } from "../engine/progress.js";
 import { settingsDifferences } from "../engine/settings.js";
-import { CHECKPOINT_FORMAT, writeCheckpoint } from "../engine/run.js";
-import { outputPaths, prepareOutput, writeResultFiles, STATE_FILE, type OutputPaths } from "../output.js";
-import { decodeState, writeFileAtomic } from "../state.js";
-import { reportData } from "../report-data.js";
+import { CHECKPOINT_FORMAT, writeCheckpoint } from "../engine/stream.js";
+import { outputPaths, prepareOutput, writeResultFiles, STATE_FILE, type OutputPaths } from "../output/files.js";
+import { decodeState, writeFileAtomic } from "../engine/state.js";
+import { reportData } from "../output/report-data.js";
 import { renderReport } from "../../reports/render.js";
 import { storableOptions, restoreOptions, type RunState } from "./saved.js";
 
 export type { Results, RunOptions, AnalysisId, ModelSummary } from "../plan/index.js";
 export type { InspectResult } from "../onnx/inspect.js";
-export type { OutputPaths } from "../output.js";
+export type { OutputPaths } from "../output/files.js";
 
 /**
  * What seelike finds in a model: family, input, patch size, grid, prefix tokens, blocks with

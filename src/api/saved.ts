@@ -4,7 +4,7 @@
  */
 import { UsageError } from "../errors.js";
 import type { SettingsRecord } from "../engine/settings.js";
-import type { Checkpoint } from "../engine/run.js";
+import type { Checkpoint } from "../engine/stream.js";
 import type { RunOptions } from "../plan/types.js";
 
 /** A finished run's state file: the engine's last checkpoint plus what merge needs to plan again. */

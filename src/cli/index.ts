@@ -6,7 +6,7 @@
  */
 import { CommanderError } from "commander";
 import { InputError, UsageError } from "../errors.js";
-import { Interrupted } from "../engine/run.js";
+import { Interrupted } from "../engine/stream.js";
 import { progressPrinter } from "../engine/progress.js";
 import { buildProgram } from "./program.js";
 

@@ -6,8 +6,8 @@
 import { Command, Option, InvalidArgumentError } from "commander";
 import { VERSION } from "../version.js";
 import { ALL_OPTIONS } from "../plan/types.js";
-import type { OptionSpec } from "../plan/options.js";
-import { positiveInt, nonNegativeInt } from "../plan/options.js";
+import type { OptionSpec } from "../options.js";
+import { positiveInt, nonNegativeInt } from "../options.js";
 import { estimators } from "../../analyses/cka.js";
 import { tokenModes } from "../../analyses/vocabulary.js";
 import { runOptionsFromFlags, extraSites } from "./flags.js";

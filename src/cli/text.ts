@@ -1,7 +1,7 @@
 /** What the CLI prints: run summaries and `seelike cka` results as text, CSV or JSON. */
 import path from "node:path";
-import { toJSONValue } from "../output.js";
-import { writeFileAtomic } from "../state.js";
+import { toJSONValue } from "../output/files.js";
+import { writeFileAtomic } from "../files.js";
 import { encodeNpy } from "../data/npy.js";
 import { csv, matrixCsv } from "../pipelines/tables.js";
 import type { ArrayCKA, RunFiles } from "../api/index.js";

@@ -4,7 +4,7 @@
  * Spec: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
  */
 import { open, readFile } from "node:fs/promises";
-import { writeFileAtomic } from "../state.js";
+import { writeFileAtomic } from "../files.js";
 import { InputError } from "../errors.js";
 
 /** The dtypes this module reads and writes, by numpy `descr`. */

@@ -8,7 +8,7 @@ import { removeResidual } from "../onnx/surgery.js";
 import { ckaReducer } from "../../analyses/cka.js";
 import { accuracyReducer } from "../../analyses/accuracy.js";
 import type { Heatmap, Panel } from "../../reports/types.js";
-import { option } from "../plan/options.js";
+import { option } from "../options.js";
 import { defineAnalysis } from "./contract.js";
 import { ckaComparison, comparisonChecks, ckaConfig, ckaDriver, ckaFiles, ckaHeatmap, type CKAComparison } from "./cka.js";
 import { accuracyDriver } from "./accuracy.js";

@@ -1,5 +1,5 @@
 /** Top-1 accuracy of each model's logits on the labelled evaluation data. */
-import type { Driver } from "../engine/run.js";
+import type { Driver } from "../engine/stream.js";
 import type { TapSpec } from "../engine/taps.js";
 import { accuracyReducer, type AccuracyResult, type AccuracyState } from "../../analyses/accuracy.js";
 import { defineAnalysis } from "./contract.js";

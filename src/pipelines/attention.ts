@@ -1,7 +1,7 @@
 /** Mean attention distance per head (METHODS.md §2; ViT paper Fig. 7 right, Raghu Fig. 3). */
 import { attentionDistanceReducer, patchDistances, ATTENTION_WEIGHTINGS, type AttentionDistanceResult, type AttentionWeighting } from "../../analyses/attention-distance.js";
 import type { TapSpec } from "../engine/taps.js";
-import { option, oneOf } from "../plan/options.js";
+import { option, oneOf } from "../options.js";
 import { defineAnalysis, type PlanModel } from "./contract.js";
 import { attentionBlocks, hasAttention } from "./sites.js";
 import { csv, rowsOf, type Arr } from "./tables.js";

@@ -5,14 +5,14 @@
  */
 import { InputError, UsageError } from "../errors.js";
 import type { FloatArray } from "../tensor.js";
-import type { Driver, BatchView } from "../engine/run.js";
+import type { Driver, BatchView } from "../engine/stream.js";
 import type { TapSpec } from "../engine/taps.js";
 import { encodeNpy } from "../data/npy.js";
 import { ckaReducer, blockwiseCKA, estimators, type CKAResult, type CKAState, type Estimator, type BlockwiseCKA } from "../../analyses/cka.js";
 import { ckaSanity, type SanityReport } from "../../analyses/sanity.js";
 import { tokenModes, type TokenMode } from "../../analyses/vocabulary.js";
 import type { Heatmap, Panel, SanityCheck } from "../../reports/types.js";
-import { option, oneOf, positiveInt } from "../plan/options.js";
+import { option, oneOf, positiveInt } from "../options.js";
 import { defineAnalysis, type PlanContext, type PlanModel } from "./contract.js";
 import { SITE_SETS, type CkaSite, type SiteSet } from "./sites.js";
 import { csv, matrixCsv, num, type Arr } from "./tables.js";

@@ -2,7 +2,7 @@
  * Attention collapse (METHODS.md §7, DeepViT): cosine similarity of attention-map columns
  * between every pair of layers, averaged over columns, heads and images.
  */
-import type { Driver } from "../engine/run.js";
+import type { Driver } from "../engine/stream.js";
 import type { TapSpec } from "../engine/taps.js";
 import { headsOf } from "../engine/geometry.js";
 import { encodeNpy } from "../data/npy.js";

@@ -5,11 +5,11 @@
  * drivers (taps + reducer) it runs, how driver states become its results section, and how that
  * section becomes files and report figures. src/pipelines/index.ts lists them: the registry.
  */
-import type { Driver, EngineModel } from "../engine/run.js";
+import type { Driver, EngineModel } from "../engine/stream.js";
 import type { ModelGeometry } from "../engine/geometry.js";
 import type { DataSource } from "../data/types.js";
 import type { SettingsRecord } from "../engine/settings.js";
-import type { OptionSpec } from "../plan/options.js";
+import type { OptionSpec } from "../options.js";
 import type { Reducer } from "../../analyses/reducer.js";
 import type { ReportData, SanityCheck } from "../../reports/types.js";
 import type { CkaSite } from "./sites.js";

@@ -4,7 +4,7 @@
  * reducer under analyses/, its pipeline file here, and one line below.
  */
 import type { AnalysisDefinition } from "./contract.js";
-import type { OptionSpec } from "../plan/options.js";
+import type { OptionSpec } from "../options.js";
 import { cka } from "./cka.js";
 import { attention } from "./attention.js";
 import { skip } from "./skip.js";

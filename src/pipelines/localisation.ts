@@ -4,7 +4,7 @@
  * small-grid stages (ResNet).
  */
 import type { Tensor } from "../tensor.js";
-import type { Driver } from "../engine/run.js";
+import type { Driver } from "../engine/stream.js";
 import { unpackLocalisation, type TapSpec } from "../engine/taps.js";
 import type { TensorLayout as Layout } from "../../analyses/vocabulary.js";
 import { layoutOf, type ModelGeometry } from "../engine/geometry.js";

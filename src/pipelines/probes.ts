@@ -3,12 +3,12 @@
  * fit on the training split (k-shot and full data), test accuracy on the evaluation data.
  */
 import { InputError, UsageError } from "../errors.js";
-import type { Driver } from "../engine/run.js";
+import type { Driver } from "../engine/stream.js";
 import type { TapSpec } from "../engine/taps.js";
 import type { TensorLayout as Layout } from "../../analyses/vocabulary.js";
 import { layoutOf, type ModelGeometry } from "../engine/geometry.js";
 import { probeReducer, type ProbeResult, type ProbeState } from "../../analyses/probes.js";
-import { option } from "../plan/options.js";
+import { option } from "../options.js";
 import { defineAnalysis } from "./contract.js";
 import { blockOut } from "./sites.js";
 import { csv, num } from "./tables.js";

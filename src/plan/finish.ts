@@ -3,7 +3,7 @@
  * Results: every analysis finishes its own section, in registry order.
  */
 import { InputError } from "../errors.js";
-import { runEngine, type EngineResult } from "../engine/run.js";
+import { runEngine, type EngineResult } from "../engine/stream.js";
 import type { SkippedSample } from "../data/loader.js";
 import { analysis } from "../pipelines/index.js";
 import type { FinishContext } from "../pipelines/contract.js";

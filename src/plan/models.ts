@@ -12,7 +12,7 @@ import { createSession, release, run } from "../runtime/session.js";
 import { checkModelFile, modelMemory } from "../limits.js";
 import { modelPreprocess, preprocessSize, type PreprocessOptions, type PreprocessOverrides } from "../data/preprocess.js";
 import type { ModelGeometry } from "../engine/geometry.js";
-import type { EngineModel } from "../engine/run.js";
+import type { EngineModel } from "../engine/stream.js";
 
 /** Labels of models: file names without extension, made unique. */
 export function modelLabels(files: readonly string[], given?: readonly string[]): string[] {

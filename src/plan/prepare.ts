@@ -8,7 +8,7 @@ import { openData } from "../data/open.js";
 import { setMaxMemory } from "../limits.js";
 import { sampleIndices, sampleDigest, batchIndices } from "../data/sampling.js";
 import type { DataSource } from "../data/types.js";
-import type { Pass } from "../engine/run.js";
+import type { Pass } from "../engine/stream.js";
 import { settingsDigest, type SettingsRecord } from "../engine/settings.js";
 import { REGISTRY, ANALYSES, type AnalysisId } from "../pipelines/index.js";
 import { keyId, type PlanContext, type PlanModel, type PlannedDriver } from "../pipelines/contract.js";

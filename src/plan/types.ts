@@ -3,14 +3,14 @@
  * library caller passes), the resolved options (every default applied), `Results` and `Plan`.
  */
 import { UsageError } from "../errors.js";
-import type { Driver, EngineModel, Pass } from "../engine/run.js";
+import type { Driver, EngineModel, Pass } from "../engine/stream.js";
 import type { ProgressCallback } from "../engine/progress.js";
 import type { SettingsRecord } from "../engine/settings.js";
 import type { SkippedSample } from "../data/loader.js";
 import type { ModelSites } from "../onnx/sites.js";
 import { ANALYSES, ANALYSIS_OPTIONS, DEFAULT_ANALYSES, type AnalysisId, type AnalysisOptionSpec, type Sections } from "../pipelines/index.js";
 import type { PlanModel, PlannedDriver } from "../pipelines/contract.js";
-import { RUN_OPTIONS, option, type OptionSpec, type OptionValues } from "./options.js";
+import { RUN_OPTIONS, option, type OptionSpec, type OptionValues } from "../options.js";
 
 export type { AnalysisId } from "../pipelines/index.js";
 

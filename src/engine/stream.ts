@@ -13,7 +13,7 @@ import { createSession, release, run, type Device, type Session } from "../runti
 import { batches, type Batch, type SkippedSample } from "../data/loader.js";
 import type { PreprocessOptions } from "../data/preprocess.js";
 import type { DataSource } from "../data/types.js";
-import { decodeState, encodeState, stateHeader, writeFileAtomic } from "../state.js";
+import { decodeState, encodeState, stateHeader, writeFileAtomic } from "./state.js";
 import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -53,7 +53,7 @@ export interface BatchView {
 
 /**
  * Bridges the engine and one analysis reducer: which taps it needs per model and pass, and how
- * a batch's tap outputs become the reducer's input. State must be plain data (src/state.ts).
+ * a batch's tap outputs become the reducer's input. State must be plain data (src/engine/state.ts).
  */
 export interface Driver<S = unknown> {
   id: string;
@@ -96,11 +96,11 @@ export class Interrupted extends Error {
   }
 }
 
-/** Format of the value in a state file; a file written before it is refused by src/state.ts. */
+/** Format of the value in a state file; a file written before it is refused by src/engine/state.ts. */
 export const CHECKPOINT_FORMAT = "seelike-checkpoint@2";
 
 /**
- * What a state file holds (its settings digest is in the file's header, src/state.ts). The
+ * What a state file holds (its settings digest is in the file's header, src/engine/state.ts). The
  * checkpoint of a finished engine run has `pass` equal to the number of passes; the final state
  * of a CLI run is that checkpoint with what merge needs added, in the same file.
  */

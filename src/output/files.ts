@@ -5,19 +5,19 @@
  */
 import { mkdir, access, constants } from "node:fs/promises";
 import path from "node:path";
-import { InputError } from "./errors.js";
-import { writeFileAtomic } from "./state.js";
-import { checkFreeSpace, writeProblem } from "./limits.js";
-import type { Results } from "./plan/types.js";
-import { REGISTRY } from "./pipelines/index.js";
-import type { AnalysisDefinition, OutputContext } from "./pipelines/contract.js";
+import { InputError } from "../errors.js";
+import { writeFileAtomic } from "../files.js";
+import { checkFreeSpace, writeProblem } from "../limits.js";
+import type { Results } from "../plan/types.js";
+import { REGISTRY } from "../pipelines/index.js";
+import type { AnalysisDefinition, OutputContext } from "../pipelines/contract.js";
 
 /** Where a run writes: `report.html` → report, and `report/` beside it for everything else. */
 export interface OutputPaths {
   report: string;
   dir: string;
   results: string;
-  /** The mergeable state (src/state.ts): rewritten at every checkpoint, final once the run ends. */
+  /** The mergeable state (src/engine/state.ts): rewritten at every checkpoint, final once the run ends. */
   state: string;
   /** The same file as `state`: a run resumes from the state it was writing. */
   checkpoint: string;

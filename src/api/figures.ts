@@ -8,14 +8,14 @@
  */
 import { createRequire } from "node:module";
 import path from "node:path";
-import { reportData } from "./report-data.js";
-import { figureSVG, type FigureOptions } from "../reports/figures.js";
-import { escapeHtml } from "../reports/escape.js";
-import { modelLabels, reportSections, type FigureKind, type FigureSpec } from "../reports/specs.js";
-import type { ReportModel, SectionId } from "../reports/types.js";
-import type { Results } from "./plan/types.js";
+import { reportData } from "../output/report-data.js";
+import { figureSVG, type FigureOptions } from "../../reports/figures.js";
+import { escapeHtml } from "../../reports/escape.js";
+import { modelLabels, reportSections, type FigureKind, type FigureSpec } from "../../reports/specs.js";
+import type { ReportModel, SectionId } from "../../reports/types.js";
+import type { Results } from "../plan/types.js";
 
-export type { FigureOptions } from "../reports/figures.js";
+export type { FigureOptions } from "../../reports/figures.js";
 
 /**
  * Which figure of several: a model label (or a heatmap id / "AA" | "BB" | "AB" for CKA), or an index.

@@ -3,13 +3,13 @@
  * (typed arrays) or read back from results.json (plain arrays, NaN as null).
  */
 import path from "node:path";
-import type { Results } from "./plan/types.js";
-import type { ReportData, SanityCheck } from "../reports/types.js";
-import { REGISTRY } from "./pipelines/index.js";
-import type { AnalysisDefinition } from "./pipelines/contract.js";
-import { num } from "./pipelines/tables.js";
-import { outputContext } from "./output.js";
-import { ALL_OPTIONS } from "./plan/types.js";
+import type { Results } from "../plan/types.js";
+import type { ReportData, SanityCheck } from "../../reports/types.js";
+import { REGISTRY } from "../pipelines/index.js";
+import type { AnalysisDefinition } from "../pipelines/contract.js";
+import { num } from "../pipelines/tables.js";
+import { outputContext } from "./files.js";
+import { ALL_OPTIONS } from "../plan/types.js";
 
 /**
  * The report view model of a run's results.

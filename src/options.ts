@@ -4,12 +4,12 @@
  * §8) are all generated from it. Run-level options live here; each analysis declares its own in
  * its pipeline file (src/pipelines/), and the registry gathers them.
  */
-import { UsageError } from "../errors.js";
-import type { DataSource } from "../data/types.js";
-import type { PreprocessOptions, PreprocessOverrides } from "../data/preprocess.js";
-import type { Device } from "../runtime/session.js";
-import { parseShard } from "../data/sampling.js";
-import { parseMemory } from "../limits.js";
+import { UsageError } from "./errors.js";
+import type { DataSource } from "./data/types.js";
+import type { PreprocessOptions, PreprocessOverrides } from "./data/preprocess.js";
+import type { Device } from "./runtime/session.js";
+import { parseShard } from "./data/sampling.js";
+import { parseMemory } from "./limits.js";
 
 /**
  * One option. `T` is the library's value type; `parse` turns one CLI string into it (and, for a
