@@ -32,18 +32,26 @@ export interface OptionSpec<K extends string = string, T = unknown> {
   cliOnly?: true;
 }
 
-/** Declares an option, keeping its key and value types for the generated `RunOptions`. */
-export function option<K extends string, T>(spec: OptionSpec<K, T>): OptionSpec<K, T> {
+/** Declares an option without a default, keeping its key and value types for the generated `RunOptions`. */
+export function option<K extends string, T>(spec: Omit<OptionSpec<K, T>, "default">): OptionSpec<K, T> {
+  return spec;
+}
+
+/** Declares an option with a default; its type says so, for the resolved options of a run. */
+export function defaulted<K extends string, T>(spec: OptionSpec<K, T> & { default: T }): OptionSpec<K, T> & { default: T } {
   return spec;
 }
 
 /** The value type of an option spec. */
 export type OptionValue<O> = O extends OptionSpec<string, infer T> ? T : never;
 
-/** `{ key?: value }` for a list of option specs (CLI-only flags excluded). */
+/** `{ key?: value }` for a list of option specs. */
 export type OptionValues<O extends OptionSpec<string, any>> = {
-  [S in O as S["cliOnly"] extends true ? never : S["key"]]?: OptionValue<S>;
+  [S in O as S["key"]]?: OptionValue<S>;
 };
+
+/** The keys of the specs that declare a default (`defaulted`). */
+export type DefaultedKeys<O extends OptionSpec<string, any>> = O extends { default: unknown } ? O["key"] : never;
 
 // ---------------------------------------------------------------------------------------------
 // Parsers shared by the table and the pipelines
@@ -97,23 +105,17 @@ export const RUN_OPTIONS = [
   option<"trainData", string | DataSource>({ key: "trainData", flag: "--train-data <path>", description: "training split for the linear probes (same formats as --data)", owner: "run" }),
   option<"trainLabels", string>({ key: "trainLabels", flag: "--train-labels <path>", description: "labels for --train-data", owner: "run" }),
   option<"limit", number>({ key: "limit", flag: "--limit <n>", description: "number of images (default: all)", parse: positiveInt("limit"), owner: "run" }),
-  option<"seed", number>({ key: "seed", flag: "--seed <n>", description: "seed for sampling and reshuffles", default: 0, parse: nonNegativeInt("seed"), owner: "run", record: true }),
-  option<"batch", number>({ key: "batch", flag: "--batch <n>", description: "batch size (the CKA minibatch n; ≥ 4 for the unbiased estimator)", default: 64, parse: positiveInt("batch"), owner: "run", record: true }),
+  defaulted<"seed", number>({ key: "seed", flag: "--seed <n>", description: "seed for sampling and reshuffles", default: 0, parse: nonNegativeInt("seed"), owner: "run", record: true }),
+  defaulted<"batch", number>({ key: "batch", flag: "--batch <n>", description: "batch size (the CKA minibatch n; ≥ 4 for the unbiased estimator)", default: 64, parse: positiveInt("batch"), owner: "run", record: true }),
   option<"extraSites", Record<string, string | RegExp>>({ key: "extraSites", description: "extra or overriding sites: canonical name → exporter tensor name or RegExp", owner: "run" }),
-  option<"site", string[]>({ key: "site", flag: "--site <name=pattern>", description: "add or override a site: canonical name = exporter tensor name or /regex/ (repeatable)", parse: collect, owner: "run", cliOnly: true }),
-  option<"sitesFile", string>({ key: "sitesFile", flag: "--sites-file <path>", description: "JSON file {canonical: exporterNameOrRegex} of extra sites", owner: "run", cliOnly: true }),
   option<"preprocess", PreprocessOptions["preset"]>({
     key: "preprocess", flag: "--preprocess <preset>", description: "preprocessing preset (default: the model card next to the model, else imagenet)",
     choices: ["imagenet", "inception", "none", "card"], owner: "run",
   }),
   option<"preprocessOverrides", PreprocessOverrides>({ key: "preprocessOverrides", description: "overrides of the preprocessing (mean, std, resize, crop)", owner: "run" }),
-  option<"mean", number[]>({ key: "mean", flag: "--mean <list>", description: "override normalisation mean (per channel)", parse: numberList("mean"), owner: "run", cliOnly: true }),
-  option<"std", number[]>({ key: "std", flag: "--std <list>", description: "override normalisation std (per channel)", parse: numberList("std"), owner: "run", cliOnly: true }),
-  option<"resize", number>({ key: "resize", flag: "--resize <n>", description: "resize the shorter side to n pixels", parse: positiveInt("resize"), owner: "run", cliOnly: true }),
-  option<"crop", number>({ key: "crop", flag: "--crop <n>", description: "centre crop to n×n pixels", parse: positiveInt("crop"), owner: "run", cliOnly: true }),
   option<"modelLabels", readonly string[]>({ key: "modelLabels", description: "model labels shown in the report (default: file names without .onnx)", owner: "run" }),
   option<"threads", number>({ key: "threads", flag: "--threads <n>", description: "onnxruntime intra-op threads", parse: positiveInt("threads"), owner: "run" }),
-  option<"device", Device>({ key: "device", flag: "--device <device>", description: "execution provider", default: "cpu", choices: ["cpu", "cuda"], owner: "run" }),
+  defaulted<"device", Device>({ key: "device", flag: "--device <device>", description: "execution provider", default: "cpu", choices: ["cpu", "cuda"], owner: "run" }),
   option<"shard", { index: number; count: number }>({
     key: "shard", flag: "--shard <i/n>", description: "process shard i of n (0-based) and write its state for `seelike merge`", owner: "run",
     parse: (s) => {
@@ -126,13 +128,26 @@ export const RUN_OPTIONS = [
     record: (v) => v?.count ?? 1,
   }),
   option<"checkpoint", string>({ key: "checkpoint", description: "checkpoint file (state saved every `checkpointEvery` batches)", owner: "run" }),
-  option<"checkpointEvery", number>({ key: "checkpointEvery", flag: "--checkpoint-every <k>", description: "save reducer state every k batches", default: 10, parse: positiveInt("checkpoint-every"), owner: "run" }),
+  defaulted<"checkpointEvery", number>({ key: "checkpointEvery", flag: "--checkpoint-every <k>", description: "save reducer state every k batches", default: 10, parse: positiveInt("checkpoint-every"), owner: "run" }),
   option<"resume", boolean>({ key: "resume", flag: "--resume", description: "resume from the checkpoint next to --out", owner: "run" }),
   option<"skipBad", boolean>({ key: "skipBad", flag: "--skip-bad", description: "skip unreadable images (counted in the results) instead of stopping", owner: "run" }),
   option<"maxMemory", number>({
     key: "maxMemory", flag: "--max-memory <size>", description: "refuse a model or image that would need more memory (e.g. 4G, 512M, 50%; default 80% of RAM), before loading it",
     parse: (s) => parseMemory(s), owner: "run",
   }),
+] as const;
+
+/**
+ * Flags of the CLI that stand for part of a library option (folded by src/cli/flags.ts:
+ * --site/--sites-file → extraSites; --mean, --std, --resize, --crop → preprocessOverrides).
+ */
+export const CLI_FLAGS = [
+  option<"site", string[]>({ key: "site", flag: "--site <name=pattern>", description: "add or override a site: canonical name = exporter tensor name or /regex/ (repeatable)", parse: collect, owner: "run", cliOnly: true }),
+  option<"sitesFile", string>({ key: "sitesFile", flag: "--sites-file <path>", description: "JSON file {canonical: exporterNameOrRegex} of extra sites", owner: "run", cliOnly: true }),
+  option<"mean", number[]>({ key: "mean", flag: "--mean <list>", description: "override normalisation mean (per channel)", parse: numberList("mean"), owner: "run", cliOnly: true }),
+  option<"std", number[]>({ key: "std", flag: "--std <list>", description: "override normalisation std (per channel)", parse: numberList("std"), owner: "run", cliOnly: true }),
+  option<"resize", number>({ key: "resize", flag: "--resize <n>", description: "resize the shorter side to n pixels", parse: positiveInt("resize"), owner: "run", cliOnly: true }),
+  option<"crop", number>({ key: "crop", flag: "--crop <n>", description: "centre crop to n×n pixels", parse: positiveInt("crop"), owner: "run", cliOnly: true }),
 ] as const;
 
 /** The CLI flag of an option key: `attentionWeighting` → `--attention-weighting`. */

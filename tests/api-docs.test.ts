@@ -72,8 +72,8 @@ describe("public API documentation", () => {
     expect(missing).toEqual([]);
   });
 
-  it("every export of src/figures.ts and src/index.ts's own files is fully documented", () => {
-    const mine = all.filter((e) => e.file === "src/figures.ts");
+  it("every export of src/api/figures.ts and src/index.ts's own files is fully documented", () => {
+    const mine = all.filter((e) => e.file === "src/api/figures.ts");
     expect(mine.length).toBeGreaterThanOrEqual(10);
     for (const e of mine) expect(e.kind === "type" ? e.doc : e.example, e.name).toBe(true);
   });

@@ -79,9 +79,9 @@ describe.skipIf(!ready)("seelike demo report in Chromium", () => {
   });
 
   test("hovering a cell of the vit-tiny × resnet-tiny CKA heatmap shows the value in results.json", async () => {
-    const c = results.cka.find((x: any) => x.id === "cka:0-1");
+    const c = results.cka.find((x: any) => x.a === "vit-tiny" && x.b === "resnet-tiny");
     const ab = c.result.matrices.AB;
-    const fig = page.locator('figure[data-figure$="cka-0-1-AB"]');
+    const fig = page.locator('figure[data-figure$="cka-m0-m1-AB"]');
     await fig.scrollIntoViewIfNeeded();
     const box = (await fig.locator("rect.hit").boundingBox())!;
     const [i, j] = [ab.rows.length - 1, 1];

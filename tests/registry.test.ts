@@ -4,7 +4,7 @@
  * table reaching the CLI's flags, the settings record and the user's reference (docs/methods.md).
  */
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -134,4 +134,30 @@ describe("generic report sections (an analysis' panels without a new figure kind
     data.sections.push({ ...data.sections[0] });
     expect(() => reportSections(data)).toThrow(/two sections with the id toy-measure/);
   });
+});
+
+describe("the generated RunOptions type, as a user's compiler sees the published .d.ts", () => {
+  for (const strict of [true, false]) {
+    it(`keeps every option key under strict: ${strict} (tslab and plain JS-checked projects are not strict)`, () => {
+      const tmp = mkdtempSync(path.join(tmpdir(), "seelike-types-"));
+      try {
+        const entry = path.join(root, "dist/src/index.js").replace(/\\/g, "/");
+        writeFileSync(path.join(tmp, "use.ts"), [
+          `import type { RunOptions } from ${JSON.stringify(entry)};`,
+          `const ok: RunOptions = { data: "images/", limit: 8, batch: 4, estimator: "full-biased", attentionWeighting: "raw", probeShots: [1, "full"], ablate: [3], analyses: ["cka", "skip"] };`,
+          `// @ts-expect-error an unknown option is refused`,
+          `const bad: RunOptions = { data: "images/", nope: 1 };`,
+          `// @ts-expect-error a value outside the choices is refused`,
+          `const bad2: RunOptions = { data: "images/", estimator: "biased" };`,
+          `export { ok, bad, bad2 };`,
+        ].join("\n"));
+        writeFileSync(path.join(tmp, "tsconfig.json"), JSON.stringify({ compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict, noEmit: true, skipLibCheck: true, types: [] }, files: ["use.ts"] }));
+        const r = spawnSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", tmp], { encoding: "utf8" });
+        expect(r.stdout + r.stderr).toBe("");
+        expect(r.status).toBe(0);
+      } finally {
+        rmSync(tmp, { recursive: true, force: true });
+      }
+    }, 120_000);
+  }
 });

@@ -307,7 +307,7 @@ describe("every write is atomic", () => {
     for (const d of ["src", "analyses", "reports"]) walk(path.join(root, d));
     expect(offenders).toEqual([]);
     // and writeFileAtomic fsyncs the temporary file before the rename
-    const state = readFileSync(path.join(root, "src/state.ts"), "utf8");
+    const state = readFileSync(path.join(root, "src/files.ts"), "utf8");
     expect(state).toMatch(/await fh\.sync\(\);[\s\S]*await rename\(tmp, path\)/);
   });
 });

@@ -8,7 +8,7 @@ import { removeResidual } from "../onnx/surgery.js";
 import { ckaReducer } from "../../analyses/cka.js";
 import { accuracyReducer } from "../../analyses/accuracy.js";
 import type { Heatmap, Panel } from "../../reports/types.js";
-import { option } from "../options.js";
+import { defaulted, option } from "../options.js";
 import { defineAnalysis } from "./contract.js";
 import { ckaComparison, comparisonChecks, ckaConfig, ckaDriver, ckaFiles, ckaHeatmap, type CKAComparison } from "./cka.js";
 import { accuracyDriver } from "./accuracy.js";
@@ -35,7 +35,7 @@ function parseBlocks(s: string): number[] {
 }
 
 export const ABLATION_OPTIONS = [
-  option<"ablate", readonly number[]>({
+  defaulted<"ablate", readonly number[]>({
     key: "ablate", flag: "--ablate <blocks>", description: "inference-ablation: remove both residuals of these blocks of the first model (comma-separated, 0-based)",
     default: [], parse: parseBlocks, owner: "ablation", record: (v) => [...v],
   }),

@@ -1,13 +1,13 @@
 /** Mean attention distance per head (METHODS.md §2; ViT paper Fig. 7 right, Raghu Fig. 3). */
 import { attentionDistanceReducer, patchDistances, ATTENTION_WEIGHTINGS, type AttentionDistanceResult, type AttentionWeighting } from "../../analyses/attention-distance.js";
 import type { TapSpec } from "../engine/taps.js";
-import { option, oneOf } from "../options.js";
+import { defaulted, option, oneOf } from "../options.js";
 import { defineAnalysis, type PlanModel } from "./contract.js";
 import { attentionBlocks, hasAttention } from "./sites.js";
 import { csv, rowsOf, type Arr } from "./tables.js";
 
 export const ATTENTION_OPTIONS = [
-  option<"attentionWeighting", AttentionWeighting>({
+  defaulted<"attentionWeighting", AttentionWeighting>({
     key: "attentionWeighting", flag: "--attention-weighting <w>", description: "attention distance weighting", default: "renormalised",
     choices: ATTENTION_WEIGHTINGS, parse: oneOf("attention-weighting", ATTENTION_WEIGHTINGS), owner: "attention", record: true,
   }),

@@ -12,7 +12,7 @@ import { ckaReducer, blockwiseCKA, estimators, type CKAResult, type CKAState, ty
 import { ckaSanity, type SanityReport } from "../../analyses/sanity.js";
 import { tokenModes, type TokenMode } from "../../analyses/vocabulary.js";
 import type { Heatmap, Panel, SanityCheck } from "../../reports/types.js";
-import { option, oneOf, positiveInt } from "../options.js";
+import { defaulted, option, oneOf, positiveInt } from "../options.js";
 import { defineAnalysis, type PlanContext, type PlanModel } from "./contract.js";
 import { SITE_SETS, type CkaSite, type SiteSet } from "./sites.js";
 import { csv, matrixCsv, num, type Arr } from "./tables.js";
@@ -26,10 +26,10 @@ export interface CKAComparison {
 }
 
 export const CKA_OPTIONS = [
-  option<"estimator", Estimator>({ key: "estimator", flag: "--estimator <id>", description: "CKA estimator", default: "minibatch-unbiased", choices: estimators, parse: oneOf("estimator", estimators), owner: "cka", record: true }),
-  option<"tokens", TokenMode>({ key: "tokens", flag: "--tokens <mode>", description: "how a site's activation is flattened per example", default: "all", choices: tokenModes, parse: oneOf("tokens", tokenModes), owner: "cka", record: true }),
-  option<"siteSet", SiteSet>({ key: "siteSet", flag: "--site-set <set>", description: "CKA sites: one per residual sum, or every named intermediate", default: "blocks", choices: SITE_SETS, parse: oneOf("site-set", SITE_SETS), owner: "cka", record: true }),
-  option<"repeats", number>({ key: "repeats", flag: "--repeats <n>", description: "CKA reshuffles averaged (Raghu et al. use 20)", default: 1, parse: positiveInt("repeats"), owner: "cka", record: true }),
+  defaulted<"estimator", Estimator>({ key: "estimator", flag: "--estimator <id>", description: "CKA estimator", default: "minibatch-unbiased", choices: estimators, parse: oneOf("estimator", estimators), owner: "cka", record: true }),
+  defaulted<"tokens", TokenMode>({ key: "tokens", flag: "--tokens <mode>", description: "how a site's activation is flattened per example", default: "all", choices: tokenModes, parse: oneOf("tokens", tokenModes), owner: "cka", record: true }),
+  defaulted<"siteSet", SiteSet>({ key: "siteSet", flag: "--site-set <set>", description: "CKA sites: one per residual sum, or every named intermediate", default: "blocks", choices: SITE_SETS, parse: oneOf("site-set", SITE_SETS), owner: "cka", record: true }),
+  defaulted<"repeats", number>({ key: "repeats", flag: "--repeats <n>", description: "CKA reshuffles averaged (Raghu et al. use 20)", default: 1, parse: positiveInt("repeats"), owner: "cka", record: true }),
 ] as const;
 
 /** Options a CKA driver reads. */

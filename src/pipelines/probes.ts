@@ -8,7 +8,7 @@ import type { TapSpec } from "../engine/taps.js";
 import type { TensorLayout as Layout } from "../../analyses/vocabulary.js";
 import { layoutOf, type ModelGeometry } from "../engine/geometry.js";
 import { probeReducer, type ProbeResult, type ProbeState } from "../../analyses/probes.js";
-import { option } from "../options.js";
+import { defaulted, option } from "../options.js";
 import { defineAnalysis } from "./contract.js";
 import { blockOut } from "./sites.js";
 import { csv, num } from "./tables.js";
@@ -30,7 +30,7 @@ function parseShots(s: string): (number | "full")[] {
 }
 
 export const PROBE_OPTIONS = [
-  option<"probeShots", ProbeShots>({
+  defaulted<"probeShots", ProbeShots>({
     key: "probeShots", flag: "--probe-shots <list>", description: "k-shot settings for the linear probes, plus 'full'", default: [1, 5, 10, 25, "full"],
     parse: parseShots, owner: "probes", record: (v) => v.join(","),
   }),

@@ -35,6 +35,7 @@ function passRank(p: Pass): number {
 
 /** The evaluation data and its sample, checked against the batch size and the estimator. */
 async function mainSample(options: ResolvedOptions): Promise<{ main: DataSource; sample: Int32Array }> {
+  if (options.data === undefined) throw new UsageError("no data given (--data)");
   const main = await source(options.data, options.labels);
   if (main.size === 0) throw new InputError(main.path, "no images");
   const sample = sampleIndices(main.size, { limit: options.limit, seed: options.seed });

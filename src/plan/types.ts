@@ -10,7 +10,7 @@ import type { SkippedSample } from "../data/loader.js";
 import type { ModelSites } from "../onnx/sites.js";
 import { ANALYSES, ANALYSIS_OPTIONS, DEFAULT_ANALYSES, type AnalysisId, type AnalysisOptionSpec, type Sections } from "../pipelines/index.js";
 import type { PlanModel, PlannedDriver } from "../pipelines/contract.js";
-import { RUN_OPTIONS, option, type OptionSpec, type OptionValues } from "../options.js";
+import { CLI_FLAGS, RUN_OPTIONS, defaulted, type DefaultedKeys, type OptionSpec, type OptionValues } from "../options.js";
 
 export type { AnalysisId } from "../pipelines/index.js";
 
@@ -21,7 +21,7 @@ function parseAnalyses(s: string): AnalysisId[] {
 }
 
 /** The `analyses` option: its choices are the registry's ids. */
-export const ANALYSES_OPTION = option<"analyses", readonly AnalysisId[]>({
+export const ANALYSES_OPTION = defaulted<"analyses", readonly AnalysisId[]>({
   key: "analyses", flag: "--analyses <list>", description: `comma-separated subset: ${ANALYSES.join(",")}`, default: DEFAULT_ANALYSES,
   parse: parseAnalyses, owner: "run", record: (v) => [...v].sort(),
 });
@@ -30,7 +30,7 @@ export const ANALYSES_OPTION = option<"analyses", readonly AnalysisId[]>({
  * Every option of a run: the run's own, then each analysis' in registry order.
  * @example ALL_OPTIONS.find((o) => o.key === "estimator")?.default // "minibatch-unbiased"
  */
-export const ALL_OPTIONS: readonly OptionSpec<string, any>[] = [...RUN_OPTIONS, ANALYSES_OPTION, ...ANALYSIS_OPTIONS];
+export const ALL_OPTIONS: readonly OptionSpec<string, any>[] = [...RUN_OPTIONS, ...CLI_FLAGS, ANALYSES_OPTION, ...ANALYSIS_OPTIONS];
 
 type Spec = (typeof RUN_OPTIONS)[number] | typeof ANALYSES_OPTION | AnalysisOptionSpec;
 
@@ -42,10 +42,10 @@ export type RunOptions = OptionValues<Spec> & {
 };
 
 /** Keys of options that have a default. */
-type Defaulted = { [S in Spec as S["default"] extends undefined ? never : S["key"]]: true };
+type Defaulted = DefaultedKeys<Spec>;
 
-/** Run options with every default applied. */
-export type ResolvedOptions = Omit<RunOptions, keyof Defaulted> & { [K in keyof Defaulted & keyof RunOptions]-?: NonNullable<RunOptions[K]> };
+/** Run options with every default applied: the options with a default are never undefined. */
+export type ResolvedOptions = Omit<RunOptions, Defaulted> & { [K in Defaulted & keyof RunOptions]-?: NonNullable<RunOptions[K]> };
 
 /** Applies the table's defaults. */
 export function resolveOptions(options: RunOptions): ResolvedOptions {
