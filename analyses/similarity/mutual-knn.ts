@@ -24,7 +24,6 @@ export interface MutualKnnValue {
   ties: "lower index first";
 }
 
-/** Each example's k nearest other examples by D² (m×k, row-major); equal distances go to the lower index. */
 function neighbours(d2: Float64Array, m: number, k: number): Int32Array {
   const out = new Int32Array(m * k);
   const idx = new Int32Array(m - 1);
@@ -36,6 +35,17 @@ function neighbours(d2: Float64Array, m: number, k: number): Int32Array {
     out.set(idx.subarray(0, k), i * k);
   }
   return out;
+}
+
+/**
+ * Each example's k nearest other examples (m×k, row-major, nearest first) by Euclidean distance
+ * from a linear Gram; equal distances go to the lower index.
+ * @example nearestNeighbours(gram(x), 10).subarray(0, 10) // example 0's ten neighbours
+ */
+export function nearestNeighbours(gram: FloatArray, k: number): Int32Array {
+  const m = gramSide(gram);
+  if (!Number.isInteger(k) || k < 1 || k >= m) throw new RangeError(`invalid k: ${k} (needs 1 ≤ k < m = ${m})`);
+  return neighbours(squaredDistances(gram), m, k);
 }
 
 /**
@@ -51,9 +61,8 @@ export function mutualKnn(kA: FloatArray, kB: FloatArray, options: MutualKnnOpti
   const m = gramSide(kA);
   if (gramSide(kB) !== m) throw new RangeError(`invalid Grams: ${m}×${m} and ${gramSide(kB)}×${gramSide(kB)}`);
   const k = options.k ?? 10;
-  if (!Number.isInteger(k) || k < 1 || k >= m) throw new RangeError(`invalid k: ${k} (needs 1 ≤ k < m = ${m})`);
-  const na = neighbours(squaredDistances(kA), m, k);
-  const nb = neighbours(squaredDistances(kB), m, k);
+  const na = nearestNeighbours(kA, k);
+  const nb = nearestNeighbours(kB, k);
   const perExample = new Float64Array(m);
   const mark = new Int32Array(m).fill(-1);
   let total = 0;
