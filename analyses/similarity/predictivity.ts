@@ -14,7 +14,7 @@ import { columnMoments } from "../../src/numeric/stats.js";
 import { bestLambda, solveWithLambda, STD_EPSILON } from "../probes/ridge.js";
 
 /** 10⁻⁶, 10⁻⁵, …, 10⁶. */
-export const DEFAULT_LAMBDAS: readonly number[] = Array.from({ length: 13 }, (_, i) => 10 ** (i - 6));
+export const DEFAULT_LAMBDAS: readonly number[] = Array.from({ length: 13 }, (_, i) => Number(`1e${i - 6}`));
 
 /** Options of {@link predictivity}. */
 export interface PredictivityOptions {

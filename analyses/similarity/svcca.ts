@@ -59,6 +59,8 @@ function reduction(cov: Float64Array, p: number, variance: number, keep: number 
     while (kept < p && acc < variance * total) acc += Math.max(values[kept++], 0);
   }
   if (kept > p) throw new RangeError(`invalid keep: ${kept} directions of ${name}, which has ${p} features`);
+  // A kept direction without variance would enter CCA as noise scaled up to unit variance.
+  if (kept > 0 && !(values[kept - 1] > total * 1e-12)) throw new RangeError(`invalid keep: ${kept} directions of ${name}, whose centred features have rank below ${kept}`);
   let share = 0;
   const V = new Float64Array(p * kept);
   for (let c = 0; c < kept; c++) {
@@ -94,8 +96,8 @@ function diagonal(values: Float64Array): Float64Array {
 
 /**
  * SVCCA between X (m × p) and Y (m × q), example axis first, each example flattened; always on
- * centred features. p and q may exceed m (the reduction is recorded in keptX, keptY), but the
- * kept directions must be fewer than m (RangeError otherwise). Symmetric; invariant to
+ * centred features. p and q may exceed m (the reduction is recorded in keptX, keptY); `keep`
+ * beyond the rank of the centred features (at most m − 1) is a RangeError. Symmetric; invariant to
  * orthogonal maps and isotropic scaling of either side, not to general invertible maps (they
  * change which directions carry the variance).
  * @example svcca(x, y).meanRho // mean canonical correlation over the directions keeping 99% of the variance
