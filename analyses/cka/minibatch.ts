@@ -73,14 +73,8 @@ export function minibatchUpdate(state: CKAState, ga: FloatArray[], gb: FloatArra
   const rb = uCentredRows(gb, undefined, meansB);
   const la = ga.length, lb = gb.length;
   const aa = hsicProduct(ra, undefined, n);
-  addInto(state.sumAA, repeat * la * la, aa);
-  let bb: Float64Array = new Float64Array(0), ab: Float64Array = new Float64Array(0);
-  if (lb) {
-    bb = hsicProduct(rb, undefined, n);
-    ab = hsicProduct(ra, rb, n);
-    addInto(state.sumBB, repeat * lb * lb, bb);
-    addInto(state.sumAB, repeat * la * lb, ab);
-  }
+  const bb = lb ? hsicProduct(rb, undefined, n) : new Float64Array(0);
+  const ab = lb ? hsicProduct(ra, rb, n) : new Float64Array(0);
   if (state.statistics) {
     const key = batchKey ?? state.batches[repeat];
     recordBatch(state, repeat, key, aa, la, bb, lb, ab);
@@ -89,6 +83,12 @@ export function minibatchUpdate(state: CKAState, ga: FloatArray[], gb: FloatArra
       const rows = lb ? nullRows(gb, meansB, state.seed, repeat, key, R) : nullRows(ga, meansA, state.seed, repeat, key, R);
       addNull(state, repeat, hsicProduct(ra, rows, n), la, lb || la);
     }
+  }
+  // After recordBatch, which refuses a repeated key before anything is added.
+  addInto(state.sumAA, repeat * la * la, aa);
+  if (lb) {
+    addInto(state.sumBB, repeat * lb * lb, bb);
+    addInto(state.sumAB, repeat * la * lb, ab);
   }
   if (state.control) {
     // U(PLPᵀ) = P U(L) Pᵀ, so permuting the U-centred Gram equals permuting the examples.
