@@ -75,7 +75,10 @@ export function statisticsSettings(config: StatisticsConfig): StatisticsSettings
   return { perBatch, resamples, level, permutations };
 }
 
-/** The statistics keys of a fresh state (none when `settings` is undefined). */
+/**
+ * The statistics keys of a fresh state (none when `settings` is undefined).
+ * @example Object.assign(state, statisticsState(statisticsSettings({ permutations: 20 }), 1, 12, 12))
+ */
 export function statisticsState(settings: StatisticsSettings | undefined, repeats: number, la: number, lb: number): StatisticsState {
   if (!settings) return {};
   return {
@@ -131,7 +134,10 @@ function packedLength(l: number): number {
   return (l * (l + 1)) / 2;
 }
 
-/** Upper triangle (i ≤ j, row-major) of a symmetric l × l matrix. */
+/**
+ * Upper triangle (i ≤ j, row-major) of a symmetric l × l matrix.
+ * @example packUpper(new Float64Array([1, 2, 2, 3]), 2) // [1, 2, 3]
+ */
 export function packUpper(m: Float64Array, l: number): Float64Array {
   const out = new Float64Array(packedLength(l));
   let t = 0;
@@ -162,7 +168,11 @@ function lowerBound(list: BatchTerms[], key: number): number {
   return lo;
 }
 
-/** Inserts one batch's terms in key order; a key seen twice means overlapping shards. */
+/**
+ * Inserts one batch's terms in key order (a no-op unless perBatch); a key seen twice means
+ * overlapping shards or a batch fed twice, and is refused before anything is recorded.
+ * @example recordBatch(state, 0, view.batch.indices[0], aa, 12, bb, 12, ab)
+ */
 export function recordBatch(state: StatisticsState, repeat: number, key: number, aa: Float64Array, la: number, bb: Float64Array, lb: number, ab: Float64Array): void {
   if (!state.statistics?.perBatch) return;
   if (!Number.isSafeInteger(key)) throw new RangeError(`invalid batchKey: ${key}`);
@@ -176,6 +186,7 @@ export function recordBatch(state: StatisticsState, repeat: number, key: number,
  * Stacked rows vec(U(P_k L_j P_kᵀ)) for k < R (row k·L + j) of B's Grams (or A's when there is
  * no B), one seeded permutation per batch key and k: one product of A's rows against these
  * gives every permutation's cross terms, A's rows generated once per panel.
+ * @example matmulTransB(uCentredRows(gramsA), nullRows(gramsB, gramsB.map(uMeans), 0, 0, key, 20)) // LA × 20·LB
  */
 export function nullRows(grams: readonly FloatArray[], means: readonly Float64Array[], seed: number, repeat: number, key: number, permutations: number): RowSet {
   const n = Math.round(Math.sqrt(grams[0].length));
@@ -194,6 +205,7 @@ export function nullRows(grams: readonly FloatArray[], means: readonly Float64Ar
 /**
  * Adds an LA × (R·L) product (A's rows against {@link nullRows}, already scaled to HSIC₁) into
  * repeat `repeat`'s null sums, laid out R × LA × L.
+ * @example addNull(state, 0, product, 12, 12)
  */
 export function addNull(state: StatisticsState, repeat: number, product: Float64Array, la: number, l: number): void {
   const R = state.statistics!.permutations;
@@ -208,7 +220,10 @@ export function addNull(state: StatisticsState, repeat: number, product: Float64
   }
 }
 
-/** Throws unless both states carry the same statistics settings. */
+/**
+ * Throws unless both states carry the same statistics settings.
+ * @example sameStatistics(shard0, shard1)
+ */
 export function sameStatistics(a: StatisticsState, b: StatisticsState): void {
   const sa = a.statistics, sb = b.statistics;
   for (const k of ["perBatch", "resamples", "level", "permutations"] as const) {
@@ -216,7 +231,10 @@ export function sameStatistics(a: StatisticsState, b: StatisticsState): void {
   }
 }
 
-/** Merges b's batch lists (in key order) and null sums into a's. */
+/**
+ * Merges b's batch lists (in key order) and null sums into a's; a batch in both is refused.
+ * @example statisticsMerge(shard0, shard1)
+ */
 export function statisticsMerge(a: StatisticsState, b: StatisticsState): void {
   if (!a.statistics) return;
   const sum = a.sumNull!, add = b.sumNull!;
@@ -423,7 +441,11 @@ export function permutationPValues(
   return { p, permutationNull: nul };
 }
 
-/** Σ over a repeat's batch list in key order of one field (the canonical sums of a perBatch state). */
+/**
+ * Σ over a repeat's batch list in key order of one matrix's terms (the canonical sums of a
+ * perBatch state, equal to the bootstrap's identity resample).
+ * @example canonicalSum(state.batchTerms[0], "AB", 12, 12) // 12 × 12 Σ_b HSIC₁
+ */
 export function canonicalSum(list: readonly BatchTerms[], which: "AA" | "BB" | "AB", la: number, lb: number): Float64Array {
   const t = ratioTerms(list, which, la, lb);
   const cells = t.rows * t.cols;
