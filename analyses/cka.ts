@@ -36,3 +36,7 @@ export { batchOrder, type MinibatchSums } from "./cka/minibatch.js";
 export type { FullGrams } from "./cka/full.js";
 export { ckaInit, ckaUpdate, ckaUpdateFeatures, ckaMerge, ckaFinalize, ckaReducer } from "./cka/reducer.js";
 export { blockwiseCKA, type BlockwiseCKA } from "./cka/blockwise.js";
+export {
+  bootstrapCKA, bootstrapIndices, bootstrapSeed, ckaIntervals, percentileInterval, permutationPValues, permutationSeed, ratioTerms,
+  type BatchTerms, type CKAIntervals, type RatioTerms, type StatisticsConfig, type StatisticsSettings, type StatisticsState,
+} from "./cka/statistics.js";

@@ -7,7 +7,8 @@ import type { FloatArray } from "../../src/tensor.js";
 import { gramSide, uCentredRows, uMeans } from "../../src/numeric/hsic.js";
 import { matmulTransB, type RowSet } from "../../src/numeric/matmul.js";
 import { derangement, permutation } from "../../src/numeric/random.js";
-import { addInto, diagonal, labelled, ratio, warn, type CKAResult, type CKAState } from "./state.js";
+import { addInto, diagonal, labelled, ratio, warn, type CKAMatrix, type CKAResult, type CKAState } from "./state.js";
+import { addNull, canonicalSum, ckaIntervals, nullRows, permutationPValues, recordBatch } from "./statistics.js";
 
 /** The minibatch part of a CKA state (empty arrays for the full estimators). */
 export interface MinibatchSums {
@@ -51,7 +52,7 @@ function hsicProduct(a: RowSet, b: RowSet | undefined, n: number): Float64Array 
  * Adds one batch of per-site n×n Grams to repeat `repeat`: U-centres each Gram once, then all
  * intra- and cross-model HSIC₁ terms come from three matrix products.
  */
-export function minibatchUpdate(state: CKAState, ga: FloatArray[], gb: FloatArray[], repeat: number, controlSeed?: number): CKAState {
+export function minibatchUpdate(state: CKAState, ga: FloatArray[], gb: FloatArray[], repeat: number, controlSeed?: number, batchKey?: number): CKAState {
   const n = gramSide(ga[0]);
   for (const g of [...ga, ...gb]) {
     if (g.length !== n * n) throw new RangeError(`invalid Gram length: ${g.length}, expected ${n}×${n}`);
@@ -71,10 +72,23 @@ export function minibatchUpdate(state: CKAState, ga: FloatArray[], gb: FloatArra
   const ra = uCentredRows(ga, undefined, meansA);
   const rb = uCentredRows(gb, undefined, meansB);
   const la = ga.length, lb = gb.length;
-  addInto(state.sumAA, repeat * la * la, hsicProduct(ra, undefined, n));
+  const aa = hsicProduct(ra, undefined, n);
+  const bb = lb ? hsicProduct(rb, undefined, n) : new Float64Array(0);
+  const ab = lb ? hsicProduct(ra, rb, n) : new Float64Array(0);
+  if (state.statistics) {
+    const key = batchKey ?? state.batches[repeat];
+    recordBatch(state, repeat, key, aa, la, bb, lb, ab);
+    const R = state.statistics.permutations;
+    if (R > 0) {
+      const rows = lb ? nullRows(gb, meansB, state.seed, repeat, key, R) : nullRows(ga, meansA, state.seed, repeat, key, R);
+      addNull(state, repeat, hsicProduct(ra, rows, n), la, lb || la);
+    }
+  }
+  // After recordBatch, which refuses a repeated key before anything is added.
+  addInto(state.sumAA, repeat * la * la, aa);
   if (lb) {
-    addInto(state.sumBB, repeat * lb * lb, hsicProduct(rb, undefined, n));
-    addInto(state.sumAB, repeat * la * lb, hsicProduct(ra, rb, n));
+    addInto(state.sumBB, repeat * lb * lb, bb);
+    addInto(state.sumAB, repeat * la * lb, ab);
   }
   if (state.control) {
     // U(PLPᵀ) = P U(L) Pᵀ, so permuting the U-centred Gram equals permuting the examples.
@@ -118,17 +132,23 @@ export function minibatchFinalize(state: CKAState): CKAResult {
     else warnings.push(`repeat ${r} received no batches`);
   }
   if (used.length === 0) throw new Error("cannot finalize CKA: no batches");
+  // With perBatch, the sums are re-added over the key-sorted batch list: bit-exact whatever
+  // order shards were merged in, and equal to the bootstrap's identity resample.
+  const sums = state.statistics?.perBatch ? canonicalSums(state) : state;
   const aa: Float64Array[] = [], bb: Float64Array[] = [], ab: Float64Array[] = [], ctl: Float64Array[] = [];
   const dA: Float64Array[] = [], dB: Float64Array[] = [];
+  const sumDiagA: Float64Array[] = [], sumDiagB: Float64Array[] = [];
   for (const r of used) {
-    const da = diagonal(state.sumAA, r * la * la, la);
-    aa.push(ratio(state.sumAA, r * la * la, la, la, da, da));
+    const da = diagonal(sums.sumAA, r * la * la, la);
+    aa.push(ratio(sums.sumAA, r * la * la, la, la, da, da));
     dA.push(da.map((v) => v / state.batches[r]));
+    sumDiagA.push(da);
     if (lb) {
-      const db = diagonal(state.sumBB, r * lb * lb, lb);
-      bb.push(ratio(state.sumBB, r * lb * lb, lb, lb, db, db));
-      ab.push(ratio(state.sumAB, r * la * lb, la, lb, da, db));
+      const db = diagonal(sums.sumBB, r * lb * lb, lb);
+      bb.push(ratio(sums.sumBB, r * lb * lb, lb, lb, db, db));
+      ab.push(ratio(sums.sumAB, r * la * lb, la, lb, da, db));
       dB.push(db.map((v) => v / state.batches[r]));
+      sumDiagB.push(db);
       if (state.control) ctl.push(ratio(state.sumControl, r * la * lb, la, lb, da, db));
     } else if (state.control) {
       ctl.push(ratio(state.sumControl, r * la * la, la, la, da, da));
@@ -155,5 +175,40 @@ export function minibatchFinalize(state: CKAState): CKAResult {
     const mc = meanStd(ctl);
     result.shuffled = labelled(mc.mean, A, lb ? B : A, mc.std);
   }
+  if (state.statistics) attachStatistics(state, result, used, sumDiagA, sumDiagB);
   return result;
+}
+
+/** The sums of a perBatch state re-added over each repeat's key-sorted batch list. */
+function canonicalSums(state: CKAState): Pick<CKAState, "sumAA" | "sumBB" | "sumAB"> {
+  const la = state.sitesA.length, lb = state.sitesB?.length ?? 0;
+  const out = { sumAA: new Float64Array(state.sumAA.length), sumBB: new Float64Array(state.sumBB.length), sumAB: new Float64Array(state.sumAB.length) };
+  state.batchTerms!.forEach((list, r) => {
+    if (list.length === 0) return;
+    out.sumAA.set(canonicalSum(list, "AA", la, lb), r * la * la);
+    if (lb) {
+      out.sumBB.set(canonicalSum(list, "BB", la, lb), r * lb * lb);
+      out.sumAB.set(canonicalSum(list, "AB", la, lb), r * la * lb);
+    }
+  });
+  return out;
+}
+
+/** Bootstrap intervals on every matrix and permutation p-values on AB (or AA without B). */
+function attachStatistics(state: CKAState, result: CKAResult, used: number[], sumDiagA: Float64Array[], sumDiagB: Float64Array[]): void {
+  const settings = state.statistics!;
+  result.statistics = { ...settings };
+  const la = state.sitesA.length, lb = state.sitesB?.length ?? 0;
+  if (settings.perBatch) {
+    const iv = ckaIntervals(state);
+    for (const k of ["AA", "BB", "AB"] as const) {
+      const m: CKAMatrix | undefined = result.matrices[k];
+      if (m && iv[k]) Object.assign(m, iv[k]);
+    }
+  }
+  if (settings.permutations > 0) {
+    const target = lb ? result.matrices.AB! : result.matrices.AA;
+    const dy = lb ? sumDiagB : sumDiagA;
+    Object.assign(target, permutationPValues(state.sumNull!, settings.permutations, used, sumDiagA, dy, target.data, la, lb || la));
+  }
 }

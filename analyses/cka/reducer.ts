@@ -4,6 +4,7 @@ import type { Reducer } from "../reducer.js";
 import { estimatorId } from "./linear.js";
 import { minibatchFinalize, minibatchMerge, minibatchSums, minibatchUpdate } from "./minibatch.js";
 import { fullFinalize, fullGrams, fullMerge, fullUpdate } from "./full.js";
+import { sameStatistics, statisticsMerge, statisticsSettings, statisticsState } from "./statistics.js";
 import { addInto, bySite, warn, type CKAConfig, type CKAFeatures, type CKAGrams, type CKAResult, type CKAState } from "./state.js";
 
 function positiveInt(v: number, what: string): number {
@@ -33,6 +34,8 @@ export function ckaInit(config: CKAConfig): CKAState {
   if (full && repeats !== 1) throw new RangeError(`invalid repeats: ${repeats} (${estimator} uses all examples once)`);
   const m = full ? positiveInt(config.examples ?? NaN, "examples") : 0;
   const control = !full && (config.control ?? true);
+  const statistics = statisticsSettings(config);
+  if (full && statistics) throw new RangeError(`invalid perBatch/permutations: ${estimator} has no batches to resample or permute`);
   // Field order as before the split, so a state saved now encodes to the same bytes as then.
   const { offset, ...grams } = fullGrams(full, m, la, lb);
   return {
@@ -44,6 +47,8 @@ export function ckaInit(config: CKAConfig): CKAState {
     ...grams,
     offset,
     warnings: [],
+    // Only when asked for: a state without statistics encodes to the same bytes as before.
+    ...statisticsState(statistics, repeats, la, lb),
   };
 }
 
@@ -62,7 +67,7 @@ export function ckaUpdate(state: CKAState, input: CKAGrams, repeat = input.repea
   if (!state.sitesB && input.gramsB !== undefined) throw new RangeError("invalid gramsB: the state has no sitesB");
   if (state.estimator !== "minibatch-unbiased") return fullUpdate(state, ga, gb, input.block);
   if (input.block) throw new RangeError("invalid block: only the full estimators take Gram blocks");
-  return minibatchUpdate(state, ga, gb, repeat, input.controlSeed);
+  return minibatchUpdate(state, ga, gb, repeat, input.controlSeed, input.batchKey);
 }
 
 /**
@@ -77,7 +82,7 @@ export function ckaUpdateFeatures(state: CKAState, input: CKAFeatures, repeat = 
   const fb = state.sitesB ? bySite(state.sitesB, input.featuresB ?? [], "featuresB") : [];
   const gramsA = fa.map((x) => gram(x, { centre: centreFeatures }));
   const gramsB = fb.map((x) => gram(x, { centre: centreFeatures }));
-  return ckaUpdate(state, { gramsA, gramsB: state.sitesB ? gramsB : undefined }, repeat);
+  return ckaUpdate(state, { gramsA, gramsB: state.sitesB ? gramsB : undefined, controlSeed: input.controlSeed, batchKey: input.batchKey }, repeat);
 }
 
 /** Throws unless two states were made with the same settings (METHODS.md §8). */
@@ -88,6 +93,7 @@ function sameSettings(a: CKAState, b: CKAState): void {
   }
   if (a.sitesA.join("\n") !== b.sitesA.join("\n")) throw new Error("cannot merge CKA states: sitesA differ");
   if ((a.sitesB ?? []).join("\n") !== (b.sitesB ?? []).join("\n")) throw new Error("cannot merge CKA states: sitesB differ");
+  sameStatistics(a, b);
 }
 
 /**
@@ -101,6 +107,7 @@ export function ckaMerge(a: CKAState, b: CKAState): CKAState {
   a.droppedBatches += b.droppedBatches;
   a.droppedExamples += b.droppedExamples;
   fullMerge(a, b);
+  statisticsMerge(a, b);
   for (const w of b.warnings) warn(a, w);
   return a;
 }

@@ -9,9 +9,13 @@ import type { TokenMode } from "../vocabulary.js";
 import type { Estimator } from "./linear.js";
 import type { MinibatchSums } from "./minibatch.js";
 import type { FullGrams } from "./full.js";
+import type { StatisticsConfig, StatisticsSettings, StatisticsState } from "./statistics.js";
 
-/** Settings of the CKA reducer; all are recorded in the result (METHODS.md §8). */
-export interface CKAConfig {
+/**
+ * Settings of the CKA reducer; all are recorded in the result (METHODS.md §8). The statistics
+ * settings (perBatch, resamples, level, permutations; analyses/cka/statistics.ts) are minibatch only.
+ */
+export interface CKAConfig extends StatisticsConfig {
   sitesA: readonly string[];
   /** Sites of a second model; omit for an intra-model heatmap only. */
   sitesB?: readonly string[];
@@ -42,6 +46,11 @@ export interface CKAGrams {
    * the seed follows the batch count (stable only for a single uninterrupted stream).
    */
   controlSeed?: number;
+  /**
+   * Key of this batch in the per-batch statistics (the engine: its first sample index), unique
+   * per repeat; without it the batch count (stable only for a single uninterrupted stream).
+   */
+  batchKey?: number;
   /** Full estimators only: offsets (in examples) of this block in the m×m Gram. */
   block?: { row: number; col: number; rows: number; cols: number };
 }
@@ -51,6 +60,8 @@ export interface CKAFeatures {
   featuresA: PerSite<Tensor>;
   featuresB?: PerSite<Tensor>;
   repeat?: number;
+  controlSeed?: number;
+  batchKey?: number;
 }
 
 /** Settings and counts every CKA state carries, whatever its estimator. */
@@ -81,7 +92,7 @@ export interface CKACounts {
  * for the full estimators and the full Grams empty for the minibatch one; the state stays one
  * flat object so saved states and the engine's drivers read it as before.
  */
-export type CKAState = CKAStateHeader & MinibatchSums & FullGrams & CKACounts;
+export type CKAState = CKAStateHeader & MinibatchSums & FullGrams & CKACounts & StatisticsState;
 
 /** A labelled matrix of the result. */
 export interface CKAMatrix {
@@ -91,6 +102,13 @@ export interface CKAMatrix {
   cols: string[];
   /** Standard deviation across repeats (present when repeats > 1). */
   std?: Float64Array;
+  /** Percentile bootstrap interval over batches (present when perBatch). */
+  lower?: Float64Array;
+  upper?: Float64Array;
+  /** Permutation p-values, (1 + #null ≥ observed)/(R + 1) (AB, or AA without B; when permutations > 0). */
+  p?: Float64Array;
+  /** R × rows × cols null CKA values behind `p`. */
+  permutationNull?: Float64Array;
 }
 
 /** Finalized CKA result. */
@@ -110,6 +128,8 @@ export interface CKAResult {
   hsicDiag: { A: Float64Array; B?: Float64Array };
   /** CKA with B's (or A's) examples permuted within each batch; ≈ 0 when all is well. */
   shuffled?: CKAMatrix;
+  /** The statistics settings used (present when perBatch or permutations were asked for). */
+  statistics?: StatisticsSettings;
   warnings: string[];
 }
 
