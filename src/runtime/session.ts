@@ -100,7 +100,7 @@ export async function createSession(bytes: Uint8Array, options: SessionOptions =
   if (!Number.isInteger(o.threads) || o.threads < 0) throw new RangeError(`invalid threads: ${o.threads}`);
   if (o.device === "cuda" && !availableDevices().includes("cuda")) {
     const listed = ort.listSupportedBackends().map((b) => `${b.name}${b.bundled ? "" : " (not bundled)"}`).join(", ");
-    throw new UsageError(`device cuda is not available: this onnxruntime-node install has no CUDA execution provider library (backends: ${listed}); reinstall onnxruntime-node with ONNXRUNTIME_NODE_INSTALL_CUDA=v12, or use --device cpu`);
+    throw new UsageError(`device cuda is not available: this onnxruntime-node install has no CUDA execution provider library (backends: ${listed}); reinstall it with ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node (see the README), or use --device cpu`);
   }
   const file = options.file ?? "model";
   let handle: ort.InferenceSession;
