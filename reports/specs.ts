@@ -40,6 +40,11 @@ export interface HeatmapSpec {
   legendLabel?: string;
   /** Longest side of the plot area in px (default 440). */
   size?: number;
+  /** Per cell, shown on hover: an interval (e.g. a bootstrap 95% interval) and a p-value. */
+  lower?: Values;
+  upper?: Values;
+  intervalName?: string;
+  p?: Values;
 }
 
 /** One series of a line chart; `label` names the point in the tooltip (e.g. a site). */
@@ -244,7 +249,7 @@ export function ckaFigure(h: Heatmap, label: Labels, index = 0): FigureSpec {
         ? "Raghu et al. (Fig. 1) find ViTs more uniform across depth than ResNets, whose lower and higher layers differ sharply. "
         : "a bright diagonal band means the two models process in corresponding order (Raghu et al. Fig. 2). ") +
       (neg > 0 ? `${neg} cells are below 0 (the unbiased estimator is not clamped) and share the darkest colour. ` : "") +
-      "Hover a cell for its two sites and value.",
+      (h.lower && h.upper ? `Hover a cell for its two sites, value and ${Math.round((h.level ?? 0.95) * 100)}% bootstrap interval over batches${h.p ? " and permutation p-value" : ""}.` : "Hover a cell for its two sites and value."),
     spec: {
       title: h.title,
       rows: h.rows,
@@ -256,6 +261,8 @@ export function ckaFigure(h: Heatmap, label: Labels, index = 0): FigureSpec {
       colTitle: `${cols} site`,
       valueName: "CKA",
       legendLabel: "linear CKA",
+      ...(h.lower && h.upper ? { lower: values(h.lower), upper: values(h.upper), intervalName: `${Math.round((h.level ?? 0.95) * 100)}% bootstrap interval` } : {}),
+      ...(h.p ? { p: values(h.p) } : {}),
     },
   };
 }

@@ -65,6 +65,11 @@ export interface Heatmap {
   estimator?: string;
   /** Flattening mode (METHODS.md §1), e.g. "all". */
   tokens?: string;
+  /** Per cell: bootstrap interval bounds at `level`, and permutation p-values (when computed). */
+  lower?: Numbers;
+  upper?: Numbers;
+  level?: number;
+  p?: Numbers;
 }
 
 /** Mean attention distance of one model (METHODS.md §2). */

@@ -92,6 +92,7 @@ describe.skipIf(!ready)("seelike demo report in Chromium", () => {
     expect(lines[0]).toContain(ab.rows[i]);
     expect(lines[1]).toContain(ab.cols[j]);
     const value = Number(/CKA = (.*)$/.exec(lines[2])![1].replace("\u2212", "-"));
+    expect(lines[3]).toMatch(/^95% bootstrap interval: \[/);
     expect(Math.abs(value - ab.data[i * ab.cols.length + j])).toBeLessThan(5e-4);
     await page.mouse.move(1, 1);
   });

@@ -105,6 +105,42 @@ describe("one name per analysis in a run's outputs", () => {
     expect(s.analyses).toEqual([...ANALYSES].sort());
   });
 
+  it("every CKA matrix of a run carries a bootstrap interval per cell, written to its cells CSV", () => {
+    const ab = run.results.cka![0].result.matrices.AB!;
+    expect(ab.lower).toBeDefined();
+    expect(ab.upper).toBeDefined();
+    const n = ab.data.length;
+    let inside = 0;
+    for (let k = 0; k < n; k++) {
+      expect(ab.lower![k]).toBeLessThanOrEqual(ab.upper![k]);
+      if (ab.lower![k] <= ab.data[k] && ab.data[k] <= ab.upper![k]) inside++;
+    }
+    expect(inside / n).toBeGreaterThan(0.9);
+    expect(run.results.cka![0].result.statistics).toMatchObject({ resamples: 1000, level: 0.95, permutations: 0 });
+    const cells = readFileSync(path.join(run.paths.dir, "cka-vit-tiny-resnet-tiny-AB-cells.csv"), "utf8").trim().split("\n");
+    expect(cells[0]).toBe("row,col,cka,lower,upper,level,p,std_across_repeats");
+    expect(cells.length).toBe(n + 1);
+    const [r, c, v, lo, hi, level] = cells[1].split(",");
+    expect([r, c]).toEqual([ab.rows[0], ab.cols[0]]);
+    expect([Number(v), Number(lo), Number(hi), Number(level)]).toEqual([ab.data[0], ab.lower![0], ab.upper![0], 0.95]);
+  });
+
+  it("--permutations R gives a p-value per cross cell, ≥ 1/(R + 1)", async () => {
+    const plan = await prepare([ZOO_VIT, RESNET], { data: DATA, limit: 64, batch: 32, seed: 1, threads: 1, analyses: ["cka"], permutations: 9, bootstrap: 0 });
+    const { execute, finish } = await import("../src/plan/index.js");
+    const r = await execute(plan);
+    const res = await finish(plan, r.states, { timings: r.timings, skipped: r.skipped });
+    const ab = res.cka![0].result.matrices.AB!;
+    expect(ab.lower).toBeUndefined();
+    expect(ab.p).toBeDefined();
+    for (const p of ab.p!) {
+      expect(p).toBeGreaterThanOrEqual(1 / 10);
+      expect(p).toBeLessThanOrEqual(1);
+    }
+    // Trained models on the same images: the best-matching cells beat every shuffled pairing.
+    expect(Math.min(...ab.p!)).toBeCloseTo(1 / 10, 12);
+  }, 120_000);
+
   it("an analysis that cannot apply to a model is skipped for it with the reason, the others still run", async () => {
     const plan = await prepare([RESNET], { data: DATA, limit: 32, batch: 16, threads: 1, analyses: ["attention", "skip"] });
     expect(plan.warnings.some((w) => /resnet-tiny: attention distance skipped/.test(w))).toBe(true);

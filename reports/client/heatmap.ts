@@ -79,11 +79,14 @@ export function heatmap(spec: HeatmapSpec, env: DrawEnv): SVGSVGElement {
       return null;
     }
     mark.attr("x", j * cell).attr("y", i * cell).attr("visibility", "visible");
-    return [
+    const lines = [
       `${spec.rowTitle || "row"} ${i}: ${spec.rows[i]}`,
       `${spec.colTitle || "column"} ${j}: ${spec.cols[j]}`,
       `${spec.valueName || "value"} = ${fmt(values[i * m + j])}`,
     ];
+    if (spec.lower && spec.upper) lines.push(`${spec.intervalName || "interval"}: [${fmt(spec.lower[i * m + j])}, ${fmt(spec.upper[i * m + j])}]`);
+    if (spec.p) lines.push(`p = ${fmt(spec.p[i * m + j])}`);
+    return lines;
   });
   if (env.tooltip) hit.on("mouseleave.mark", () => mark.attr("visibility", "hidden"));
   return svg.node()!;

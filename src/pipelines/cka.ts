@@ -12,7 +12,7 @@ import { ckaReducer, blockwiseCKA, estimators, type CKAResult, type CKAState, ty
 import { ckaSanity, type SanityReport } from "../../analyses/sanity.js";
 import { tokenModes, type TokenMode } from "../../analyses/vocabulary.js";
 import type { Heatmap, Panel, SanityCheck } from "../../reports/types.js";
-import { defaulted, option, oneOf, positiveInt } from "../options.js";
+import { defaulted, nonNegativeInt, oneOf, positiveInt } from "../options.js";
 import { defineAnalysis, type PlanContext, type PlanModel } from "./contract.js";
 import { SITE_SETS, type CkaSite, type SiteSet } from "./sites.js";
 import { csv, matrixCsv, num, type Arr } from "./tables.js";
@@ -29,12 +29,33 @@ export const CKA_OPTIONS = [
   defaulted<"estimator", Estimator>({ key: "estimator", flag: "--estimator <id>", description: "CKA estimator", default: "minibatch-unbiased", choices: estimators, parse: oneOf("estimator", estimators), owner: "cka", record: true }),
   defaulted<"tokens", TokenMode>({ key: "tokens", flag: "--tokens <mode>", description: "how a site's activation is flattened per example", default: "all", choices: tokenModes, parse: oneOf("tokens", tokenModes), owner: "cka", record: true }),
   defaulted<"siteSet", SiteSet>({ key: "siteSet", flag: "--site-set <set>", description: "CKA sites: one per residual sum, or every named intermediate", default: "blocks", choices: SITE_SETS, parse: oneOf("site-set", SITE_SETS), owner: "cka", record: true }),
+  defaulted<"bootstrap", number>({
+    key: "bootstrap", flag: "--bootstrap <n>", description: "bootstrap resamples of the batches for CKA intervals (minibatch-unbiased; 0 = off)", default: 1000,
+    parse: nonNegativeInt("bootstrap"), owner: "cka", record: true,
+  }),
+  defaulted<"level", number>({
+    key: "level", flag: "--level <p>", description: "level of the bootstrap intervals", default: 0.95,
+    parse: (v) => {
+      const x = Number(v);
+      if (!(x > 0 && x < 1)) throw new RangeError(`invalid level: ${v} (between 0 and 1)`);
+      return x;
+    },
+    owner: "cka", record: true,
+  }),
+  defaulted<"permutations", number>({
+    key: "permutations", flag: "--permutations <r>", description: "permutations of the pairing within batches for a p-value per CKA cell (minibatch-unbiased; 0 = off)", default: 0,
+    parse: nonNegativeInt("permutations"), owner: "cka", record: true,
+  }),
   defaulted<"repeats", number>({ key: "repeats", flag: "--repeats <n>", description: "CKA reshuffles averaged (Raghu et al. use 20)", default: 1, parse: positiveInt("repeats"), owner: "cka", record: true }),
 ] as const;
 
 /** Options a CKA driver reads. */
 export interface CKADriverConfig {
   estimator: Estimator;
+  /** Bootstrap resamples (0: no per-batch terms kept), interval level, permutations (minibatch only). */
+  bootstrap: number;
+  level: number;
+  permutations: number;
   tokens: TokenMode;
   repeats: number;
   seed: number;
@@ -92,6 +113,8 @@ export function ckaDriver(a: PlanModel, b: PlanModel | null, config: CKADriverCo
         seed: config.seed,
         batch: config.estimator === "minibatch-unbiased" ? config.batch : config.examples,
         examples: config.examples,
+        ...(config.estimator === "minibatch-unbiased" && config.bootstrap > 0 ? { perBatch: true, resamples: config.bootstrap, level: config.level } : {}),
+        ...(config.estimator === "minibatch-unbiased" && config.permutations > 0 ? { permutations: config.permutations } : {}),
       }),
     update(state: CKAState, view: BatchView) {
       const repeat = repeatOf(view.pass);
@@ -104,7 +127,9 @@ export function ckaDriver(a: PlanModel, b: PlanModel | null, config: CKADriverCo
       // shards merged and resumed runs equal one uninterrupted run.
       const controlSeed = (config.seed * 1_000_003 + repeat * 7919 + (view.batch.indices[0] ?? 0) * 31) | 0;
       // The full estimators place each batch's Grams as the next diagonal block of the m×m Gram.
-      return ckaReducer.update(state, config.estimator === "minibatch-unbiased" ? { gramsA, gramsB, repeat, controlSeed } : { gramsA, gramsB, repeat });
+      // The batch key (its first sample) orders the per-batch terms and seeds the permutations, so
+      // shards and resumed runs hold the same batches as one run.
+      return ckaReducer.update(state, config.estimator === "minibatch-unbiased" ? { gramsA, gramsB, repeat, controlSeed, batchKey: view.batch.indices[0] ?? 0 } : { gramsA, gramsB, repeat });
     },
     merge: ckaReducer.merge,
   };
@@ -113,7 +138,7 @@ export function ckaDriver(a: PlanModel, b: PlanModel | null, config: CKADriverCo
 /** The CKA driver configuration of a run's resolved options. */
 export function ckaConfig(ctx: PlanContext<any>): CKADriverConfig {
   const o = ctx.options;
-  return { estimator: o.estimator, tokens: o.tokens, repeats: o.repeats, seed: o.seed, batch: o.batch, examples: ctx.sample.length };
+  return { estimator: o.estimator, tokens: o.tokens, repeats: o.repeats, seed: o.seed, batch: o.batch, examples: ctx.sample.length, bootstrap: o.bootstrap, level: o.level, permutations: o.permutations };
 }
 
 /** Finalizes one CKA state, warning about what its sanity checks flag. */
@@ -130,12 +155,20 @@ export function comparisonChecks(c: CKAComparison): SanityCheck[] {
   return c.sanity.checks.map((check) => ({ id: `${name}: ${check.id}`, passed: check.passed, value: check.value, detail: check.detail }));
 }
 
-/** CSV and .npy files of a CKA result's matrices, under `base`. */
+/** CSV and .npy files of a CKA result's matrices, under `base`; with statistics, one row per cell with its interval and p-value. */
 export function* ckaFiles(result: CKAResult, base: string): Iterable<[string, string | Uint8Array]> {
   for (const [key, m] of Object.entries(result.matrices)) {
     if (!m) continue;
     yield [`${base}-${key}.csv`, matrixCsv(m.rows, m.cols, m.data)];
     yield [`${base}-${key}.npy`, encodeNpy(Float64Array.from(m.data), m.shape)];
+    if (!m.lower && !m.p && !m.std) continue;
+    const rows: unknown[][] = [["row", "col", "cka", "lower", "upper", "level", "p", "std_across_repeats"]];
+    const level = result.statistics?.level;
+    m.rows.forEach((r, i) => m.cols.forEach((c, j) => {
+      const k = i * m.cols.length + j;
+      rows.push([r, c, m.data[k], m.lower?.[k], m.upper?.[k], m.lower ? level : undefined, m.p?.[k], m.std?.[k]]);
+    }));
+    yield [`${base}-${key}-cells.csv`, csv(rows)];
   }
 }
 
@@ -143,7 +176,11 @@ export function* ckaFiles(result: CKAResult, base: string): Iterable<[string, st
 export function ckaHeatmap(result: CKAResult, key: "AA" | "BB" | "AB", id: string, title: string, rowModel: string, colModel: string): Heatmap | undefined {
   const m = result.matrices[key];
   if (!m) return undefined;
-  return { id, title, rowModel, colModel, rows: m.rows, cols: m.cols, data: m.data as Arr, estimator: result.estimator, tokens: result.tokens };
+  return {
+    id, title, rowModel, colModel, rows: m.rows, cols: m.cols, data: m.data as Arr, estimator: result.estimator, tokens: result.tokens,
+    ...(m.lower && m.upper ? { lower: m.lower as Arr, upper: m.upper as Arr, level: result.statistics?.level } : {}),
+    ...(m.p ? { p: m.p as Arr } : {}),
+  };
 }
 
 export const cka = defineAnalysis({
