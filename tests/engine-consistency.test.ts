@@ -13,6 +13,7 @@ import { batches } from "../src/data/loader.js";
 import { linearCKA } from "../analyses/cka.js";
 import { skipRatio } from "../analyses/skip-ratio.js";
 import { attentionDistance } from "../analyses/attention-distance.js";
+import { rbfCKA } from "../analyses/similarity/rbf-cka.js";
 import { collapseReducer } from "../analyses/collapse.js";
 import { localisationDriver } from "../src/pipelines/localisation.js";
 import { localisationFinalize, localisationInit, localisationUpdate, type LocalisationConfig } from "../analyses/localisation.js";
@@ -33,9 +34,27 @@ describe("engine taps agree with the one-shot analyses on raw tensors", () => {
   let plan: Plan;
   let results: Results;
   beforeAll(async () => {
-    plan = await prepare([A, B], { data: DATA, limit: 96, batch: 32, seed: 5, analyses: ["cka", "skip", "attention", "collapse"], threads: 1 });
+    plan = await prepare([A, B], { data: DATA, limit: 96, batch: 32, seed: 5, analyses: ["cka", "rbf-cka", "skip", "attention", "collapse"], threads: 1 });
     const r = await execute(plan);
     results = await finish(plan, r.states, { timings: r.timings, skipped: r.skipped });
+  });
+
+  it("RBF CKA A×B from the same in-graph Grams equals rbfCKA on the exposed activations (1e-5)", async () => {
+    const sa = Object.entries(plan.settings.models[0].sites);
+    const sb = Object.entries(plan.settings.models[1].sites);
+    const pickA = [sa[0], sa[sa.length - 1]];
+    const pickB = [sb[0], sb[sb.length - 1]];
+    const xa = await rawTensors(plan, 0, pickA.map(([, t]) => t));
+    const xb = await rawTensors(plan, 1, pickB.map(([, t]) => t));
+    const ab = results["rbf-cka"]![0].result.matrices.AB!;
+    expect(results["rbf-cka"]![0].result.sigmaFactor).toBe(0.5);
+    for (const [na, ta] of pickA) {
+      for (const [nb, tb] of pickB) {
+        const want = rbfCKA(xa[ta], xb[tb], { estimator: "minibatch-unbiased", batch: 32 }).cka;
+        const got = ab.data[ab.rows.indexOf(na) * ab.cols.length + ab.cols.indexOf(nb)];
+        expect(rel(got, want), `${na} × ${nb}`).toBeLessThan(1e-5);
+      }
+    }
   });
 
   it("CKA A×B from in-graph Grams equals linearCKA on the exposed activations (1e-5)", async () => {

@@ -63,7 +63,8 @@ export interface CKADriverConfig {
   examples: number;
 }
 
-function gramTaps(sites: CkaSite[], tokens: TokenMode, prefixTokens: number): TapSpec[] {
+/** The in-graph Gram taps of CKA sites (shared with RBF CKA: the engine computes each once). */
+export function gramTaps(sites: CkaSite[], tokens: TokenMode, prefixTokens: number): TapSpec[] {
   return sites.map((s) => ({
     kind: "gram",
     tensor: s.tensor,

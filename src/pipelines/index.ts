@@ -14,12 +14,13 @@ import { embeddings } from "./embeddings.js";
 import { collapse } from "./collapse.js";
 import { accuracy } from "./accuracy.js";
 import { ablation } from "./ablation.js";
+import { rbfCka } from "./rbf-cka.js";
 
 /**
  * Every analysis definition, in finishing order.
  * @example REGISTRY.map((d) => d.id) // ["cka", "attention", "skip", …]
  */
-export const REGISTRY = [cka, attention, skip, localisation, probes, embeddings, collapse, accuracy, ablation] as const;
+export const REGISTRY = [cka, rbfCka, attention, skip, localisation, probes, embeddings, collapse, accuracy, ablation] as const;
 
 type Registered = (typeof REGISTRY)[number];
 
