@@ -81,7 +81,7 @@ describe.skipIf(!ready)("seelike demo report in Chromium", () => {
   test("hovering a cell of the vit-tiny × resnet-tiny CKA heatmap shows the value in results.json", async () => {
     const c = results.cka.find((x: any) => x.a === "vit-tiny" && x.b === "resnet-tiny");
     const ab = c.result.matrices.AB;
-    const fig = page.locator('figure[data-figure$="cka-m0-m1-AB"]');
+    const fig = page.locator('figure[data-figure^="cka-"][data-figure$="cka-m0-m1-AB"]');
     await fig.scrollIntoViewIfNeeded();
     const box = (await fig.locator("rect.hit").boundingBox())!;
     const [i, j] = [ab.rows.length - 1, 1];
@@ -93,6 +93,8 @@ describe.skipIf(!ready)("seelike demo report in Chromium", () => {
     expect(lines[1]).toContain(ab.cols[j]);
     const value = Number(/CKA = (.*)$/.exec(lines[2])![1].replace("\u2212", "-"));
     expect(lines[3]).toMatch(/^95% bootstrap interval: \[/);
+    // The RBF-kernel CKA cross-check is drawn in its own (generic) section.
+    expect(await page.locator("section#rbf-cka figure[data-figure]").count()).toBeGreaterThanOrEqual(6);
     expect(Math.abs(value - ab.data[i * ab.cols.length + j])).toBeLessThan(5e-4);
     await page.mouse.move(1, 1);
   });
