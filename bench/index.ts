@@ -42,7 +42,8 @@ const quick = args.has("--quick");
 const DATA = path.join(root, "fixtures/data/probe-images-idx3-ubyte.gz");
 const THREADS = 2;
 
-const ANALYSES = ["cka", "attention", "skip", "localisation", "collapse", "embeddings"] as const;
+// Every analysis that needs no training split or ablation (probes need --train-data; ablation a second graph).
+const ANALYSES = ["cka", "rbf-cka", "attention", "skip", "localisation", "collapse", "embeddings", "accuracy"] as const;
 
 async function preprocessFor(file: string) {
   const model = await loadModel(file);
@@ -81,7 +82,10 @@ async function fullPass(file: string, n: number, batch: number, analyses: (typeo
 async function batchRatio(file: string, batch: number, analyses: (typeof ANALYSES)[number][], rounds: number, block: number): Promise<{ ratio: number; plain: number }> {
   const plan = await prepare([file], { data: DATA, limit: batch, batch, seed: 0, analyses, threads: THREADS });
   const em = plan.models[0];
-  const r = await graphRatios(plan, [{ bytes: em.bytes, names: em.model.outputs.map((o) => o.name) }, tappedModel(em, plan.drivers.flatMap((d) => d.driver.taps("main", 0)))], rounds, block);
+  const taps = plan.drivers.flatMap((d) => d.driver.taps("main", 0));
+  // An analysis without taps (embeddings: weights only) adds nothing to inference.
+  if (taps.length === 0) return { ratio: NaN, plain: NaN };
+  const r = await graphRatios(plan, [{ bytes: em.bytes, names: em.model.outputs.map((o) => o.name) }, tappedModel(em, taps)], rounds, block);
   return { ratio: r.ratios[0], plain: r.plain };
 }
 
@@ -301,8 +305,8 @@ async function main() {
     let plainMs = 0;
     for (const set of zoo ? sets : sets.slice(-1)) {
       const r = await batchRatio(m.file, m.batch, set.analyses, zoo ? 12 : 3, zoo ? 6 : 1);
-      plainMs = r.plain;
-      cells.push(`${r.ratio.toFixed(2)}×`);
+      if (Number.isFinite(r.plain)) plainMs = r.plain;
+      cells.push(Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)}×` : "no taps");
     }
     say(`${m.name} | ${m.batch} | ${plainMs.toFixed(1)} | ${zoo ? cells.join(" | ") : `${sets.slice(0, -1).map(() => "").join(" | ")} | ${cells[0]}`}`);
   }
