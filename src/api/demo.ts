@@ -30,6 +30,9 @@ export function demoInputs(root = packageRoot()) {
   };
 }
 
+/** The demo's batch size: the zoo's models are small, and 100 divides the 2,000 probe images. */
+export const DEMO_BATCH = 100;
+
 /** The demo report's title. */
 export const DEMO_TITLE = "seelike demo: vit-tiny vs resnet-tiny (Fashion-MNIST probe set)";
 
@@ -46,8 +49,7 @@ export function demoOptions(overrides: Pick<RunOptions, "limit" | "batch" | "rep
     options: {
       data: d.data,
       trainData: existsSync(d.trainData) ? d.trainData : undefined,
-      batch: 100,
-      repeats: 1,
+      batch: DEMO_BATCH,
       seed: 0,
       ablate: [3],
       ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),

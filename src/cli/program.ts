@@ -12,6 +12,7 @@ import { estimators } from "../../analyses/cka.js";
 import { tokenModes } from "../../analyses/vocabulary.js";
 import { runOptionsFromFlags, extraSites } from "./flags.js";
 import { ckaText, runSummary } from "./text.js";
+import { DEMO_BATCH } from "../api/demo.js";
 import type { CliIO } from "./index.js";
 
 /** A table parser as a commander argument parser: its error becomes commander's "invalid argument". */
@@ -156,8 +157,8 @@ function demoCommand(program: Command, io: CliIO): void {
     .description("compare the shipped vit-tiny and resnet-tiny (and the zoo's variants) on the shipped probe set")
     .option("--out <file>", "report path", "reports/demo.html")
     .option("--limit <n>", "number of probe images (default: all 2,000)", positive("limit"))
-    .option("--batch <n>", "batch size", positive("batch"), 100)
-    .option("--repeats <n>", "CKA reshuffles", positive("repeats"), 1)
+    .option("--batch <n>", `batch size (default: ${DEMO_BATCH})`, positive("batch"))
+    .option("--repeats <n>", "CKA reshuffles (default: 1)", positive("repeats"))
     .option("--threads <n>", "onnxruntime intra-op threads", positive("threads"))
     .option("--quiet", "no progress output")
     .action(async (opts) => {

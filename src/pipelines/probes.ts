@@ -7,7 +7,7 @@ import type { Driver } from "../engine/stream.js";
 import type { TapSpec } from "../engine/taps.js";
 import type { TensorLayout as Layout } from "../../analyses/vocabulary.js";
 import { layoutOf, type ModelGeometry } from "../engine/geometry.js";
-import { probeReducer, type ProbeResult, type ProbeState } from "../../analyses/probes.js";
+import { DEFAULT_SHOTS, probeReducer, type ProbeResult, type ProbeState } from "../../analyses/probes.js";
 import { defaulted, option } from "../options.js";
 import { defineAnalysis } from "./contract.js";
 import { blockOut } from "./sites.js";
@@ -31,7 +31,7 @@ function parseShots(s: string): (number | "full")[] {
 
 export const PROBE_OPTIONS = [
   defaulted<"probeShots", ProbeShots>({
-    key: "probeShots", flag: "--probe-shots <list>", description: "k-shot settings for the linear probes, plus 'full'", default: [1, 5, 10, 25, "full"],
+    key: "probeShots", flag: "--probe-shots <list>", description: "k-shot settings for the linear probes, plus 'full'", default: [...DEFAULT_SHOTS, "full"],
     parse: parseShots, owner: "probes", record: (v) => v.join(","),
   }),
 ] as const;
