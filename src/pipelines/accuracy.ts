@@ -2,7 +2,7 @@
 import type { Driver } from "../engine/stream.js";
 import type { TapSpec } from "../engine/taps.js";
 import { accuracyReducer, type AccuracyResult, type AccuracyState } from "../../analyses/accuracy.js";
-import { defineAnalysis } from "./contract.js";
+import { defineAnalysis, perModel } from "./contract.js";
 import { csv } from "./tables.js";
 
 /** Top-1 accuracy of model `m`'s logits against the batch labels. */
@@ -31,11 +31,7 @@ export const accuracy = defineAnalysis({
     }
     for (const m of ctx.userModels) ctx.add({ models: [m.index] }, accuracyDriver(m.index, m.sites.logits), accuracyReducer);
   },
-  finish(ctx) {
-    const out: Record<string, AccuracyResult> = {};
-    for (const { key, state, reducer } of ctx.states) out[ctx.labels[key.models[0]]] = reducer.finalize(state);
-    return Object.keys(out).length ? out : undefined;
-  },
+  finish: (ctx) => perModel<AccuracyResult>(ctx),
   *files(section) {
     yield ["accuracy.csv", csv([["model", "accuracy", "correct", "total"], ...Object.entries(section).map(([k, a]) => [k, a.accuracy, a.correct, a.total])])];
   },

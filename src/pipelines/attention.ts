@@ -2,7 +2,7 @@
 import { attentionDistanceReducer, patchDistances, ATTENTION_WEIGHTINGS, type AttentionDistanceResult, type AttentionWeighting } from "../../analyses/attention-distance.js";
 import type { TapSpec } from "../engine/taps.js";
 import { defaulted, option, oneOf } from "../options.js";
-import { defineAnalysis, type PlanModel } from "./contract.js";
+import { defineAnalysis, perModel, type PlanModel } from "./contract.js";
 import { attentionBlocks, hasAttention } from "./sites.js";
 import { csv, rowsOf, type Arr } from "./tables.js";
 
@@ -48,11 +48,7 @@ export const attention = defineAnalysis({
       else if (ctx.explicit) ctx.warn(`${m.label}: attention distance skipped (no attention maps on a patch grid were found)`);
     }
   },
-  finish(ctx) {
-    const out: Record<string, AttentionDistanceResult> = {};
-    for (const { key, state, reducer } of ctx.states) out[ctx.labels[key.models[0]]] = reducer.finalize(state);
-    return Object.keys(out).length ? out : undefined;
-  },
+  finish: (ctx) => perModel<AttentionDistanceResult>(ctx),
   *files(section, ctx) {
     for (const [label, r] of Object.entries(section)) {
       const [L, H] = r.distance.shape;

@@ -157,7 +157,7 @@ export function comparisonChecks(c: CKAComparison): SanityCheck[] {
 }
 
 /** CSV and .npy files of a CKA result's matrices, under `base`; with statistics, one row per cell with its interval and p-value. */
-export function* ckaFiles(result: CKAResult, base: string): Iterable<[string, string | Uint8Array]> {
+export function* ckaFiles(result: Pick<CKAResult, "matrices" | "statistics">, base: string): Iterable<[string, string | Uint8Array]> {
   for (const [key, m] of Object.entries(result.matrices)) {
     if (!m) continue;
     yield [`${base}-${key}.csv`, matrixCsv(m.rows, m.cols, m.data)];
@@ -174,7 +174,7 @@ export function* ckaFiles(result: CKAResult, base: string): Iterable<[string, st
 }
 
 /** The report heatmap of one matrix of a CKA result. */
-export function ckaHeatmap(result: CKAResult, key: "AA" | "BB" | "AB", id: string, title: string, rowModel: string, colModel: string): Heatmap | undefined {
+export function ckaHeatmap(result: Pick<CKAResult, "matrices" | "statistics" | "estimator" | "tokens">, key: "AA" | "BB" | "AB", id: string, title: string, rowModel: string, colModel: string): Heatmap | undefined {
   const m = result.matrices[key];
   if (!m) return undefined;
   return {

@@ -7,7 +7,7 @@ import type { TapSpec } from "../engine/taps.js";
 import { headsOf } from "../engine/geometry.js";
 import { encodeNpy } from "../data/npy.js";
 import { collapseReducer, collapseUpdateSums, type CollapseResult, type CollapseState } from "../../analyses/collapse.js";
-import { defineAnalysis, type PlanModel } from "./contract.js";
+import { defineAnalysis, perModel, type PlanModel } from "./contract.js";
 import { attentionBlocks, hasAttention } from "./sites.js";
 import { matrixCsv, type Arr } from "./tables.js";
 
@@ -47,11 +47,7 @@ export const collapse = defineAnalysis({
       else if (ctx.explicit) ctx.warn(`${m.label}: attention collapse skipped (it needs attention maps in at least two layers)`);
     }
   },
-  finish(ctx) {
-    const out: Record<string, CollapseResult> = {};
-    for (const { key, state, reducer } of ctx.states) out[ctx.labels[key.models[0]]] = reducer.finalize(state);
-    return Object.keys(out).length ? out : undefined;
-  },
+  finish: (ctx) => perModel<CollapseResult>(ctx),
   *files(section, ctx) {
     for (const [label, r] of Object.entries(section)) {
       yield [`collapse-${ctx.slug(label)}.csv`, matrixCsv(r.matrix.rows, r.matrix.cols, r.matrix.data)];

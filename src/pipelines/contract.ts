@@ -122,6 +122,17 @@ export interface AnalysisDefinition<Id extends string = string, O extends readon
   report?(section: Section | undefined, ctx: OutputContext, extra?: Extra): Partial<ReportData>;
 }
 
+/**
+ * The finish of an analysis with one driver per model: each state finalized under its model's
+ * label (undefined when no model had a driver).
+ * @example finish: (ctx) => perModel<SkipRatioResult>(ctx)
+ */
+export function perModel<R>(ctx: FinishContext<any, any>): Record<string, R> | undefined {
+  const out: Record<string, R> = {};
+  for (const { key, state, reducer } of ctx.states) out[ctx.labels[key.models[0]]] = reducer.finalize(state);
+  return Object.keys(out).length ? out : undefined;
+}
+
 /** Declares an analysis, keeping its literal id, option and section types for the registry. */
 export function defineAnalysis<Id extends string, const O extends readonly OptionSpec<string, any>[], Section, Extra extends object = {}>(
   def: AnalysisDefinition<Id, O, Section, Extra>,

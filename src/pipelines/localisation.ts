@@ -9,7 +9,7 @@ import { unpackLocalisation, type TapSpec } from "../engine/taps.js";
 import type { TensorLayout as Layout } from "../../analyses/vocabulary.js";
 import { layoutOf, type ModelGeometry } from "../engine/geometry.js";
 import { defaultLocalisationPositions, localisationReducer, type LocalisationResult, type LocalisationState } from "../../analyses/localisation.js";
-import { defineAnalysis, type PlanModel } from "./contract.js";
+import { defineAnalysis, perModel, type PlanModel } from "./contract.js";
 import { blockOut } from "./sites.js";
 import { csv, num, type Arr } from "./tables.js";
 
@@ -125,11 +125,7 @@ export const localisation = defineAnalysis({
       else if (ctx.explicit) ctx.warn(`${m.label}: localisation skipped (no block output on a spatial grid was found)`);
     }
   },
-  finish(ctx) {
-    const out: Record<string, LocalisationResult> = {};
-    for (const { key, state, reducer } of ctx.states) out[ctx.labels[key.models[0]]] = reducer.finalize(state);
-    return Object.keys(out).length ? out : undefined;
-  },
+  finish: (ctx) => perModel<LocalisationResult>(ctx),
   *files(section, ctx) {
     for (const [label, r] of Object.entries(section)) {
       const rows: unknown[][] = [["site", "token_row", "token_col", "cell_row", "cell_col", "cka"]];

@@ -9,7 +9,6 @@ import { rbfCkaReducer, type RbfCKAResult, type RbfCKAState } from "../../analys
 import { defaulted } from "../options.js";
 import { defineAnalysis, type PlanModel } from "./contract.js";
 import { ckaConfig, ckaFiles, ckaHeatmap, gramTaps, type CKADriverConfig } from "./cka.js";
-import type { CKAResult } from "../../analyses/cka.js";
 import type { HeatmapPanel } from "../../reports/types.js";
 
 /** One RBF CKA comparison: model A against model B (or A alone). */
@@ -77,14 +76,14 @@ export const rbfCka = defineAnalysis({
     return out.length ? out : undefined;
   },
   *files(section, ctx) {
-    for (const c of section) yield* ckaFiles(c.result as unknown as CKAResult, `rbf-cka-${ctx.slug(c.a)}${c.b === null ? "" : `-${ctx.slug(c.b)}`}`);
+    for (const c of section) yield* ckaFiles(c.result, `rbf-cka-${ctx.slug(c.a)}${c.b === null ? "" : `-${ctx.slug(c.b)}`}`);
   },
   report(section, ctx) {
     if (!section?.length) return {};
     const panels = section.flatMap((c) => {
       const keys = c.b === null ? (["AA"] as const) : (["AB"] as const);
       return keys.map((key) => {
-        const h = ckaHeatmap(c.result as unknown as CKAResult, key, `rbf-cka-${ctx.modelId(c.a)}-${c.b === null ? "" : ctx.modelId(c.b)}-${key}`, `RBF CKA: ${c.a}${c.b ? ` × ${c.b}` : ""}`, ctx.modelId(c.a), ctx.modelId(c.b ?? c.a));
+        const h = ckaHeatmap(c.result, key, `rbf-cka-${ctx.modelId(c.a)}-${c.b === null ? "" : ctx.modelId(c.b)}-${key}`, `RBF CKA: ${c.a}${c.b ? ` × ${c.b}` : ""}`, ctx.modelId(c.a), ctx.modelId(c.b ?? c.a));
         return h ? { kind: "heatmap" as const, ...h, caption: `RBF-kernel CKA (σ = ${c.result.sigmaFactor} × the median distance of each batch) between the sites of ${c.a} and ${c.b ?? c.a}; invariant to rotations, isotropic scaling and shifts, and more sensitive than linear CKA to local neighbourhood structure.` } : null;
       }).filter((p): p is HeatmapPanel & { caption: string } => p !== null);
     });

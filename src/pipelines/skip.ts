@@ -3,7 +3,7 @@ import { skipRatioReducer, type SkipRatioResult } from "../../analyses/skip-rati
 import type { TapSpec } from "../engine/taps.js";
 import { layoutOf } from "../engine/geometry.js";
 import type { SkipRatio } from "../../reports/types.js";
-import { defineAnalysis, type PlanModel } from "./contract.js";
+import { defineAnalysis, perModel, type PlanModel } from "./contract.js";
 import { csv, num, type Arr } from "./tables.js";
 
 /** Channel norms of every residual's skip and branch, reduced inside onnxruntime: [B,T] or [B,H,W] instead of whole activations. */
@@ -52,11 +52,7 @@ export const skip = defineAnalysis({
       else if (ctx.explicit) ctx.warn(`${m.label}: skip ratios skipped (no residual sums were found)`);
     }
   },
-  finish(ctx) {
-    const out: Record<string, SkipRatioResult> = {};
-    for (const { key, state, reducer } of ctx.states) out[ctx.labels[key.models[0]]] = reducer.finalize(state);
-    return Object.keys(out).length ? out : undefined;
-  },
+  finish: (ctx) => perModel<SkipRatioResult>(ctx),
   *files(section, ctx) {
     for (const [label, r] of Object.entries(section)) {
       const rows: unknown[][] = [["residual", "block", "sublayer", "convention", "cls", "spatial", "whole", "images"]];
