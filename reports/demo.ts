@@ -53,7 +53,8 @@ function cka(id: string, title: string, rowModel: string, colModel: string, rows
 }
 
 /**
- * The demo report data.
+ * The demo report data. Long on purpose: it is one literal of every section's synthetic data,
+ * read top to bottom like the report it renders.
  * @example renderReport(demoReportData())
  */
 export function demoReportData(): ReportData {

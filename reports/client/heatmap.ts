@@ -7,6 +7,9 @@ import type { DrawEnv } from "./env.js";
 /**
  * The heatmap of a spec.
  * @example heatmap({ title: "A×B", rows, cols, values, domain: [0, 1], scheme: "viridis" }, env)
+ *
+ * One function on purpose: the scales, the raster-or-vector cells, the axes and the hover
+ * mark share the layout computed at its top.
  */
 export function heatmap(spec: HeatmapSpec, env: DrawEnv): SVGSVGElement {
   const n = spec.rows.length;

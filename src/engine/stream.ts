@@ -139,6 +139,10 @@ export async function writeCheckpoint(file: string, settingsDigest: string, cp: 
 /**
  * Runs every pass over its data with every driver and returns the drivers' final states.
  *
+ * One function on purpose: sessions, loaders, the cursor, checkpoints and timings of a pass
+ * share one lifetime (created per pass, released in its finally), and a checkpoint must see
+ * all of them at the same batch boundary.
+ *
  * @example
  * const { states } = await runEngine(models, [{ name: "main", source, indices }], [ckaDriver], { batchSize: 64, settingsDigest });
  */
