@@ -13,12 +13,15 @@ import type { Driver, BatchView } from "../engine/stream.js";
 import type { TapSpec } from "../engine/taps.js";
 import { encodeNpy } from "../data/npy.js";
 import { pooledReducer, type PooledFeatures, type PooledState } from "../../analyses/similarity/pooled.js";
-import { ASYMMETRIC, MEASURE_VALUES, SiteBank, type Measure, type SiteNote } from "../../analyses/similarity/site-measures.js";
+import { ASYMMETRIC, MEASURES, MEASURE_VALUES, SiteBank, type Measure, type SiteNote } from "../../analyses/similarity/site-measures.js";
 import type { HeatmapPanel } from "../../reports/types.js";
 import { defaulted, nonNegativeInt, positiveInt } from "../options.js";
 import { defineAnalysis, type FinishContext, type OutputContext, type PlanContext, type PlanModel } from "./contract.js";
 import type { CkaSite } from "./sites.js";
 import { csv, matrixCsv, type Arr } from "./tables.js";
+
+/** The measures' analysis ids, in registry order. */
+export const MEASURE_IDS = MEASURES;
 
 /** How a model's sites are pooled for the measures. */
 export type MeasurePooling = "cls" | "gap";
