@@ -78,14 +78,19 @@ export const prefixMass = defineAnalysis({
           }),
         })),
       });
+      // One colour scale for all tokens of the model, from 0 to its largest mass (masses are
+      // often a few percent: on [0, 1] every cell would look the same).
+      let top = 0;
+      for (const v of r.mass.data) if (v > top) top = v;
       r.settings.names.forEach((name, j) => {
         const data = new Float64Array(L * H);
         for (let l = 0; l < L; l++) for (let h = 0; h < H; h++) data[l * H + h] = r.mass.data[(l * H + h) * P + j];
         panels.push({
           kind: "heatmap",
           id: `prefix-mass-${id}-${j}`,
-          title: `${label}: attention on ${name}, per layer and head`,
-          caption: `Mean attention probability that patch queries put on prefix token ${j} (${name}).`,
+          title: name,
+          caption: `${label}: mean attention probability that patch queries put on prefix token ${j} (${name}), per layer and head; colours from 0 to ${top.toPrecision(3)}.`,
+          domain: [0, top > 0 ? top : 1],
           rowModel: id,
           colModel: id,
           rows: r.layers.map((l) => `layer ${l}`),
