@@ -15,9 +15,12 @@
  * 4. Floor: the least any in-graph implementation must add (`floorRatios`), beside the engine's taps.
  * 5. The similarity measures beyond CKA (issue 16: target ≤ 1.2× a CKA-only run): a whole run
  *    (pass and finish) with every measure and CKA against CKA alone (`measuresTable`).
+ * 6. Full size (`--fullsize`, bench/fullsize.ts): ViT-B/16 + ResNet-50 compare, CKA only and all
+ *    analyses, against plain inference and a PyTorch hook pipeline, process start to results.
  *
  * Flags: --quick (small N, zoo only), --no-vitb (skip the full-size ViT-B/16), --floor (only
- * the floor table), --measures (only the measures table), --child (internal).
+ * the floor table), --measures (only the measures table), --fullsize [--images N --batch B
+ * --reps R --no-torch] (only the full-size table), --child (internal).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -37,6 +40,7 @@ import { mainPass, modelInputSize, prepare, type Plan } from "../src/plan/index.
 import { onnx } from "../src/onnx/proto/onnx.js";
 import { gram } from "../src/numeric/gram.js";
 import { ckaBench, ckaBenchReport } from "./cka.js";
+import { fullsizeBench } from "./fullsize.js";
 
 const root = packageRoot();
 const args = new Set(process.argv.slice(2));
@@ -269,6 +273,7 @@ async function main() {
   }
   if (args.has("--floor")) return floorTable(models, say);
   if (args.has("--measures")) return measuresTable(models, say);
+  if (args.has("--fullsize")) return fullsizeBench(root, process.argv.slice(2), say);
   say("\n## Peak RSS of the full pass at N and 4N images (fresh process each; target 4N ≤ 1.1 × N)");
   say("model | N | RSS(N) MB | RSS(4N) MB | ratio");
   for (const m of models.filter((x) => x.rss && existsSync(x.file))) {

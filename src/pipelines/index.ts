@@ -7,6 +7,7 @@ import type { AnalysisDefinition } from "./contract.js";
 import type { OptionSpec } from "../options.js";
 import { cka } from "./cka.js";
 import { attention } from "./attention.js";
+import { prefixMass } from "./prefix-mass.js";
 import { skip } from "./skip.js";
 import { localisation } from "./localisation.js";
 import { probes } from "./probes.js";
@@ -21,7 +22,7 @@ import { cca, svcca, pwcca, procrustes, rsa, mutualKnn, predictivity } from "./m
  * Every analysis definition, in finishing order.
  * @example REGISTRY.map((d) => d.id) // ["cka", "attention", "skip", …]
  */
-export const REGISTRY = [cka, rbfCka, cca, svcca, pwcca, procrustes, rsa, mutualKnn, predictivity, attention, skip, localisation, probes, embeddings, collapse, accuracy, ablation] as const;
+export const REGISTRY = [cka, rbfCka, cca, svcca, pwcca, procrustes, rsa, mutualKnn, predictivity, attention, prefixMass, skip, localisation, probes, embeddings, collapse, accuracy, ablation] as const;
 
 type Registered = (typeof REGISTRY)[number];
 
