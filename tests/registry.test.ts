@@ -102,7 +102,8 @@ describe("one name per analysis in a run's outputs", () => {
     for (const o of ALL_OPTIONS) if (o.record) expect(s[o.key === "shard" ? "shards" : o.key], o.key).toBeDefined();
     expect(s.probeShots).toBe("1,full");
     expect(s.ablate).toEqual([1]);
-    expect(s.analyses).toEqual([...ANALYSES].sort());
+    // The default set: every analysis but the opt-in measures beyond CKA (src/pipelines/measures.ts).
+    expect(s.analyses).toEqual([...DEFAULT_ANALYSES].sort());
   });
 
   it("every CKA matrix of a run carries a bootstrap interval per cell, written to its cells CSV", () => {
