@@ -616,8 +616,10 @@ export function reportSections(data: ReportData): SectionSpec[] {
         figures = (data[id] ?? []).map((p, i) => panelFigure(p, id, i, label));
         break;
     }
-    // A stated reason replaces the generic "no result for …" note.
+    // A stated reason replaces the generic "no result for …" note; a skip names model and reason.
     if (reason) notes = [reason];
+    const skips = (data.skippedAnalyses ?? []).filter((k) => k.section === id);
+    if (skips.length) notes = [...notes.filter((n) => !n.startsWith("No ")), ...skips.map((k) => `Skipped${k.model ? ` for ${k.model}` : ""}: ${k.reason}.`)];
     if (figures.length === 0 && notes.length === 0) continue;
     sections.push({ id, title, intro, notes, figures });
   }

@@ -208,4 +208,9 @@ export interface ReportData {
   sections?: GenericSection[];
   /** Why a section is absent or partial, e.g. { attentionDistance: "ResNet-50 has no attention" }. */
   omitted?: Partial<Record<SectionId, string>>;
+  /**
+   * Analyses skipped for a model, one line each (results' `skippedAnalyses`), keyed by the
+   * section they would have filled ("run" for an analysis without a section of its own).
+   */
+  skippedAnalyses?: { section: SectionId | "run"; analysis: string; model?: string; reason: string }[];
 }

@@ -106,7 +106,10 @@ export const RUN_OPTIONS = [
   option<"trainLabels", string>({ key: "trainLabels", flag: "--train-labels <path>", description: "labels for --train-data", owner: "run" }),
   option<"limit", number>({ key: "limit", flag: "--limit <n>", description: "number of images (default: all)", parse: positiveInt("limit"), owner: "run" }),
   defaulted<"seed", number>({ key: "seed", flag: "--seed <n>", description: "seed for sampling and reshuffles", default: 0, parse: nonNegativeInt("seed"), owner: "run", record: true }),
-  defaulted<"batch", number>({ key: "batch", flag: "--batch <n>", description: "batch size (the CKA minibatch n; ≥ 4 for the unbiased estimator)", default: 64, parse: positiveInt("batch"), owner: "run", record: true }),
+  defaulted<"batch", number | "auto">({
+    key: "batch", flag: "--batch <n>", description: "batch size (the CKA minibatch n; ≥ 4 for the unbiased estimator), or auto: the largest power of two up to 64 whose estimated memory fits --max-memory",
+    default: "auto", parse: (s) => (s === "auto" ? "auto" : positiveInt("batch")(s)), owner: "run", record: true,
+  }),
   option<"extraSites", Record<string, string | RegExp>>({ key: "extraSites", description: "extra or overriding sites: canonical name → exporter tensor name or RegExp", owner: "run" }),
   option<"preprocess", PreprocessOptions["preset"]>({
     key: "preprocess", flag: "--preprocess <preset>", description: "preprocessing preset (default: the model card next to the model, else imagenet)",

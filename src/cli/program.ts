@@ -83,6 +83,8 @@ function runCommands(program: Command, io: CliIO): void {
   const run = async (models: string[], opts: Record<string, unknown> & { out: string; quiet?: boolean }) => {
     const api = await import("../api/index.js");
     const options = await runOptionsFromFlags(opts);
+    // What the run settled (the batch and its memory estimate) is printed before the work starts.
+    if (!opts.quiet) options.onInfo = (m) => io.err(`seelike: ${m}\n`);
     const r = await api.runToFiles(models, options, opts.out, { onProgress: io.progress(opts.quiet), shouldStop: io.stopRequested });
     io.warnings(r.results.warnings, opts.quiet);
     io.out(runSummary(r));

@@ -4,12 +4,18 @@
  */
 import path from "node:path";
 import type { Results } from "../plan/types.js";
-import type { ReportData, SanityCheck } from "../../reports/types.js";
+import type { ReportData, SanityCheck, SectionId } from "../../reports/types.js";
 import { REGISTRY } from "../pipelines/index.js";
 import type { AnalysisDefinition } from "../pipelines/contract.js";
 import { num } from "../pipelines/tables.js";
 import { outputContext } from "./files.js";
 import { ALL_OPTIONS } from "../plan/types.js";
+
+/** The report section an analysis fills, for its skip notes (issue 14, item 6). */
+const SKIP_SECTIONS: Record<string, SectionId> = {
+  cka: "cka", attention: "attentionDistance", skip: "skipRatio", probes: "probes", localisation: "localisation",
+  embeddings: "posEmbed", collapse: "collapse", ablation: "ablation",
+};
 
 /**
  * The report view model of a run's results.
@@ -60,6 +66,9 @@ export function reportData(results: Results, title?: string): ReportData {
     Object.assign(data, rest);
     if (generic) (data.sections ??= []).push(...generic);
     Object.assign(data.omitted!, omitted ?? {});
+  }
+  if (results.skippedAnalyses?.length) {
+    data.skippedAnalyses = results.skippedAnalyses.map((k) => ({ section: SKIP_SECTIONS[k.analysis] ?? "run", ...k }));
   }
   return data;
 }

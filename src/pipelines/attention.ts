@@ -44,8 +44,8 @@ export const attention = defineAnalysis({
   plan(ctx) {
     for (const m of ctx.userModels) {
       if (hasAttention(m.sites)) ctx.add({ models: [m.index] }, attentionDriver(m, ctx.options.attentionWeighting), attentionDistanceReducer);
-      // Asked for by name, an analysis that cannot apply to a model says why; the others still run.
-      else if (ctx.explicit) ctx.warn(`${m.label}: attention distance skipped (no attention maps on a patch grid were found)`);
+      // An analysis that cannot apply to a model says why; the others still run.
+      else ctx.skip(m, "no attention maps on a patch grid were found");
     }
   },
   finish: (ctx) => perModel<AttentionDistanceResult>(ctx),

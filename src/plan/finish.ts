@@ -64,6 +64,8 @@ export async function finish(plan: Plan, states: Record<string, unknown>, extra:
       ...(m.ablatedBlock !== undefined ? { ablatedBlock: m.ablatedBlock } : {}),
     })),
     skipped: extra.skipped,
+    ...(plan.skippedAnalyses?.length ? { skippedAnalyses: plan.skippedAnalyses } : {}),
+    ...(plan.memory ? { memory: plan.memory } : {}),
     warnings,
   };
   const sections = results as unknown as Record<string, unknown>;

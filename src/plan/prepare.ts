@@ -11,7 +11,10 @@ import type { DataSource } from "../data/types.js";
 import type { Pass } from "../engine/stream.js";
 import { settingsDigest, type SettingsRecord } from "../engine/settings.js";
 import { REGISTRY, ANALYSES, type AnalysisId } from "../pipelines/index.js";
-import { keyId, type PlanContext, type PlanModel, type PlannedDriver } from "../pipelines/contract.js";
+import { keyId, type PlanContext, type PlanModel, type PlannedDriver, type SkippedAnalysis } from "../pipelines/contract.js";
+import { tapsProblem } from "../engine/check.js";
+import { AUTO_BATCHES, chooseBatch, runMemory, type MemoryEstimate } from "./memory.js";
+import { formatBytes, maxMemory } from "../limits.js";
 import { ckaSites } from "../pipelines/sites.js";
 import { loadRunModel, modelLabels, probeGeometry } from "./models.js";
 import { recordedOptions, resolveOptions, type Plan, type ResolvedOptions, type RunOptions } from "./types.js";
@@ -33,13 +36,27 @@ function passRank(p: Pass): number {
   return p.name === "train" ? 0 : p.name === "main" ? 1 : 2;
 }
 
-/** The evaluation data and its sample, checked against the batch size and the estimator. */
-async function mainSample(options: ResolvedOptions): Promise<{ main: DataSource; sample: Int32Array }> {
+/**
+ * The evaluation data and its sample, checked against an explicit batch size and the estimator;
+ * for a model exported with a fixed batch the sample is cut to whole batches (a last, smaller
+ * batch would be refused by onnxruntime).
+ */
+async function mainSample(options: ResolvedOptions, fixed: FixedBatch | undefined, warn: (m: string) => void): Promise<{ main: DataSource; sample: Int32Array }> {
   if (options.data === undefined) throw new UsageError("no data given (--data)");
   const main = await source(options.data, options.labels);
   if (main.size === 0) throw new InputError(main.path, "no images");
-  const sample = sampleIndices(main.size, { limit: options.limit, seed: options.seed });
-  const batch = options.batch;
+  let sample = sampleIndices(main.size, { limit: options.limit, seed: options.seed });
+  const batch = fixed?.batch ?? options.batch;
+  if (fixed && sample.length % fixed.batch !== 0) {
+    const kept = sample.length - (sample.length % fixed.batch);
+    if (kept === 0) throw new UsageError(`only ${sample.length} images, and ${fixed.label} takes batches of exactly ${fixed.batch}: add images`);
+    warn(`${fixed.label} takes batches of exactly ${fixed.batch}: the last ${sample.length - kept} of ${sample.length} images are left out`);
+    sample = sample.slice(0, kept);
+  }
+  if (batch === "auto") {
+    if (options.estimator === "minibatch-unbiased" && sample.length < 4) throw new UsageError(`only ${sample.length} images: the minibatch-unbiased estimator needs batches of at least 4`);
+    return { main, sample };
+  }
   if (options.estimator !== "minibatch-unbiased" && batch < sample.length) {
     throw new UsageError(`the ${options.estimator} estimator uses one Gram of all ${sample.length} examples: give --batch ${sample.length} (or more), or --limit ${batch}`);
   }
@@ -49,17 +66,95 @@ async function mainSample(options: ResolvedOptions): Promise<{ main: DataSource;
   return { main, sample };
 }
 
+/** A model exported with a fixed batch size (its input's first dimension is a number). */
+interface FixedBatch {
+  label: string;
+  batch: number;
+}
+
+/**
+ * The fixed batch of the run's models, if any: run at it when it is at least 4 (the unbiased
+ * estimator's minimum), refuse below, or when two models fix different batches.
+ */
+function fixedBatch(models: readonly PlanModel[], requested: number | "auto"): FixedBatch | undefined {
+  let found: FixedBatch | undefined;
+  for (const m of models) {
+    const n = m.model.imageInput.shape?.[0];
+    if (typeof n !== "number" || !(n > 0)) continue;
+    if (n < 4) throw new InputError(m.file, `the model was exported with a fixed batch of ${n}; re-export it with dynamic_axes={'input': {0: 'batch'}} (torch.onnx.export), seelike needs batches of at least 4`);
+    if (found && found.batch !== n) throw new InputError(m.file, `the model was exported with a fixed batch of ${n}, but ${found.label} with ${found.batch}; re-export one with dynamic_axes={'input': {0: 'batch'}}`);
+    found = { label: m.label, batch: n };
+  }
+  if (found && requested !== "auto" && requested !== found.batch) {
+    throw new UsageError(`${found.label} was exported with a fixed batch of ${found.batch}: give --batch ${found.batch} (or leave --batch auto), or re-export it with dynamic_axes={'input': {0: 'batch'}}`);
+  }
+  return found;
+}
+
+/** The batches a run may use, largest first: the model's fixed batch, the whole sample (full estimators), the given one, or auto's powers of two. */
+function batchCandidates(options: ResolvedOptions, sample: number, fixed: FixedBatch | undefined): { candidates: number[]; requested: number | "auto" } {
+  if (fixed) return { candidates: [fixed.batch], requested: fixed.batch };
+  if (options.batch !== "auto") return { candidates: [options.batch], requested: options.batch };
+  if (options.estimator !== "minibatch-unbiased") return { candidates: [sample], requested: sample };
+  return { candidates: AUTO_BATCHES.filter((b) => b <= sample), requested: "auto" };
+}
+
 /** What planning accumulates while the analyses plan: passes, drivers, the training split. */
 interface Draft {
-  options: ResolvedOptions;
+  /** The run's options with the batch settled. */
+  options: ResolvedOptions & { batch: number };
   models: PlanModel[];
   main: DataSource;
   sample: Int32Array;
   train?: { source: DataSource; sample: Int32Array };
   passes: Pass[];
   drivers: PlannedDriver[];
+  skipped: SkippedAnalysis[];
+  /** Every batch must be full (a model exported with a fixed batch). */
+  wholeBatches: boolean;
   warn(message: string): void;
   explicit(id: AnalysisId): boolean;
+}
+
+/** How an analysis is named in the one-line skip messages. */
+const ANALYSIS_NAMES: Record<string, string> = {
+  cka: "CKA", "rbf-cka": "RBF CKA", attention: "attention distance", skip: "skip ratios", localisation: "localisation",
+  probes: "linear probes", embeddings: "embeddings", collapse: "attention collapse", accuracy: "accuracy", ablation: "inference-ablation",
+};
+
+/** Records a skipped analysis (once) and prints its line through the run's warnings. */
+function recordSkip(draft: Draft, entry: SkippedAnalysis): void {
+  if (draft.skipped.some((s) => s.analysis === entry.analysis && s.model === entry.model && s.reason === entry.reason)) return;
+  draft.skipped.push(entry);
+  draft.warn(`${entry.model ? `${entry.model}: ` : ""}${ANALYSIS_NAMES[entry.analysis] ?? entry.analysis} skipped (${entry.reason})`);
+}
+
+/** Runtime shapes a tap check sees for a model: its probed site tensors and its image input. */
+function checkShapes(m: PlanModel): Map<string, number[]> {
+  const g = m.geometry;
+  const shapes = new Map(g.shapes);
+  if (g.input) shapes.set(g.input.name, [g.probeBatch, ...g.input.shape]);
+  return shapes;
+}
+
+/**
+ * Drops every planned driver whose taps would fail on a model's shapes (src/engine/check.ts),
+ * recording the analysis as skipped for that model with the reason: seelike's own graph
+ * additions never make onnxruntime reject the user's model.
+ */
+function checkDrivers(draft: Draft): void {
+  const passes = draft.passes.map((p) => p.name);
+  draft.drivers = draft.drivers.filter((pd) => {
+    for (const m of draft.models) {
+      const specs = passes.flatMap((p) => pd.driver.taps(p, m.index));
+      if (!specs.length) continue;
+      const problem = tapsProblem(specs, m.model.opset, checkShapes(m));
+      if (!problem) continue;
+      recordSkip(draft, { analysis: pd.key.analysis, model: m.label, reason: problem });
+      return false;
+    }
+    return true;
+  });
 }
 
 /** The planning context of analysis `id` over a draft plan. */
@@ -76,11 +171,15 @@ function planContext(id: AnalysisId, draft: Draft): PlanContext<ResolvedOptions>
     sample,
     explicit: draft.explicit(id),
     warn: draft.warn,
+    skip: (model, reason) => recordSkip(draft, { analysis: id, ...(model ? { model: model.label } : {}), reason }),
     async trainSplit() {
       if (!draft.train) {
         if (options.trainData === undefined) throw new UsageError("no training split given (--train-data)");
         const s = await source(options.trainData, options.trainLabels);
-        draft.train = { source: s, sample: sampleIndices(s.size, { seed: options.seed }) };
+        let trainSample = sampleIndices(s.size, { seed: options.seed });
+        // A fixed-batch model takes whole batches only (mainSample cuts the evaluation sample the same way).
+        if (draft.wholeBatches && trainSample.length % options.batch) trainSample = trainSample.slice(0, trainSample.length - (trainSample.length % options.batch));
+        draft.train = { source: s, sample: trainSample };
       }
       return draft.train.source;
     },
@@ -155,13 +254,22 @@ export async function prepare(files: readonly string[], runOptions: RunOptions):
     const em = await loadRunModel(files[i], labels[i], options);
     models.push({ ...em, index: i, role: "model", geometry: undefined as never, ckaSites: [] });
   }
-  const { main, sample } = await mainSample(options);
-  const draft: Draft = {
-    options, models, main, sample, warn,
-    passes: [{ name: "main", source: main, indices: shardIndices(sample, options.batch, options.shard) }],
-    drivers: [],
-    explicit: (id) => runOptions.analyses?.includes(id) ?? false,
+  const fixed = fixedBatch(models, options.batch);
+  const { main, sample } = await mainSample(options, fixed, warn);
+  let train: Draft["train"];
+  const draftAt = (batch: number): Draft => {
+    const o = { ...options, batch };
+    return {
+      options: o, models, main, sample, warn, train,
+      passes: [{ name: "main", source: main, indices: shardIndices(sample, batch, options.shard) }],
+      drivers: [],
+      skipped: [],
+      wholeBatches: fixed !== undefined,
+      explicit: (id) => runOptions.analyses?.includes(id) ?? false,
+    };
   };
+  const { candidates, requested: askedBatch } = batchCandidates(options, sample.length, fixed);
+  let draft = draftAt(candidates[0]);
 
   // Variants derived from the user's models (inference-ablations), then every model's geometry
   // (a variant shares its original's tensors and shapes).
@@ -171,13 +279,36 @@ export async function prepare(files: readonly string[], runOptions: RunOptions):
   }
   for (const m of models) {
     const original = m.role === "variant" ? models.find((x) => x.role === "model" && x.file === m.file && x.geometry) : undefined;
-    m.geometry = original?.geometry ?? (await probeGeometry(m.model, m.sites, m.bytes, m.preprocess, options.threads));
+    m.geometry = original?.geometry ?? (await probeGeometry(m.model, m.sites, m.bytes, m.preprocess, options.threads, fixed?.batch));
     m.ckaSites = ckaSites(m.geometry, options.siteSet);
   }
 
-  for (const d of analyses) await d.plan(planContext(d.id, draft));
+  // Plan at the largest candidate batch; the taps do not depend on the batch, so the memory
+  // estimate of each candidate comes from this plan's drivers, and the analyses plan again only
+  // when a smaller batch is chosen.
+  const planAll = async (d: Draft) => {
+    for (const a of analyses) await a.plan(planContext(a.id, d));
+    train = d.train;
+    checkDrivers(d);
+  };
+  await planAll(draft);
+  const passNames = () => [...new Set(draft.passes.map((p) => p.name))];
+  const estimate = (b: number): MemoryEstimate => runMemory(models, draft.drivers, passNames(), b);
+  const limit = maxMemory();
+  const chosen = chooseBatch(askedBatch, estimate, limit, candidates[0], Math.min(...candidates));
+  if (chosen.batch !== draft.options.batch) {
+    draft = draftAt(chosen.batch);
+    await planAll(draft);
+  }
+  const from = fixed ? "model" : options.batch === "auto" ? "auto" : "option";
+  const why = from === "model" ? ` (${fixed!.label} was exported with a fixed batch of ${fixed!.batch})` : from === "auto" ? " (auto: the largest power of two up to 64 that fits --max-memory)" : "";
+  runOptions.onInfo?.(`batch ${chosen.batch}${why}: estimated peak memory ${formatBytes(chosen.estimate.total)} of --max-memory ${formatBytes(limit)}`);
+  if (draft.drivers.length === 0 && draft.skipped.length > 0) {
+    // Nothing left to run: every requested analysis was skipped for every model (exit 1).
+    throw new Error(`nothing could run: ${draft.skipped.map((s) => `${s.model ? `${s.model}: ` : ""}${ANALYSIS_NAMES[s.analysis] ?? s.analysis} (${s.reason})`).join("; ")}`);
+  }
   draft.passes.sort((a, b) => passRank(a) - passRank(b));
   const ids = analyses.map((d) => d.id);
-  const settings = settingsRecord(draft, ids);
-  return { settings, digest: settingsDigest(settings), models, passes: draft.passes, drivers: draft.drivers, options, analyses: ids, warnings };
+  const settings = { ...settingsRecord(draft, ids), batchFrom: from };
+  return { settings, digest: settingsDigest(settings), models, passes: draft.passes, drivers: draft.drivers, options: draft.options, analyses: ids, warnings, skippedAnalyses: draft.skipped, memory: { batch: chosen.batch, batchFrom: from, estimate: chosen.estimate.total, limit, phases: chosen.estimate.phases } };
 }
