@@ -103,6 +103,7 @@ export const RUN_OPTIONS = [
   option<"data", string | DataSource>({ key: "data", flag: "--data <path>", description: "image folder, IDX file, .npy array or CSV manifest", owner: "run" }),
   option<"labels", string>({ key: "labels", flag: "--labels <path>", description: "labels file for the data (IDX or .npy) when they are not in the data itself", owner: "run" }),
   option<"trainData", string | DataSource>({ key: "trainData", flag: "--train-data <path>", description: "training split for the linear probes (same formats as --data)", owner: "run" }),
+  option<"classes", string>({ key: "classes", flag: "--classes <file>", description: "the model's class names in its output order (one per line, or a JSON list): image-folder classes are matched to them by name (default: the model card's \"classes\", else the ONNX metadata_props \"classes\")", owner: "run" }),
   option<"trainLabels", string>({ key: "trainLabels", flag: "--train-labels <path>", description: "labels for --train-data", owner: "run" }),
   option<"limit", number>({ key: "limit", flag: "--limit <n>", description: "number of images (default: all)", parse: positiveInt("limit"), owner: "run" }),
   defaulted<"seed", number>({ key: "seed", flag: "--seed <n>", description: "seed for sampling and reshuffles", default: 0, parse: nonNegativeInt("seed"), owner: "run", record: true }),

@@ -13,6 +13,7 @@ import { settingsDigest, type SettingsRecord } from "../engine/settings.js";
 import { REGISTRY, ANALYSES, type AnalysisId } from "../pipelines/index.js";
 import { keyId, type PlanContext, type PlanModel, type PlannedDriver, type SkippedAnalysis } from "../pipelines/contract.js";
 import { tapsProblem } from "../engine/check.js";
+import { labelSource, modelClassNames, readClassNames } from "../data/classes.js";
 import { AUTO_BATCHES, chooseBatch, runMemory, type MemoryEstimate } from "./memory.js";
 import { formatBytes, maxMemory } from "../limits.js";
 import { ckaSites } from "../pipelines/sites.js";
@@ -66,6 +67,26 @@ async function mainSample(options: ResolvedOptions, fixed: FixedBatch | undefine
   return { main, sample };
 }
 
+/**
+ * The class names the data's labels follow: `--classes FILE`, else the first model whose card or
+ * metadata lists them (a comparison of models with different lists of names is warned about).
+ */
+async function classNames(options: ResolvedOptions, models: readonly PlanModel[]): Promise<{ classes: string[]; from: string } | undefined> {
+  if (options.classes !== undefined) return { classes: await readClassNames(options.classes), from: options.classes };
+  for (const m of models) {
+    const found = await modelClassNames(m.file, m.model);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** An image folder's labels in the model's class order (src/data/classes.ts); the folders' own names kept as `folderClasses`. */
+function labelled(src: DataSource, names: { classes: string[]; from: string } | undefined, flag: string, warn: (m: string) => void): DataSource & { folderClasses?: string[] } {
+  const r = labelSource(src, names, flag);
+  if (r.kind === "alphabetical") warn(r.warning);
+  return r.source === src ? src : { ...r.source, folderClasses: src.classes };
+}
+
 /** A model exported with a fixed batch size (its input's first dimension is a number). */
 interface FixedBatch {
   label: string;
@@ -112,6 +133,8 @@ interface Draft {
   skipped: SkippedAnalysis[];
   /** Every batch must be full (a model exported with a fixed batch). */
   wholeBatches: boolean;
+  /** The model's class names and where they came from, when known. */
+  names?: { classes: string[]; from: string };
   warn(message: string): void;
   explicit(id: AnalysisId): boolean;
 }
@@ -175,7 +198,20 @@ function planContext(id: AnalysisId, draft: Draft): PlanContext<ResolvedOptions>
     async trainSplit() {
       if (!draft.train) {
         if (options.trainData === undefined) throw new UsageError("no training split given (--train-data)");
-        const s = await source(options.trainData, options.trainLabels);
+        const raw = await source(options.trainData, options.trainLabels);
+        // The probes' training split must name the same classes as the evaluation data: a
+        // class numbered differently in the two would score as an error every time.
+        const m0 = draft.main as DataSource & { folderClasses?: string[] };
+        const a: string[] | undefined = m0.kind === "image-folder" ? m0.folderClasses ?? m0.classes : undefined;
+        if (raw.kind === "image-folder" && a && raw.classes) {
+          const b: string[] = raw.classes;
+          const missing = a.filter((c) => !b.includes(c));
+          const extra = b.filter((c) => !a.includes(c));
+          if (missing.length || extra.length) {
+            throw new InputError(raw.path, `its class folders differ from those of --data ${draft.main.path}${missing.length ? `: no ${missing.map((c) => JSON.stringify(c)).join(", ")}` : ""}${extra.length ? `${missing.length ? ";" : ":"} ${extra.map((c) => JSON.stringify(c)).join(", ")} not in --data` : ""}; give both splits the same class folders`);
+          }
+        }
+        const s = labelled(raw, draft.names, "--train-data", draft.warn);
         let trainSample = sampleIndices(s.size, { seed: options.seed });
         // A fixed-batch model takes whole batches only (mainSample cuts the evaluation sample the same way).
         if (draft.wholeBatches && trainSample.length % options.batch) trainSample = trainSample.slice(0, trainSample.length - (trainSample.length % options.batch));
@@ -218,6 +254,8 @@ function settingsRecord(draft: Draft, analyses: readonly AnalysisId[]): Settings
     data: {
       path: main.path,
       images: sample.length,
+      // The labels' class order: the model's names they were matched to, else the folders' (alphabetical).
+      ...(main.classes ? { classes: [...main.classes], classOrder: main.kind !== "image-folder" ? "as given" : draft.names ? `matched to ${draft.names.from}` : "folder names (alphabetical, or by number)" } : {}),
       sampleDigest: sampleDigest(Array.from(sample, (i) => main.ids[i])),
       ...(train ? { trainPath: train.source.path, trainImages: train.sample.length, trainDigest: sampleDigest(Array.from(train.sample, (i) => train.source.ids[i])) } : {}),
     },
@@ -255,7 +293,9 @@ export async function prepare(files: readonly string[], runOptions: RunOptions):
     models.push({ ...em, index: i, role: "model", geometry: undefined as never, ckaSites: [] });
   }
   const fixed = fixedBatch(models, options.batch);
-  const { main, sample } = await mainSample(options, fixed, warn);
+  const names = await classNames(options, models);
+  const { main: unlabelled, sample } = await mainSample(options, fixed, warn);
+  const main = labelled(unlabelled, names, "--data", warn);
   let train: Draft["train"];
   const draftAt = (batch: number): Draft => {
     const o = { ...options, batch };
@@ -265,6 +305,7 @@ export async function prepare(files: readonly string[], runOptions: RunOptions):
       drivers: [],
       skipped: [],
       wholeBatches: fixed !== undefined,
+      names,
       explicit: (id) => runOptions.analyses?.includes(id) ?? false,
     };
   };
