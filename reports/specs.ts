@@ -620,6 +620,7 @@ export function reportSections(data: ReportData): SectionSpec[] {
     if (reason) notes = [reason];
     const skips = (data.skippedAnalyses ?? []).filter((k) => k.section === id);
     if (skips.length) notes = [...notes.filter((n) => !n.startsWith("No ")), ...skips.map((k) => `Skipped${k.model ? ` for ${k.model}` : ""}: ${k.reason}.`)];
+    for (const k of (data.substitutions ?? []).filter((x) => x.section === id)) notes.push(`For ${k.model}, --${k.option} ${k.given} was used as ${k.used}: ${k.reason}.`);
     if (figures.length === 0 && notes.length === 0) continue;
     sections.push({ id, title, intro, notes, figures });
   }

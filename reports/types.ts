@@ -213,4 +213,6 @@ export interface ReportData {
    * section they would have filled ("run" for an analysis without a section of its own).
    */
   skippedAnalyses?: { section: SectionId | "run"; analysis: string; model?: string; reason: string }[];
+  /** Option values used otherwise than given for a model (results' `substitutions`), by section. */
+  substitutions?: { section: SectionId | "run"; analysis: string; model: string; option: string; given: string; used: string; reason: string }[];
 }

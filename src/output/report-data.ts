@@ -70,5 +70,8 @@ export function reportData(results: Results, title?: string): ReportData {
   if (results.skippedAnalyses?.length) {
     data.skippedAnalyses = results.skippedAnalyses.map((k) => ({ section: SKIP_SECTIONS[k.analysis] ?? "run", ...k }));
   }
+  if (results.substitutions?.length) {
+    data.substitutions = results.substitutions.map((k) => ({ section: SKIP_SECTIONS[k.analysis] ?? "run", ...k }));
+  }
   return data;
 }

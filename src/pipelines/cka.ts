@@ -75,6 +75,25 @@ export function gramTaps(sites: CkaSite[], tokens: TokenMode, prefixTokens: numb
   }));
 }
 
+/**
+ * `--tokens cls` where a model has no CLS token (issue 14, item 10): a token model without a
+ * prefix token (a GAP ViT) is an error naming it; a convolutional model's [B,C,H,W] sites use
+ * their global average instead (what such a model pools for its classifier), recorded as a
+ * substitution. Shared with RBF CKA (the same Gram taps).
+ */
+export function checkTokens(ctx: PlanContext<any>): void {
+  if (ctx.options.tokens !== "cls") return;
+  for (const m of ctx.userModels) {
+    const tokenSites = m.ckaSites.filter((s) => s.layout === "BTD");
+    if (tokenSites.length && m.sites.prefixTokens < 1) {
+      throw new UsageError(`--tokens cls: ${m.label} (${m.file}) has no CLS token (no prefix token was found at its ${tokenSites.length} token sites); use --tokens all, spatial or gap`);
+    }
+    if (m.ckaSites.some((s) => s.layout === "BCHW")) {
+      ctx.substitute(m, { option: "tokens", given: "cls", used: "gap", reason: "its [B,C,H,W] sites have no CLS token; their global average over positions is used" });
+    }
+  }
+}
+
 function repeatOf(pass: string): number | null {
   if (pass === "main") return 0;
   const m = /^repeat-(\d+)$/.exec(pass);
@@ -199,6 +218,7 @@ export const cka = defineAnalysis({
       if (ctx.explicit) throw new InputError(m.file, problem);
       ctx.warn(`${m.label}: ${problem}`);
     }
+    checkTokens(ctx);
     const has = (m: PlanModel) => m.ckaSites.length > 0;
     const config = ckaConfig(ctx);
     if (users.length === 1 && has(users[0])) ctx.add({ models: [0] }, ckaDriver(users[0], null, config), ckaReducer);

@@ -50,6 +50,16 @@ export interface SkippedAnalysis {
   reason: string;
 }
 
+/** An option value that could not apply to a model as given, and what was used instead. */
+export interface Substitution {
+  analysis: string;
+  model: string;
+  option: string;
+  given: string;
+  used: string;
+  reason: string;
+}
+
 /** A driver planned by an analysis, with its structured key and reducer. */
 export interface PlannedDriver {
   key: DriverKey;
@@ -77,6 +87,11 @@ export interface PlanContext<O = Record<string, unknown>> {
    * analysis; everything else still runs.
    */
   skip(model: PlanModel | undefined, reason: string): void;
+  /**
+   * Records that an option's value could not apply to `model` as given and what was used
+   * instead (kept in the results' `substitutions`, shown in the report); never silent.
+   */
+  substitute(model: PlanModel, entry: Omit<Substitution, "analysis" | "model">): void;
   /** Opens the training split (`trainData`), records it in the settings and returns it. */
   trainSplit(): Promise<DataSource>;
   /** Adds a driver (several analyses may share one pass of the data). */

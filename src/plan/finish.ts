@@ -65,6 +65,7 @@ export async function finish(plan: Plan, states: Record<string, unknown>, extra:
     })),
     skipped: extra.skipped,
     ...(plan.skippedAnalyses?.length ? { skippedAnalyses: plan.skippedAnalyses } : {}),
+    ...(plan.substitutions?.length ? { substitutions: plan.substitutions } : {}),
     ...(plan.memory ? { memory: plan.memory } : {}),
     warnings,
   };

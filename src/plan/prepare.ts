@@ -11,7 +11,7 @@ import type { DataSource } from "../data/types.js";
 import type { Pass } from "../engine/stream.js";
 import { settingsDigest, type SettingsRecord } from "../engine/settings.js";
 import { REGISTRY, ANALYSES, type AnalysisId } from "../pipelines/index.js";
-import { keyId, type PlanContext, type PlanModel, type PlannedDriver, type SkippedAnalysis } from "../pipelines/contract.js";
+import { keyId, type PlanContext, type PlanModel, type PlannedDriver, type SkippedAnalysis, type Substitution } from "../pipelines/contract.js";
 import { tapsProblem } from "../engine/check.js";
 import { labelSource, modelClassNames, readClassNames } from "../data/classes.js";
 import { AUTO_BATCHES, chooseBatch, runMemory, type MemoryEstimate } from "./memory.js";
@@ -131,6 +131,7 @@ interface Draft {
   passes: Pass[];
   drivers: PlannedDriver[];
   skipped: SkippedAnalysis[];
+  substitutions: Substitution[];
   /** Every batch must be full (a model exported with a fixed batch). */
   wholeBatches: boolean;
   /** The model's class names and where they came from, when known. */
@@ -195,6 +196,12 @@ function planContext(id: AnalysisId, draft: Draft): PlanContext<ResolvedOptions>
     explicit: draft.explicit(id),
     warn: draft.warn,
     skip: (model, reason) => recordSkip(draft, { analysis: id, ...(model ? { model: model.label } : {}), reason }),
+    substitute(model, entry) {
+      const e: Substitution = { analysis: id, model: model.label, ...entry };
+      if (draft.substitutions.some((x) => x.analysis === e.analysis && x.model === e.model && x.option === e.option)) return;
+      draft.substitutions.push(e);
+      draft.warn(`${e.model}: --${e.option} ${e.given} used as ${e.used} for ${ANALYSIS_NAMES[id] ?? id} (${e.reason})`);
+    },
     async trainSplit() {
       if (!draft.train) {
         if (options.trainData === undefined) throw new UsageError("no training split given (--train-data)");
@@ -304,6 +311,7 @@ export async function prepare(files: readonly string[], runOptions: RunOptions):
       passes: [{ name: "main", source: main, indices: shardIndices(sample, batch, options.shard) }],
       drivers: [],
       skipped: [],
+      substitutions: [],
       wholeBatches: fixed !== undefined,
       names,
       explicit: (id) => runOptions.analyses?.includes(id) ?? false,
@@ -351,5 +359,5 @@ export async function prepare(files: readonly string[], runOptions: RunOptions):
   draft.passes.sort((a, b) => passRank(a) - passRank(b));
   const ids = analyses.map((d) => d.id);
   const settings = { ...settingsRecord(draft, ids), batchFrom: from };
-  return { settings, digest: settingsDigest(settings), models, passes: draft.passes, drivers: draft.drivers, options: draft.options, analyses: ids, warnings, skippedAnalyses: draft.skipped, memory: { batch: chosen.batch, batchFrom: from, estimate: chosen.estimate.total, limit, phases: chosen.estimate.phases } };
+  return { settings, digest: settingsDigest(settings), models, passes: draft.passes, drivers: draft.drivers, options: draft.options, analyses: ids, warnings, skippedAnalyses: draft.skipped, substitutions: draft.substitutions, memory: { batch: chosen.batch, batchFrom: from, estimate: chosen.estimate.total, limit, phases: chosen.estimate.phases } };
 }

@@ -9,7 +9,7 @@ import type { SettingsRecord } from "../engine/settings.js";
 import type { SkippedSample } from "../data/loader.js";
 import type { ModelSites } from "../onnx/sites.js";
 import { ANALYSES, ANALYSIS_OPTIONS, DEFAULT_ANALYSES, type AnalysisId, type AnalysisOptionSpec, type Sections } from "../pipelines/index.js";
-import type { PlanModel, PlannedDriver, SkippedAnalysis } from "../pipelines/contract.js";
+import type { PlanModel, PlannedDriver, SkippedAnalysis, Substitution } from "../pipelines/contract.js";
 import { CLI_FLAGS, RUN_OPTIONS, defaulted, type DefaultedKeys, type OptionSpec, type OptionValues } from "../options.js";
 
 export type { AnalysisId } from "../pipelines/index.js";
@@ -96,6 +96,8 @@ export type Results = {
   skipped: SkippedSample[];
   /** Analyses that could not apply to a model, with the reason (issue 14, item 6). */
   skippedAnalyses?: SkippedAnalysis[];
+  /** Option values that could not apply to a model as given, and what was used (issue 14, item 10). */
+  substitutions?: Substitution[];
   /** The batch and the memory estimate of the run (absent in results of earlier versions). */
   memory?: RunMemory;
   warnings: string[];
@@ -115,6 +117,7 @@ export interface Plan {
   warnings: string[];
   /** Analyses skipped for a model at planning (a tap that cannot apply, no attention, …). */
   skippedAnalyses: SkippedAnalysis[];
+  substitutions: Substitution[];
   /** The batch chosen and the run's memory estimate (bytes), recorded in the results. */
   memory: RunMemory;
 }
