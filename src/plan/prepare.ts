@@ -162,23 +162,32 @@ function checkShapes(m: PlanModel): Map<string, number[]> {
 }
 
 /**
- * Drops every planned driver whose taps would fail on a model's shapes (src/engine/check.ts),
- * recording the analysis as skipped for that model with the reason: seelike's own graph
- * additions never make onnxruntime reject the user's model.
+ * The planned drivers whose taps check on every model's shapes (src/engine/check.ts), and one
+ * skip record per dropped driver: seelike's own graph additions never make onnxruntime reject
+ * the user's model.
+ *
+ * @example applicableDrivers(plan.models, plan.drivers, ["main"]).skipped // [{ analysis: "attention", model: "swin_t", reason: "node …: MatMul of … differ" }]
  */
-function checkDrivers(draft: Draft): void {
-  const passes = draft.passes.map((p) => p.name);
-  draft.drivers = draft.drivers.filter((pd) => {
-    for (const m of draft.models) {
+export function applicableDrivers(models: readonly PlanModel[], drivers: readonly PlannedDriver[], passes: readonly string[]): { drivers: PlannedDriver[]; skipped: SkippedAnalysis[] } {
+  const skipped: SkippedAnalysis[] = [];
+  const kept = drivers.filter((pd) => {
+    for (const m of models) {
       const specs = passes.flatMap((p) => pd.driver.taps(p, m.index));
       if (!specs.length) continue;
       const problem = tapsProblem(specs, m.model.opset, checkShapes(m));
       if (!problem) continue;
-      recordSkip(draft, { analysis: pd.key.analysis, model: m.label, reason: problem });
+      skipped.push({ analysis: pd.key.analysis, model: m.label, reason: `its tap cannot apply to this model: ${problem}` });
       return false;
     }
     return true;
   });
+  return { drivers: kept, skipped };
+}
+
+function checkDrivers(draft: Draft): void {
+  const r = applicableDrivers(draft.models, draft.drivers, draft.passes.map((p) => p.name));
+  draft.drivers = r.drivers;
+  for (const s of r.skipped) recordSkip(draft, s);
 }
 
 /** The planning context of analysis `id` over a draft plan. */
