@@ -6,9 +6,9 @@
  * Estimates (documented in the CLI help and README):
  * - model file: size × {@link MODEL_FILE_FACTOR} (the bytes we read, the copy onnxruntime parses
  *   them into, and its optimised/pre-packed initializers);
- * - model run: the file estimate plus the activations of one batch: the sum of the bytes of every
- *   node output whose shape static inference knows (an upper bound of onnxruntime's peak: its
- *   planner reuses buffers, but the exposed site tensors are all held at once);
+ * - model run: src/plan/memory.ts, from the tapped graphs and {@link graphMemory} below (tensor
+ *   lifetimes through a model of onnxruntime's arena), checked before the first batch and used to
+ *   choose `--batch auto`;
  * - image: width × height × channels × (bytes per sample + 4) from the header (the decoded pixels
  *   plus their float32 copy), read with sharp's metadata, which parses only the header.
  *
@@ -111,11 +111,13 @@ export async function checkModelFile(file: string, max = limit): Promise<number>
 }
 
 /**
- * Estimated bytes to run `model` on one batch: file bytes × MODEL_FILE_FACTOR plus every node
- * output statically inferred for `batch` × the input shape. Throws InputError (naming the model)
- * above `maxMemory`, before onnxruntime sees the bytes.
+ * Estimated bytes of one plain run of `model` at `batch` (the probe run of planning, before any
+ * tap): file bytes × MODEL_FILE_FACTOR plus the arena of {@link graphMemory} over the statically
+ * inferred shapes, every graph output held. Throws InputError (naming the model) above
+ * `maxMemory`, before onnxruntime sees the bytes: a dimension that asks for terabytes is refused.
+ * The run itself is estimated from its tapped graphs (src/plan/memory.ts).
  *
- * @example modelMemory(model, { batch: 64, inputShape: [64, 3, 224, 224] }); // ≈ 6e9 for ViT-B/16
+ * @example modelMemory(model, { batch: 2, inputShape: [2, 3, 224, 224] }); // ≈ 1.1e9 for ViT-B/16
  */
 export function modelMemory(model: OnnxModel, options: { batch: number; inputShape?: readonly number[]; maxMemory?: number }): number {
   const max = options.maxMemory ?? limit;
@@ -130,15 +132,15 @@ export function modelMemory(model: OnnxModel, options: { batch: number; inputSha
     shapes = undefined; // inference is best-effort; onnxruntime's own checks still apply
   }
   if (shapes) {
-    for (const n of model.nodes) {
-      for (const o of n.outputs) {
-        const s = shapes.get(o)?.shape;
-        if (!s) continue;
-        let count = 1;
-        for (const d of s) count *= d >= 0 ? d : 0;
-        need += count * (DTYPE_BYTES[shapes.get(o)!.dtype] ?? 4);
-      }
-    }
+    const size = (t: string) => {
+      const s = model.initializers.has(t) ? undefined : shapes!.get(t);
+      if (!s?.shape) return 0;
+      let count = DTYPE_BYTES[s.dtype] ?? 4;
+      for (const d of s.shape) count *= d >= 0 ? d : 0;
+      return count;
+    };
+    const nodes = model.graph.order.map((i) => model.nodes[i]).map((n) => ({ op: n.opType, inputs: n.inputs, outputs: n.outputs }));
+    need += graphMemory(nodes, size, model.outputs.map((o) => o.name)).arena;
   }
   if (!Number.isFinite(need) || need > max) refuse(model.path, `running this model on batches of ${options.batch}`, need, max);
   return need;

@@ -9,7 +9,7 @@ import { loadModel, type OnnxModel } from "../onnx/model.js";
 import { discoverSites, type ModelSites } from "../onnx/sites.js";
 import { exposeOutputs } from "../onnx/surgery.js";
 import { createSession, release, run } from "../runtime/session.js";
-import { checkModelFile } from "../limits.js";
+import { checkModelFile, modelMemory } from "../limits.js";
 import { modelPreprocess, preprocessSize, type PreprocessOptions, type PreprocessOverrides } from "../data/preprocess.js";
 import type { ModelGeometry } from "../engine/geometry.js";
 import type { EngineModel } from "../engine/stream.js";
@@ -61,8 +61,11 @@ export async function loadRunModel(file: string, label: string, options: LoadOpt
   if (size && typeof fixed[2] === "number" && typeof fixed[3] === "number" && (size[0] !== fixed[2] || size[1] !== fixed[3])) {
     throw new InputError(path.resolve(file), `takes ${fixed[2]}×${fixed[3]} images but the preprocessing gives ${size[0]}×${size[1]} (fix --resize/--crop)`);
   }
-  // The run's memory (its batch chosen from the tapped graphs, src/plan/memory.ts) is checked
+  // The probe run (batch 2, or the model's fixed batch) before onnxruntime sees the model; the
+  // run's own memory (its batch chosen from the tapped graphs, src/plan/memory.ts) is checked
   // once the sites are known, before any batch is run.
+  const probe = typeof fixed[0] === "number" && fixed[0] > 0 ? fixed[0] : 2;
+  modelMemory(model, { batch: probe, inputShape: batchShape(model, pre, probe) });
   // loadModel already hashed the file as read (METHODS.md §8 records the file's sha256).
   return { label, file: path.resolve(file), sha256: model.sha256, model, sites, bytes: model.bytes, preprocess: pre };
 }
