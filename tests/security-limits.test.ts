@@ -89,7 +89,10 @@ describe("limits", () => {
     expect(chooseBatch("auto", est, 1e12, 16).batch).toBe(16);
     expect(chooseBatch(48, est, 5e9).batch).toBe(48);
     expect(() => chooseBatch(64, est, 3.3e9)).toThrow(/^batches of 64 would need about 6\.0 GiB, more than --max-memory 3\.1 GiB; try --batch 32$/);
-    expect(() => chooseBatch("auto", est, 3e8)).toThrow(/^even batches of 4 would need about 381\.5 MiB, more than --max-memory 286\.1 MiB: raise --max-memory or run fewer analyses \(--analyses\)$/);
+    expect(() => chooseBatch("auto", est, 3e8)).toThrow(/^batches of 4 \(the smallest auto tries\) would need about 381\.5 MiB, more than --max-memory 286\.1 MiB: raise --max-memory or run fewer analyses \(--analyses\)$/);
+    const named = (() => { try { chooseBatch(64, est, 3.3e9, 64, 4, ["a.onnx", "b.onnx"]); } catch (e) { return e; } })();
+    expect(named).toBeInstanceOf(InputError);
+    expect((named as Error).message).toBe("a.onnx, b.onnx: running these models on batches of 64 would need about 6.0 GiB, more than --max-memory 3.1 GiB; try --batch 32");
   });
 
   it("imageMemory refuses from the header: w × h × channels × (bytes per sample + 4)", () => {

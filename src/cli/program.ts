@@ -83,9 +83,20 @@ function runCommands(program: Command, io: CliIO): void {
   const run = async (models: string[], opts: Record<string, unknown> & { out: string; quiet?: boolean }) => {
     const api = await import("../api/index.js");
     const options = await runOptionsFromFlags(opts);
-    // What the run settled (the batch and its memory estimate) is printed before the work starts.
-    if (!opts.quiet) options.onInfo = (m) => io.err(`seelike: ${m}\n`);
-    const r = await api.runToFiles(models, options, opts.out, { onProgress: io.progress(opts.quiet), shouldStop: io.stopRequested });
+    // What the run settled (the batch and its memory estimate) is printed as its first batch is
+    // reported, before any progress: a run that fails before then prints only its one error line.
+    const pending: string[] = [];
+    const flush = () => {
+      for (const m of pending.splice(0)) io.err(`seelike: ${m}\n`);
+    };
+    const bar = io.progress(opts.quiet);
+    if (!opts.quiet) options.onInfo = (m) => void pending.push(m);
+    const onProgress = Object.assign((e: Parameters<NonNullable<typeof bar>>[0]) => {
+      flush();
+      bar?.(e);
+    }, { end: () => bar?.end() });
+    const r = await api.runToFiles(models, options, opts.out, { onProgress, shouldStop: io.stopRequested });
+    flush();
     io.warnings(r.results.warnings, opts.quiet);
     io.out(runSummary(r));
   };

@@ -16,7 +16,7 @@
  * and fragmentation are what the BFC model adds. Calibrated on ViT-B/16 and ResNet-50 at batches
  * 16–64 (tests/memory-estimate.test.ts: the estimate lies within 1.0–1.5× of the measured VmHWM).
  */
-import { UsageError } from "../errors.js";
+import { InputError, UsageError } from "../errors.js";
 import { DTYPE_BYTES, type OnnxModel } from "../onnx/model.js";
 import { inferNode, inferShapes, type Inferred } from "../onnx/shapes.js";
 import { tapGraph, tapName, type TapSpec } from "../engine/taps.js";
@@ -167,7 +167,12 @@ export const AUTO_BATCHES = [64, 32, 16, 8, 4] as const;
  *
  * @example chooseBatch("auto", (b) => runMemory(models, drivers, ["main"], b), 18e9, 64) // { batch: 64, estimate }
  */
-export function chooseBatch(requested: number | "auto", estimate: (batch: number) => MemoryEstimate, limit: number, most = 64, least = 4): { batch: number; estimate: MemoryEstimate } {
+export function chooseBatch(requested: number | "auto", estimate: (batch: number) => MemoryEstimate, limit: number, most = 64, least = 4, files: readonly string[] = []): { batch: number; estimate: MemoryEstimate } {
+  // Named like the other limits (InputError naming the model: exit 2); a library caller without files gets a UsageError.
+  const fail = (problem: string): never => {
+    if (files.length) throw new InputError(files.join(", "), `running ${files.length === 1 ? "this model" : "these models"} on ${problem}`);
+    throw new UsageError(problem);
+  };
   const candidates = AUTO_BATCHES.filter((b) => b <= most && b >= least);
   const fitting = () => {
     for (const b of candidates) {
@@ -181,10 +186,10 @@ export function chooseBatch(requested: number | "auto", estimate: (batch: number
     if (e.total <= limit) return { batch: requested, estimate: e };
     const fit = candidates.some((b) => b < requested) ? fitting() : undefined;
     const hint = fit && fit.batch < requested ? `; try --batch ${fit.batch}` : "; no batch of 4 or more fits: raise --max-memory or run fewer analyses (--analyses)";
-    throw new UsageError(`batches of ${requested} would need about ${formatBytes(e.total)}, more than --max-memory ${formatBytes(limit)}${hint}`);
+    fail(`batches of ${requested} would need about ${formatBytes(e.total)}, more than --max-memory ${formatBytes(limit)}${hint}`);
   }
   const fit = fitting();
   if (fit) return fit;
   const smallest = estimate(candidates[candidates.length - 1] ?? least);
-  throw new UsageError(`even batches of ${smallest.batch} would need about ${formatBytes(smallest.total)}, more than --max-memory ${formatBytes(limit)}: raise --max-memory or run fewer analyses (--analyses)`);
+  return fail(`batches of ${smallest.batch} (the smallest auto tries) would need about ${formatBytes(smallest.total)}, more than --max-memory ${formatBytes(limit)}: raise --max-memory or run fewer analyses (--analyses)`);
 }

@@ -353,7 +353,7 @@ export async function prepare(files: readonly string[], runOptions: RunOptions):
   const passNames = () => [...new Set(draft.passes.map((p) => p.name))];
   const estimate = (b: number): MemoryEstimate => runMemory(models, draft.drivers, passNames(), b);
   const limit = maxMemory();
-  const chosen = chooseBatch(askedBatch, estimate, limit, candidates[0], Math.min(...candidates));
+  const chosen = chooseBatch(askedBatch, estimate, limit, candidates[0], Math.min(...candidates), models.filter((m) => m.role === "model").map((m) => m.file));
   if (chosen.batch !== draft.options.batch) {
     draft = draftAt(chosen.batch);
     await planAll(draft);
