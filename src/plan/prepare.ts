@@ -143,7 +143,7 @@ interface Draft {
 /** How an analysis is named in the one-line skip messages. */
 const ANALYSIS_NAMES: Record<string, string> = {
   cka: "CKA", "rbf-cka": "RBF CKA", attention: "attention distance", skip: "skip ratios", localisation: "localisation",
-  probes: "linear probes", embeddings: "embeddings", collapse: "attention collapse", accuracy: "accuracy", ablation: "inference-ablation",
+  probes: "linear probes", embeddings: "embeddings", collapse: "attention collapse", accuracy: "accuracy", ablation: "inference-ablation", "prefix-mass": "prefix mass",
 };
 
 /** Records a skipped analysis (once) and prints its line through the run's warnings. */
