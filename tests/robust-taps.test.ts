@@ -13,6 +13,7 @@ import { runEngine, type Driver } from "../src/engine/stream.js";
 import { patchDistances } from "../analyses/attention-distance.js";
 import { applicableDrivers, execute, finish, prepare } from "../src/plan/index.js";
 import { report } from "../src/api/index.js";
+import { runMemory } from "../src/plan/memory.js";
 import { InputError, UsageError } from "../src/errors.js";
 import { main } from "../src/cli/index.js";
 
@@ -166,5 +167,26 @@ describe("no silent substitutions (--tokens)", () => {
     const results = await finish(plan, r.states, { timings: r.timings, skipped: r.skipped });
     expect(results.substitutions).toEqual(plan.substitutions);
     expect(report(results)).toContain("For resnet-tiny, --tokens cls was used as gap: its [B,C,H,W] sites have no CLS token");
+  }, 60_000);
+});
+
+describe("--batch auto and --max-memory", () => {
+  it("a --batch whose estimate is over --max-memory is refused with the largest that fits, which auto takes", async () => {
+    const model = path.join(ZOO, "vit-tiny.onnx");
+    const base = { data: DATA, labels: LABELS, limit: 64, analyses: ["cka", "attention", "collapse"] as ("cka" | "attention" | "collapse")[] };
+    const plan = await prepare([model], { ...base, batch: 64 });
+    const e64 = plan.memory.estimate;
+    const e32 = runMemory(plan.models, plan.drivers, ["main"], 32).total;
+    expect(e64).toBeGreaterThan(e32);
+    const maxMemory = Math.floor((e32 + e64) / 2);
+    const err = await prepare([model], { ...base, batch: 64, maxMemory }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as Error).message).toMatch(/vit-tiny\.onnx: running this model on batches of 64 would need about .*, more than --max-memory .*; try --batch 32$/);
+    const auto = await prepare([model], { ...base, maxMemory });
+    expect(auto.settings.batch).toBe(32);
+    expect(auto.settings.batchFrom).toBe("auto");
+    expect(auto.memory.estimate).toBe(e32);
+    const defaults = await prepare([model], base);
+    expect(defaults.settings.batch).toBe(64);
   }, 60_000);
 });

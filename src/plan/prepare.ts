@@ -353,7 +353,11 @@ export async function prepare(files: readonly string[], runOptions: RunOptions):
   const passNames = () => [...new Set(draft.passes.map((p) => p.name))];
   const estimate = (b: number): MemoryEstimate => runMemory(models, draft.drivers, passNames(), b);
   const limit = maxMemory();
-  const chosen = chooseBatch(askedBatch, estimate, limit, candidates[0], Math.min(...candidates), models.filter((m) => m.role === "model").map((m) => m.file));
+  // The batches auto may take (and a refused --batch may be told to try): powers of two up to
+  // 64 and the sample, at least 4; only the fixed or whole-sample batch when that is the rule.
+  const flexible = !fixed && options.estimator === "minibatch-unbiased";
+  const hintRange = flexible ? { most: Math.min(64, sample.length), least: 4 } : { most: candidates[0], least: candidates[0] };
+  const chosen = chooseBatch(askedBatch, estimate, limit, hintRange.most, hintRange.least, models.filter((m) => m.role === "model").map((m) => m.file));
   if (chosen.batch !== draft.options.batch) {
     draft = draftAt(chosen.batch);
     await planAll(draft);
