@@ -203,7 +203,7 @@ function runSection(data: ReportData): string {
   parts.push(
     table(
       ["label", "id", "family", "file", "sha256", "sites", "training images"],
-      run.models.map((m) => [m.label, m.id, m.family, m.file, { span: m.sha256.slice(0, 12) + "…", class: "hash" }, m.sites, m.training ? (m.training.untrained ? "untrained" : m.training.images.toLocaleString("en")) : ""]),
+      run.models.map((m) => [m.label, m.id, m.family, m.file, { span: m.sha256, class: "hash" }, m.sites, m.training ? (m.training.untrained ? "untrained" : m.training.images.toLocaleString("en")) : ""]),
       [5, 6],
     ),
   );
