@@ -600,5 +600,5 @@ export function findings(data: ReportData, sections: SectionSpec[] = reportSecti
  */
 export function findingsText(list: Finding[]): string {
   const mark = (v: Verdict) => (v === "holds" ? "holds" : v === "does not hold" ? "does not hold" : "not judged");
-  return list.map((f) => `[${mark(f.verdict)}] ${f.claim}\n    ${f.text}`).join("\n") + "\n";
+  return list.map((f) => `[${mark(f.verdict)}] ${f.claim}\n    ${f.text.replace(/^Not judged: /, "")}`).join("\n") + "\n";
 }

@@ -239,10 +239,9 @@ function runSection(data: ReportData): string {
   return html("section", parts.join(""), { id: "run" });
 }
 
-/** Figures that need the full width: grids of maps and large heatmaps. */
+/** Figures that need the full width: grids of maps (heatmaps shrink to their column). */
 function wide(f: FigureSpec): boolean {
   if (f.kind === "tiles" || f.kind === "tile-grid") return true;
-  if (f.kind === "heatmap") return Math.max(f.spec.rows.length, f.spec.cols.length) > 40;
   if (f.kind === "sorted-heads") return f.spec.panels.length > 4;
   return false;
 }

@@ -58,3 +58,24 @@ export async function measureLayout(page: Page): Promise<Layout> {
     };
   });
 }
+
+/** The issue's bar: a first figure within 1,800 px of the top at 1400×900. */
+export const FIRST_FIGURE_MAX_Y = 1800;
+
+/** Problems of a layout, one line each (empty when it passes every check). */
+export function layoutProblems(l: Layout): string[] {
+  const out: string[] = [];
+  if (!(l.firstFigureY < FIRST_FIGURE_MAX_Y)) out.push(`first figure at y = ${l.firstFigureY} px (limit ${FIRST_FIGURE_MAX_Y})`);
+  if (l.figures === 0) out.push("no figure");
+  if (l.saveButtons > l.figures) out.push(`${l.saveButtons} Save SVG buttons for ${l.figures} figures`);
+  for (const t of l.outside) out.push(`text outside its SVG: ${t}`);
+  for (const t of l.truncated) out.push(`truncated label: ${t}`);
+  for (const t of l.repeatedCaptions) out.push(`repeated caption: ${t.slice(0, 80)}`);
+  for (const t of l.overflowing) out.push(`figure wider than its column: ${t}`);
+  return out;
+}
+
+/** Number of distinct figure columns (distinct left edges of the figures in one section). */
+export async function figureColumns(page: Page, section: string): Promise<number> {
+  return page.$$eval(`section#${section} figure[data-figure]`, (figs) => new Set(figs.map((f) => Math.round(f.getBoundingClientRect().left))).size);
+}
