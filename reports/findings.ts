@@ -234,8 +234,10 @@ function localGlobal(ctx: Ctx): Finding {
   if (!got) return notJudged("local-global", claim, "needs attention distance of a model with attention");
   const { m, a } = got;
   const half = Math.floor(a.layers.length / 2);
-  const local = (ls: AttentionDistance["layers"]) => ls.flatMap((l) => l.heads).filter((d) => Number.isFinite(d) && d < LOCAL * a.ceiling).length;
-  const global = (ls: AttentionDistance["layers"]) => ls.flatMap((l) => l.heads).filter((d) => Number.isFinite(d) && d >= LOCAL * a.ceiling).length;
+  // A windowed layer is judged against its own window's uniform value.
+  const ceil = (l: AttentionDistance["layers"][number]) => l.ceiling ?? a.ceiling;
+  const local = (ls: AttentionDistance["layers"]) => ls.flatMap((l) => l.heads.filter((d) => Number.isFinite(d) && d < LOCAL * ceil(l))).length;
+  const global = (ls: AttentionDistance["layers"]) => ls.flatMap((l) => l.heads.filter((d) => Number.isFinite(d) && d >= LOCAL * ceil(l))).length;
   const lower = a.layers.slice(0, half);
   const upper = a.layers.slice(half);
   const all = a.layers.flatMap((l) => l.heads).filter(Number.isFinite);

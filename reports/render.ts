@@ -183,7 +183,8 @@ function findingsSection(list: Finding[], figureIds: Set<string>, general: strin
     const cls = f.verdict === "holds" ? "holds" : f.verdict === "does not hold" ? "fails" : "open";
     const verdict = f.verdict === "holds" ? "Holds." : f.verdict === "does not hold" ? "Does not hold." : "Not judged.";
     const link = f.figure && figureIds.has(f.figure) ? " " + text("a", "→ figure", { href: `#figure-${f.figure}` }) : "";
-    const body = f.text.startsWith("Not judged: ") ? f.text.slice("Not judged: ".length) : f.text;
+    const rest = f.text.startsWith("Not judged: ") ? f.text.slice("Not judged: ".length) : f.text;
+    const body = rest.charAt(0).toUpperCase() + rest.slice(1);
     return html("li", text("span", verdict, { class: "verdict" }) + text("span", f.claim, { class: "claim" }) + " " + text("span", body) + link, { class: cls, "data-finding": f.id });
   });
   return html(

@@ -86,8 +86,8 @@ export interface DotsSpec {
   layers: LayerHeads[];
   ceiling: number;
   ceilingLabel?: string;
-  /** Per-stage ceilings (windowed attention: the uniform value of each stage's window). */
-  stageCeilings?: { stage: string; ceiling: number }[];
+  /** Per-layer ceilings (windowed attention: the uniform value of the layer's window), drawn as dashed steps. */
+  layerCeilings?: { layer: number; ceiling: number }[];
   xLabel?: string;
   yLabel?: string;
   /** Shared axes across small multiples: the y axis top and the x (layer) domain. */
@@ -314,7 +314,13 @@ export function attentionFigures(ad: AttentionDistance, label: Labels, shared?: 
         `); dashed: uniform attention (${fixed(ad.ceiling, 2)} px).` +
         (staged ? ` Layers are grouped by their ${stages} stages.` : "") +
         (shared ? " Axes are shared with the other models' panels." : ""),
-      spec: { title: `${name}: attention distance`, layers, ceiling: ad.ceiling, ceilingLabel, ...(shared ? { yMax: shared.yMax, xDomain: shared.xDomain } : {}), width: 360, height: 220 },
+      spec: {
+        title: `${name}: attention distance`,
+        layers,
+        ceiling: ad.ceiling,
+        ceilingLabel,
+        ...(ad.layers.some((l) => typeof l.ceiling === "number") ? { layerCeilings: ad.layers.filter((l) => typeof l.ceiling === "number").map((l) => ({ layer: l.layer, ceiling: l.ceiling! })) } : {}),
+        ...(shared ? { yMax: shared.yMax, xDomain: shared.xDomain } : {}), width: 360, height: 220 },
     },
     {
       id: `attention-sorted-${slug(ad.model)}`,
@@ -790,12 +796,24 @@ export function reportSections(data: ReportData): SectionSpec[] {
         if (data.collapse) notes = missing(data.collapse.map((a) => a.model), id);
         break;
       case "dataScale": {
-        // Only checkpoints declared as one recipe on different amounts of data (model cards or a flag).
+        // Only checkpoints declared as one recipe on different amounts of data (model cards or a
+        // flag). A series naming a model of the run that is not so declared is dropped; a series
+        // naming no model of the run came from the caller's own panel and is kept as given.
         const group = checkpointGroup(data.run.models);
         const declared = new Map(group.map((m) => [m.label, m]));
+        const runLabels = new Set(data.run.models.map((m) => m.label));
+        const dropped = new Set<string>();
         const panels = (data.dataScale ?? []).flatMap((p): Panel[] => {
-          if (p.kind !== "line" || declared.size === 0) return declared.size === 0 ? [] : [p];
-          const series = p.series.filter((x) => declared.has(x.name)).map((x) => ({ ...x, name: `${x.name} (${declared.get(x.name)!.training!.images.toLocaleString("en")} training images)` }));
+          if (p.kind !== "line") return [p];
+          const series = p.series.flatMap((x) => {
+            const m = declared.get(x.name);
+            if (m) return [{ ...x, name: `${x.name} (${m.training!.images.toLocaleString("en")} training images)` }];
+            if (runLabels.has(x.name)) {
+              dropped.add(x.name);
+              return [];
+            }
+            return [x];
+          });
           return series.length ? [{ ...p, xLabel: p.xLabel === "block" ? "normalised depth" : p.xLabel, series }] : [];
         });
         figures = panels.map((p, i) => panelFigure(p, id, i, label));
@@ -804,10 +822,8 @@ export function reportSections(data: ReportData): SectionSpec[] {
             "Not shown: data scale needs checkpoints of one recipe trained on different amounts of data, declared in their model cards (train_images and recipe) or with reportData's checkpoints option; " +
               (group.length ? "the declared checkpoints have no per-block CKA in these results." : "none of this run's models are declared so (GAP, no-skip, Mixer or untrained variants are other experiments, not data-scale checkpoints)."),
           ];
-        } else if (group.length) {
-          const ref = [...group].sort((a, b) => b.training!.images - a.training!.images)[0];
-          const others = data.run.models.filter((m) => !declared.has(m.label) && m.id !== data.run.models[0].id && m.ablatedBlock === undefined);
-          if (others.length) notes = [`Not shown: ${others.map((m) => m.label).join(", ")}, not declared as checkpoints of ${ref.label}'s recipe.`];
+        } else if (dropped.size) {
+          notes = [`Not shown: ${[...dropped].join(", ")}, not declared as checkpoints of one recipe on different amounts of data.`];
         }
         break;
       }

@@ -95,7 +95,8 @@ export interface AttentionDistance {
   /** Weighting id, e.g. "renormalised". */
   weighting?: string;
   /** `stage`: the layer's stage (windowed or hierarchical models); views group layers by it. */
-  layers: { layer: number; heads: number[]; clsMass?: number[]; stage?: string }[];
+  /** `ceiling`: this layer's own uniform-attention value when it differs (a window instead of the grid). */
+  layers: { layer: number; heads: number[]; clsMass?: number[]; stage?: string; ceiling?: number }[];
 }
 
 /** Skip-connection norm ratios ‖z‖/‖f(z)‖ of one model (METHODS.md §3). */

@@ -205,7 +205,10 @@ describe("views that go with the findings", () => {
     expect(spec.series.map((x) => x.name)).toEqual(["small (6,000 training images)"]);
     expect(spec.xLabel).toBe("normalised depth");
     expect(s.notes.join(" ")).toMatch(/Not shown: gap, not declared/);
-    const none = reportSections({ run: run([model("full", "vit"), model("gap", "vit")]), dataScale: [panel] }).find((x) => x.id === "dataScale")!;
+    // A series that names no model of the run is the caller's own and stays.
+    const own = reportSections({ run: run(models), dataScale: [{ ...panel, series: [{ name: "3% data", points: panel.series[0].points }] }] }).find((x) => x.id === "dataScale")!;
+    expect(own.figures).toHaveLength(1);
+    const none = reportSections({ run: run([model("full", "vit"), model("small", "vit"), model("gap", "vit")]), dataScale: [panel] }).find((x) => x.id === "dataScale")!;
     expect(none.figures).toHaveLength(0);
     expect(none.notes[0]).toMatch(/^Not shown: data scale needs checkpoints of one recipe/);
   });

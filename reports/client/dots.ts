@@ -44,6 +44,10 @@ export function dots(spec: DotsSpec, env: DrawEnv): SVGSVGElement {
     if (k % 2 === 1) g.insert("rect", ":first-child").attr("class", "stage-band").attr("x", x0).attr("width", x1 - x0).attr("y", 0).attr("height", ph).attr("fill", "#f3f3f3");
     g.append("text").attr("class", "stage-label").attr("x", (x0 + x1) / 2).attr("y", -4).attr("text-anchor", "middle").attr("fill", "#555").text(`stage ${st}`);
   });
+  // Windowed attention: each layer's own uniform value, a dashed step over its column.
+  for (const c of spec.layerCeilings ?? []) {
+    g.append("line").attr("class", "ref layer-ceiling").attr("x1", x(c.layer - 0.45)).attr("x2", x(c.layer + 0.45)).attr("y1", y(c.ceiling)).attr("y2", y(c.ceiling)).attr("stroke", "#a33").attr("stroke-dasharray", "3,2");
+  }
   const pts: { layer: number; head: number; v: number | null; jitter: number }[] = [];
   for (const l of spec.layers) {
     const count = l.heads.length;
