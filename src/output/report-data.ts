@@ -120,7 +120,7 @@ export function reportData(results: Results, title?: string, options: ReportData
  * (older results have only skipped samples, which are not shown here).
  */
 function skippedOf(results: Results): { analysis: string; model: string; reason: string }[] {
-  const list = (results as { skipped?: unknown }).skipped;
-  if (!Array.isArray(list)) return [];
+  const r = results as { skipped?: unknown; skippedAnalyses?: unknown };
+  const list = [...(Array.isArray(r.skipped) ? r.skipped : []), ...(Array.isArray(r.skippedAnalyses) ? r.skippedAnalyses : [])];
   return list.filter((s): s is { analysis: string; model: string; reason: string } => !!s && typeof s === "object" && typeof s.analysis === "string" && typeof s.model === "string" && typeof s.reason === "string");
 }
