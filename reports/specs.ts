@@ -259,8 +259,8 @@ export function ckaFigure(h: Heatmap, label: Labels, index = 0): FigureSpec {
     source: h.id,
     caption:
       (h.rowModel === h.colModel
-        ? `${rows}: linear CKA between its own ${h.rows.length} sites (Raghu Fig. 1)`
-        : `${rows} (rows, ${h.rows.length} sites) × ${cols} (columns, ${h.cols.length} sites) (Raghu Fig. 2)`) +
+        ? `Linear CKA between the ${h.rows.length} sites of ${rows} (Raghu Fig. 1)`
+        : `Linear CKA between the sites of ${rows} (rows, ${h.rows.length}) and ${cols} (columns, ${h.cols.length}) (Raghu Fig. 2)`) +
       (how ? `; ${how}` : "") +
       "." +
       (neg > 0 ? ` ${neg} cells are below 0 (the unbiased estimator is not clamped) and share the darkest colour.` : "") +
@@ -309,7 +309,7 @@ export function attentionFigures(ad: AttentionDistance, label: Labels, shared?: 
       kind: "dots",
       models: [ad.model],
       caption:
-        `${name}: mean attention distance of every head (one dot per head) per layer, in input pixels (${grid}` +
+        `Mean attention distance of every head of ${name} (one dot per head) per layer, in input pixels (${grid}` +
         (ad.weighting ? `, ${ad.weighting} weights` : "") +
         `); dashed: uniform attention (${fixed(ad.ceiling, 2)} px).` +
         (staged ? ` Layers are grouped by their ${stages} stages.` : "") +

@@ -109,8 +109,8 @@ describe.skipIf(why !== null)("examples/quickstart.ipynb in the tslab kernel", (
     const rich = cells.flatMap((c) => c.outputs ?? []).filter((o) => o.output_type === "display_data" || o.output_type === "execute_result");
     const markup = rich.map((o) => join(o.data?.["text/html"]) + join(o.data?.["image/svg+xml"])).filter((m) => m.includes("<svg"));
     expect(markup.length).toBeGreaterThanOrEqual(2);
-    const cka = markup.find((m) => /\(Raghu Fig\. [12]\)/.test(m) && m.includes('data-kind="heatmap"'));
-    const att = markup.find((m) => /mean attention distance of every head/i.test(m));
+    const cka = markup.find((m) => m.includes("Linear CKA between the sites"));
+    const att = markup.find((m) => m.includes("Mean attention distance of every head"));
     expect(cka).toBeDefined();
     expect(att).toBeDefined();
     expect(cka).toMatch(/<svg[^>]*data-render="(vector|raster)"/);
