@@ -23,7 +23,7 @@ export interface InspectResult extends ModelSites {
  *
  * @example
  * const info = await inspectModel("vit_b_16.onnx");
- * info.family; // "vit"
+ * info.family; // "vit"; a ResNet-50: "cnn", info.blockType "bottleneck"
  */
 export async function inspectModel(file: string, options: SiteOptions & LoadOptions = {}): Promise<InspectResult> {
   const model = await loadModel(file, options);
@@ -60,7 +60,9 @@ export function formatInspect(r: InspectResult): string {
   lines.push(`producer ${r.producer.name || "?"} ${r.producer.version}, ir ${r.irVersion}, opset ${r.opset}, ${r.nodes} nodes, ${(r.parameters / 1e6).toFixed(2)}M parameters`);
   lines.push(`input  ${r.input.name} ${dims(r.input.shape)}`);
   for (const o of r.outputs) lines.push(`output ${o.name} ${dims(o.shape)}`);
-  lines.push(`family ${r.family}`);
+  const units = r.blocks.filter((b) => b.unit);
+  const skips = units.filter((b) => b.unit!.residual).length;
+  lines.push(`family ${r.family}${r.blockType ? ` (${r.blockType} units: ${units.length}, ${skips} with a skip)` : ""}`);
   if (r.family === "vit" || r.family === "mixer" || r.family === "hybrid") {
     const geo = [`tokens ${r.tokens ?? "?"}`, `grid ${r.grid ? `${r.grid[0]}×${r.grid[1]}` : "?"}`, `patch ${r.patchSize ?? "?"}`, `prefix tokens ${r.prefixTokens}`, `pooling ${r.pooling ?? "?"}`];
     lines.push(geo.join(", "));
@@ -70,6 +72,7 @@ export function formatInspect(r: InspectResult): string {
   const proj = r.residuals.filter((x) => x.shortcut === "projection").length;
   lines.push(`${r.blocks.length} blocks, ${r.residuals.length} residual sums (${proj} projection shortcuts)`);
   for (const s of r.stages) lines.push(`  stage ${s.index}: ${s.units.length} units, ${dims(s.shape)}`);
+  if (r.prefix?.length) lines.push(`prefix tokens: ${r.prefix.map((p) => `${p.index} ${p.name}`).join(", ")}`);
   const attn = r.blocks.filter((b) => b.attention);
   if (attn.length) {
     const a = attn[0].attention!;
