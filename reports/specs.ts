@@ -846,7 +846,23 @@ export function reportSections(data: ReportData): SectionSpec[] {
     if (figures.length === 0 && !notes.length) continue;
     sections.push({ id: g.id, title: g.title, intro: g.intro, notes, figures });
   }
-  return sections;
+  return sections.map(sayOnce);
+}
+
+/**
+ * A caption shared word for word by several figures of a section is said once, after the
+ * section's introduction; those figures keep their title as the caption.
+ */
+function sayOnce(s: SectionSpec): SectionSpec {
+  const count = new Map<string, number>();
+  for (const f of s.figures) count.set(f.caption, (count.get(f.caption) ?? 0) + 1);
+  const shared = [...count].filter(([, n]) => n > 1).map(([c]) => c);
+  if (!shared.length) return s;
+  return {
+    ...s,
+    intro: [s.intro, ...shared].join(" "),
+    figures: s.figures.map((f) => (shared.includes(f.caption) ? ({ ...f, caption: `${f.spec.title}.` } as FigureSpec) : f)),
+  };
 }
 
 /** The fixed section an analysis id draws into (registry ids → view-model keys). */

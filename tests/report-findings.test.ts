@@ -268,6 +268,13 @@ describe("views that go with the findings", () => {
     expect(s.figures[0].caption).toMatch(/full data/);
   });
 
+  test("a caption shared by several figures of a section is said once after the introduction", () => {
+    const panel = (id: string) => ({ kind: "line" as const, id, title: `${id}: mass`, caption: "Mean attention on each prefix token.", xLabel: "layer", yLabel: "mass", series: [{ name: "s", points: [{ x: 0, y: 1 }] }] });
+    const s = reportSections({ run: run([model("a", "vit")]), sections: [{ id: "prefix-mass", title: "Prefix", intro: "Intro.", panels: [panel("a"), panel("b")] }] })[0];
+    expect(s.intro).toBe("Intro. Mean attention on each prefix token.");
+    expect(s.figures.map((f) => f.caption)).toEqual(["a: mass.", "b: mass."]);
+  });
+
   test("declaredTraining reads train_images and a recipe id from the model card; checkpoints of one recipe share it", () => {
     const zoo = join(__dirname, "..", "fixtures", "zoo");
     const full = declaredTraining(join(zoo, "vit-tiny.onnx"))!;

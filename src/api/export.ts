@@ -3,9 +3,10 @@
  * in Node by reports/figures.ts) and `<figure id>.png` (that SVG rasterised by sharp/librsvg at
  * 2× its size). The ids are the report's stable figure anchors (`#figure-ID`).
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import sharp from "sharp";
+import { writeFileAtomic } from "../files.js";
 import { figureSVG } from "../../reports/figures.js";
 import { reportSections } from "../../reports/specs.js";
 import type { ReportData } from "../../reports/types.js";
@@ -26,9 +27,9 @@ export async function writeFigures(data: ReportData, dir: string): Promise<strin
     for (const f of s.figures) {
       const svg = `<?xml version="1.0" encoding="UTF-8"?>\n${figureSVG(f)}`;
       const base = path.join(dir, fileName(f.id));
-      await writeFile(`${base}.svg`, svg);
+      await writeFileAtomic(`${base}.svg`, svg);
       // density 144 = 2× the SVG's 72-dpi user units, as the report's Save PNG does.
-      await sharp(Buffer.from(svg), { density: 144 }).png().toFile(`${base}.png`);
+      await writeFileAtomic(`${base}.png`, await sharp(Buffer.from(svg), { density: 144 }).png().toBuffer());
       files.push(`${base}.svg`, `${base}.png`);
     }
   }
