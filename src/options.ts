@@ -133,6 +133,7 @@ export const RUN_OPTIONS = [
   }),
   option<"checkpoint", string>({ key: "checkpoint", description: "checkpoint file (state saved every `checkpointEvery` batches)", owner: "run" }),
   defaulted<"checkpointEvery", number>({ key: "checkpointEvery", flag: "--checkpoint-every <k>", description: "save reducer state every k batches", default: 10, parse: positiveInt("checkpoint-every"), owner: "run" }),
+  option<"figures", string>({ key: "figures", flag: "--figures <dir>", description: "also write every figure of the report as SVG and PNG into this folder", owner: "run" }),
   option<"resume", boolean>({ key: "resume", flag: "--resume", description: "resume from the checkpoint next to --out", owner: "run" }),
   option<"skipBad", boolean>({ key: "skipBad", flag: "--skip-bad", description: "skip unreadable images (counted in the results) instead of stopping", owner: "run" }),
   option<"maxMemory", number>({

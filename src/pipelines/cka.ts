@@ -262,6 +262,8 @@ export const cka = defineAnalysis({
     const push = (h: Heatmap | undefined) => h && heatmaps.push(h);
     push(ckaHeatmap(first.result, "AA", id(first, "AA"), `CKA: ${first.a}`, ctx.modelId(first.a), ctx.modelId(first.a)));
     if (first.b) push(ckaHeatmap(first.result, "BB", id(first, "BB"), `CKA: ${first.b}`, ctx.modelId(first.b), ctx.modelId(first.b)));
+    // The other models' own matrices too: the report shows every model's intra-model CKA in one row.
+    for (const c of section.slice(1)) if (c.b) push(ckaHeatmap(c.result, "BB", id(c, "BB"), `CKA: ${c.b}`, ctx.modelId(c.b), ctx.modelId(c.b)));
     for (const c of section) if (c.b) push(ckaHeatmap(c.result, "AB", id(c, "AB"), `CKA: ${c.a} × ${c.b}`, ctx.modelId(c.a), ctx.modelId(c.b)));
     const out: { cka: Heatmap[]; dataScale?: Panel[] } = { cka: heatmaps };
     const ds = extra?.dataScale;
@@ -272,7 +274,7 @@ export const cka = defineAnalysis({
         id: "cka-data-scale",
         title: `Per-block CKA against ${ds.reference}`,
         caption: `Raghu et al. Fig. 12: CKA between each block of ${ds.reference} and the same block of each other checkpoint (diagonal of the cross-model matrix). Lower layers of models trained on less data stay close to the reference; higher layers drift.`,
-        xLabel: "block",
+        xLabel: "normalised depth",
         yLabel: "CKA",
         series: ds.series.map((s) => ({ name: s.name, points: Array.from(s.values as Arr, (v, i) => ({ x: i / Math.max(1, n - 1), y: num(v), label: ds.blocks[i] })) })),
       }];
