@@ -13,13 +13,14 @@
  *    onnxruntime's bare Gemm(transB=1) on the same n × p, and the JS float64 kernel; then the
  *    per-batch HSIC cross terms as one product (bench/cka.ts).
  * 4. Floor: the least any in-graph implementation must add (`floorRatios`), beside the engine's taps.
- *
- * 5. Full size (`--fullsize`, bench/fullsize.ts): ViT-B/16 + ResNet-50 compare, CKA only and all
+ * 5. The similarity measures beyond CKA (issue 16: target ≤ 1.2× a CKA-only run): a whole run
+ *    (pass and finish) with every measure and CKA against CKA alone (`measuresTable`).
+ * 6. Full size (`--fullsize`, bench/fullsize.ts): ViT-B/16 + ResNet-50 compare, CKA only and all
  *    analyses, against plain inference and a PyTorch hook pipeline, process start to results.
  *
  * Flags: --quick (small N, zoo only), --no-vitb (skip the full-size ViT-B/16), --floor (only
- * the floor table), --fullsize [--images N --batch B --reps R --no-torch] (only the full-size
- * table), --child (internal).
+ * the floor table), --measures (only the measures table), --fullsize [--images N --batch B
+ * --reps R --no-torch] (only the full-size table), --child (internal).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -49,6 +50,8 @@ const THREADS = 2;
 
 // Every analysis that needs no training split or ablation (probes need --train-data; ablation a second graph).
 const ANALYSES = ["cka", "rbf-cka", "attention", "skip", "localisation", "collapse", "embeddings", "accuracy"] as const;
+// The opt-in measures of issue 16, all reading one pooled-feature store.
+const MEASURES = ["cca", "svcca", "pwcca", "procrustes", "rsa", "mutual-knn", "predictivity"] as const;
 
 async function preprocessFor(file: string) {
   const model = await loadModel(file);
@@ -84,8 +87,8 @@ async function fullPass(file: string, n: number, batch: number, analyses: (typeo
 }
 
 /** Tapped over plain run time on one batch, in blocks (`blockRatios`); and the plain run's median ms. */
-async function batchRatio(file: string, batch: number, analyses: (typeof ANALYSES)[number][], rounds: number, block: number): Promise<{ ratio: number; plain: number }> {
-  const plan = await prepare([file], { data: DATA, limit: batch, batch, seed: 0, analyses, threads: THREADS });
+async function batchRatio(file: string, batch: number, analyses: string[], rounds: number, block: number): Promise<{ ratio: number; plain: number }> {
+  const plan = await prepare([file], { data: DATA, limit: batch, batch, seed: 0, analyses: analyses as never, threads: THREADS });
   const em = plan.models[0];
   const taps = plan.drivers.flatMap((d) => d.driver.taps("main", 0));
   // An analysis without taps (embeddings: weights only) adds nothing to inference.
@@ -269,6 +272,7 @@ async function main() {
     else say(`(skipping ViT-B/16: run /usr/bin/python3 fixtures/models/make_fullsize.py to create ${vitb})`);
   }
   if (args.has("--floor")) return floorTable(models, say);
+  if (args.has("--measures")) return measuresTable(models, say);
   if (args.has("--fullsize")) return fullsizeBench(root, process.argv.slice(2), say);
   say("\n## Peak RSS of the full pass at N and 4N images (fresh process each; target 4N ≤ 1.1 × N)");
   say("model | N | RSS(N) MB | RSS(4N) MB | ratio");
@@ -302,7 +306,7 @@ async function main() {
   }
   say("\n## Per batch: the tapped graph against the plain one on the same batch (blocks of 6 runs back to back, alternating; median over 12 rounds of the ratio of block means)");
   say("What onnxruntime spends on each analysis's taps, with the machine's speed changes cancelled round by round; JS work excluded.");
-  const sets: { name: string; analyses: (typeof ANALYSES)[number][] }[] = [...ANALYSES.map((a) => ({ name: a, analyses: [a] })), { name: "all", analyses: [...ANALYSES] }];
+  const sets: { name: string; analyses: string[] }[] = [...ANALYSES.map((a) => ({ name: a, analyses: [a] as string[] })), { name: "measures (pool taps)", analyses: [...MEASURES] }, { name: "all", analyses: [...ANALYSES] }];
   say(`model | batch | plain ms | ${sets.map((x) => x.name).join(" | ")}`);
   for (const m of models) {
     if (!existsSync(m.file)) continue;
@@ -317,12 +321,42 @@ async function main() {
     say(`${m.name} | ${m.batch} | ${plainMs.toFixed(1)} | ${zoo ? cells.join(" | ") : `${sets.slice(0, -1).map(() => "").join(" | ")} | ${cells[0]}`}`);
   }
   await floorTable(models, say);
+  await measuresTable(models, say);
   say("\n## CKA Gram path: in-graph tap vs onnxruntime's bare Gemm (target ≥ 50%)");
   const g = await gramPath(256, quick ? 20_000 : 151_296, quick ? 2 : 3);
   say(`n=${g.n} p=${g.p}: bare Gemm ${g.bare.gflops.toFixed(1)} GFLOP/s (${(g.bare.seconds * 1000).toFixed(0)} ms) | engine tap (centre+Gemm) ${g.tap.gflops.toFixed(1)} GFLOP/s (${(g.tap.seconds * 1000).toFixed(0)} ms) = ${((g.tap.gflops / g.bare.gflops) * 100).toFixed(0)}% | JS float64 kernel ${g.js.gflops.toFixed(2)} GFLOP/s`);
   say("\n## CKA reducer per batch (bench/cka.ts)");
   const c = await ckaBench({ n: 256, p: quick ? 20_000 : 151_296, sites: 24, reps: 1 });
   say(ckaBenchReport(c));
+}
+
+/** Seconds of a whole run (prepare, pass, finish) of `analyses`, and of its main pass. */
+async function wholeRun(file: string, n: number, batch: number, analyses: readonly string[]): Promise<{ total: number; pass: number }> {
+  const t0 = performance.now();
+  const r = await runModels([file], { data: DATA, limit: n, batch, seed: 0, analyses: analyses as never, threads: THREADS });
+  return { total: (performance.now() - t0) / 1000, pass: r.timings["pass:main"] ?? NaN };
+}
+
+/**
+ * The measures beyond CKA against a CKA-only run, interleaved (the machine is shared): their
+ * cost is the pool taps in the pass plus the JS finish (per-site decompositions and per-pair
+ * products of site-measures.ts), so the whole run is timed, not only the pass.
+ */
+async function measuresTable(models: { name: string; file: string; n: number; batch: number; reps: number }[], say: (s: string) => void): Promise<void> {
+  say("\n## Similarity measures beyond CKA (cca, svcca, pwcca, procrustes, rsa, mutual-knn, predictivity; one model's sites against each other) vs a CKA-only run (target ≤ 1.20)");
+  say("Whole runs (prepare + pass + finish), median of interleaved repeats; --measure-examples at its default (1,000).");
+  say("model | images | batch | cka only s (pass s) | cka + measures s (pass s) | measures vs cka only");
+  for (const m of models) {
+    if (!existsSync(m.file)) continue;
+    const only: { total: number; pass: number }[] = [];
+    const all: { total: number; pass: number }[] = [];
+    for (let r = 0; r < m.reps; r++) {
+      only.push(await wholeRun(m.file, m.n, m.batch, ["cka"]));
+      all.push(await wholeRun(m.file, m.n, m.batch, ["cka", ...MEASURES]));
+    }
+    const a = median(only.map((x) => x.total)), b = median(all.map((x) => x.total));
+    say(`${m.name} | ${m.n} | ${m.batch} | ${a.toFixed(2)} (${median(only.map((x) => x.pass)).toFixed(2)}) | ${b.toFixed(2)} (${median(all.map((x) => x.pass)).toFixed(2)}) | ${(b / a).toFixed(3)}`);
+  }
 }
 
 async function floorTable(models: { name: string; file: string; batch: number; rss: boolean }[], say: (s: string) => void): Promise<void> {

@@ -107,6 +107,8 @@ describe.skipIf(!ready)("seelike demo report in Chromium", () => {
     expect(lines[3]).toMatch(/^95% bootstrap interval: \[/);
     // The RBF-kernel CKA cross-check is drawn in its own (generic) section.
     expect(await page.locator("section#rbf-cka figure[data-figure]").count()).toBeGreaterThanOrEqual(6);
+    // So are the measures beyond CKA the demo runs (issue 16).
+    for (const id of ["cca", "svcca", "pwcca", "procrustes", "rsa", "mutual-knn", "predictivity"]) expect(await page.locator(`section#${id} figure[data-figure]`).count(), id).toBeGreaterThanOrEqual(3);
     expect(Math.abs(value - ab.data[i * ab.cols.length + j])).toBeLessThan(5e-4);
     await page.mouse.move(1, 1);
   });

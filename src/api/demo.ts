@@ -4,6 +4,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { InputError } from "../errors.js";
 import type { RunOptions } from "../plan/types.js";
+import { DEFAULT_ANALYSES } from "../pipelines/index.js";
+import { MEASURE_IDS } from "../pipelines/measures.js";
 
 /** The package root (where fixtures/ lives), from this module's location in src/ or dist/src/. */
 export function packageRoot(): string {
@@ -52,6 +54,8 @@ export function demoOptions(overrides: Pick<RunOptions, "limit" | "batch" | "rep
       batch: DEMO_BATCH,
       seed: 0,
       ablate: [3],
+      // The default set plus the opt-in measures beyond CKA, so the demo report shows them.
+      analyses: [...DEFAULT_ANALYSES, ...MEASURE_IDS],
       ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
     },
   };

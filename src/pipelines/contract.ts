@@ -65,6 +65,8 @@ export interface PlannedDriver {
   key: DriverKey;
   driver: Driver;
   reducer: Reducer<any, any, any, any>;
+  /** Further analyses that read this driver's state (a driver added with `share`). */
+  readers?: string[];
 }
 
 /** What an analysis sees while it plans. `O` is the resolved options of the run. */
@@ -96,6 +98,12 @@ export interface PlanContext<O = Record<string, unknown>> {
   trainSplit(): Promise<DataSource>;
   /** Adds a driver (several analyses may share one pass of the data). */
   add(key: Omit<DriverKey, "analysis">, driver: Omit<Driver, "id">, reducer: Reducer<any, any, any, any>): void;
+  /**
+   * Adds a driver several analyses read (its `key.analysis` names the store, e.g. "pooled"), or,
+   * when one with that key is already planned, only makes this analysis one of its readers: its
+   * state then comes in the `states` of every reader's finish, computed once per pass.
+   */
+  share(key: DriverKey, driver: Omit<Driver, "id">, reducer: Reducer<any, any, any, any>): void;
   /**
    * Adds a pass over the data: the probes' training split, or reshuffle r of the main sample
    * (a CKA repeat). The main pass always runs.

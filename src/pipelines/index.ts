@@ -16,12 +16,13 @@ import { collapse } from "./collapse.js";
 import { accuracy } from "./accuracy.js";
 import { ablation } from "./ablation.js";
 import { rbfCka } from "./rbf-cka.js";
+import { cca, svcca, pwcca, procrustes, rsa, mutualKnn, predictivity } from "./measures.js";
 
 /**
  * Every analysis definition, in finishing order.
  * @example REGISTRY.map((d) => d.id) // ["cka", "attention", "skip", …]
  */
-export const REGISTRY = [cka, rbfCka, attention, prefixMass, skip, localisation, probes, embeddings, collapse, accuracy, ablation] as const;
+export const REGISTRY = [cka, rbfCka, cca, svcca, pwcca, procrustes, rsa, mutualKnn, predictivity, attention, prefixMass, skip, localisation, probes, embeddings, collapse, accuracy, ablation] as const;
 
 type Registered = (typeof REGISTRY)[number];
 

@@ -77,7 +77,7 @@ export async function finish(plan: Plan, states: Record<string, unknown>, extra:
       models: plan.models,
       labels,
       settings: plan.settings,
-      states: plan.drivers.filter((p) => p.key.analysis === id && states[p.driver.id] !== undefined).map((p) => ({ key: p.key, state: states[p.driver.id], reducer: p.reducer })),
+      states: plan.drivers.filter((p) => (p.key.analysis === id || p.readers?.includes(id)) && states[p.driver.id] !== undefined).map((p) => ({ key: p.key, state: states[p.driver.id], reducer: p.reducer })),
       results: sections,
       warn,
     };

@@ -241,6 +241,12 @@ function planContext(id: AnalysisId, draft: Draft): PlanContext<ResolvedOptions>
       if (drivers.some((d) => d.driver.id === sid)) throw new Error(`two drivers with the key ${sid}`);
       drivers.push({ key: full, driver: { ...driver, id: sid }, reducer });
     },
+    share(key, driver, reducer) {
+      const sid = keyId(key);
+      const found = drivers.find((d) => d.driver.id === sid);
+      if (found) found.readers = [...(found.readers ?? []), id];
+      else drivers.push({ key, driver: { ...driver, id: sid }, reducer, readers: [id] });
+    },
     addPass(p) {
       if (passes.some((x) => x.name === p.name)) return;
       if (p.split === "train") {

@@ -1,0 +1,673 @@
+/**
+ * Site × site matrices of the measures beyond CKA from pooled features (pooled.ts): mean CCA R²,
+ * SVCCA, PWCCA, Procrustes distance and angular shape metric, RSA, mutual kNN and linear
+ * predictivity. Each site is decomposed once and each pair of sites then costs products of the
+ * small per-site factors, never an m×m eigendecomposition per pair (at m = 1,000 one costs ~5 s
+ * in JS):
+ *
+ * - CCA family and Procrustes: an orthonormal basis Q (m × r) of the centred features' column
+ *   space, from the p×p covariance's eigenvectors (Q₁ = X_c V S⁻¹, then one Cholesky-QR step so
+ *   Q is orthonormal to rounding), or from the m×m Gram when p ≥ m. The canonical correlations
+ *   are the singular values of P = Q_xᵀ Q_y (Björck & Golub 1973); SVCCA's are those of P's
+ *   leading block (Q is ordered by variance, and the triangular QR step keeps the span of each
+ *   leading block); PWCCA's ⟨hᵢ, xⱼ⟩ = aᵢᵀ (Q_xᵀ X_c)ⱼ; and ‖X_cᵀ Y_c‖_* = ‖T_xᵀ P T_y‖_* with
+ *   Q_xᵀ X_c = T_x V_xᵀ (Williams et al. 2021). P is computed once per pair and shared.
+ * - RSA: each site's RDM upper triangle, centred and normalised (and its average ranks for
+ *   Spearman), so a pair is one dot product.
+ * - Mutual kNN: each site's k nearest neighbours once; a pair counts shared ones.
+ * - Predictivity: the fit part's XᵀX = V Λ Vᵀ once per predictor site; the holdout SSE of every
+ *   λ then follows from r×q products (see `ridgeSite`).
+ */
+import { cholesky, symmetricEigen } from "../../src/numeric/linalg.js";
+import { columnGram, matmulTransB, rowSet } from "../../src/numeric/matmul.js";
+import { columnMoments } from "../../src/numeric/stats.js";
+import { bestLambda, STD_EPSILON } from "../probes/ridge.js";
+import { solveLower, transpose } from "./cca.js";
+import { averageRanks } from "./rsa.js";
+import { DEFAULT_LAMBDAS } from "./predictivity.js";
+import type { SiteFeatures } from "./pooled.js";
+
+/** The measures, by registered analysis id. */
+export const MEASURES = ["cca", "svcca", "pwcca", "procrustes", "rsa", "mutual-knn", "predictivity"] as const;
+export type Measure = (typeof MEASURES)[number];
+
+/** The values each measure writes (one matrix each); the first is the one a report shows first. */
+export const MEASURE_VALUES: Record<Measure, readonly string[]> = {
+  cca: ["mean-r2"],
+  svcca: ["mean-rho"],
+  pwcca: ["pwcca"],
+  procrustes: ["angle", "distance"],
+  rsa: ["spearman", "pearson"],
+  "mutual-knn": ["alignment"],
+  predictivity: ["r2", "lambda"],
+};
+
+/** Asymmetric measures: M[i][j] is read "row i against (or predicting) column j". */
+export const ASYMMETRIC: ReadonlySet<Measure> = new Set(["pwcca", "predictivity"]);
+
+/** Options of the measures. */
+export interface MeasureOptions {
+  /** SVCCA: share of the variance kept (default 0.99) or exactly `svccaKeep` directions. */
+  svccaVariance?: number;
+  svccaKeep?: number | null;
+  /** Mutual kNN: neighbours per example (default 10). */
+  k?: number;
+  /** Predictivity: ridge penalties and the holdout (every `holdoutEvery`-th example; default 5). */
+  lambdas?: readonly number[];
+  holdoutEvery?: number;
+}
+
+/**
+ * The CCA family's numerical rank: directions below this share of the largest variance (an
+ * amplitude of 1e-5, well above float32 activations' rounding) are left out, since CCA scales
+ * every direction to unit variance. Procrustes keeps every direction above the rounding of the
+ * p×p Gram (BASIS_TOLERANCE): its directions count by their size, so dropping small ones biases it.
+ */
+const RANK_TOLERANCE = 1e-10;
+const BASIS_TOLERANCE = 1e-13;
+
+/** A site's orthonormal basis and factors (see the module comment). */
+interface Basis {
+  m: number;
+  p: number;
+  /** Directions of Q (above BASIS_TOLERANCE) and the numerical rank (above RANK_TOLERANCE). */
+  r: number;
+  rank: number;
+  /** Qᵀ, r × m. */
+  qt: Float64Array;
+  /** Variance s² of each direction, descending. */
+  variances: Float64Array;
+  /** ‖X_c‖²_F. */
+  total: number;
+  /** Qᵀ X_c, r × p. */
+  loadings: Float64Array;
+  /** T with Qᵀ X_c = T Vᵀ (V orthonormal columns), r × r. */
+  t: Float64Array;
+}
+
+function centred(x: SiteFeatures): Float64Array {
+  const { m, p, data } = x;
+  const mean = columnMoments(data, m, p).mean;
+  const c = new Float64Array(m * p);
+  for (let i = 0; i < m; i++) for (let j = 0; j < p; j++) c[i * p + j] = data[i * p + j] - mean[j];
+  return c;
+}
+
+function rankOf(values: Float64Array, tolerance = RANK_TOLERANCE): number {
+  let r = 0;
+  const top = Math.max(values[0] ?? 0, 0);
+  while (r < values.length && values[r] > tolerance * top) r++;
+  return r;
+}
+
+/** The first r columns of an n×n eigenvector matrix as rows (r × n). */
+function leadingRows(vectors: Float64Array, n: number, r: number): Float64Array {
+  const out = new Float64Array(r * n);
+  for (let c = 0; c < r; c++) for (let i = 0; i < n; i++) out[c * n + i] = vectors[i * n + c];
+  return out;
+}
+
+function basis(x: SiteFeatures): Basis {
+  const { m, p } = x;
+  if (m < 3) throw new RangeError(`invalid examples: ${m} (the measures need at least 3)`);
+  const xc = centred(x);
+  let total = 0;
+  for (let i = 0; i < xc.length; i++) total += xc[i] * xc[i];
+  if (!(total > 0)) throw new RangeError(`invalid site ${x.name}: its pooled features are constant over the examples`);
+  const xct = transpose(xc, m, p);
+  if (p < m) {
+    const e = symmetricEigen({ data: columnGram(rowSet(xc, m, p)), shape: [p, p] });
+    const r = rankOf(e.values, BASIS_TOLERANCE);
+    const vt = leadingRows(e.vectors.data, p, r);
+    const q1 = matmulTransB(rowSet(vt, r, p), rowSet(xc, m, p));
+    for (let c = 0; c < r; c++) {
+      const s = Math.sqrt(e.values[c]);
+      for (let i = 0; i < m; i++) q1[c * m + i] /= s;
+    }
+    // One Cholesky-QR step: Q₁ is orthonormal only to ~ε·κ²; Q = Q₁ L⁻ᵀ keeps each leading span.
+    const l = cholesky({ data: matmulTransB(rowSet(q1, r, m)), shape: [r, r] }).data;
+    const qt = solveLower(l, q1, r, m);
+    const loadings = matmulTransB(rowSet(qt, r, m), rowSet(xct, p, m));
+    const t = matmulTransB(rowSet(loadings, r, p), rowSet(vt, r, p));
+    return { m, p, r, rank: rankOf(e.values), qt, variances: e.values.slice(0, r), total, loadings, t };
+  }
+  const e = symmetricEigen({ data: matmulTransB(rowSet(xc, m, p)), shape: [m, m] });
+  const r = rankOf(e.values, BASIS_TOLERANCE);
+  const qt = leadingRows(e.vectors.data, m, r);
+  const loadings = matmulTransB(rowSet(qt, r, m), rowSet(xct, p, m));
+  const t = new Float64Array(r * r);
+  for (let c = 0; c < r; c++) t[c * r + c] = Math.sqrt(e.values[c]);
+  return { m, p, r, rank: rankOf(e.values), qt, variances: e.values.slice(0, r), total, loadings, t };
+}
+
+/** The leading `kx × ky` block of an r_x × r_y matrix. */
+function block(a: Float64Array, cols: number, kx: number, ky: number): Float64Array {
+  if (ky === cols) return a.slice(0, kx * cols);
+  const out = new Float64Array(kx * ky);
+  for (let i = 0; i < kx; i++) for (let j = 0; j < ky; j++) out[i * ky + j] = a[i * cols + j];
+  return out;
+}
+
+/** Eigen-decomposition of A Aᵀ (rows × rows) of a rows × cols matrix. */
+function leftGramEigen(a: Float64Array, rows: number, cols: number) {
+  return symmetricEigen({ data: matmulTransB(rowSet(a, rows, cols)), shape: [rows, rows] });
+}
+
+function sqrtClipped(v: number): number {
+  return Math.sqrt(Math.min(1, Math.max(0, v)));
+}
+
+/** Canonical correlations of the leading kx, ky directions (singular values of P's block), descending. */
+function correlations(P: Float64Array, ry: number, kx: number, ky: number): Float64Array {
+  const b = block(P, ry, kx, ky);
+  const k = Math.min(kx, ky);
+  const values = kx <= ky ? leftGramEigen(b, kx, ky).values : leftGramEigen(transpose(b, kx, ky), ky, kx).values;
+  return Float64Array.from({ length: k }, (_, i) => sqrtClipped(values[i]));
+}
+
+/** PWCCA weights αᵢ ∝ Σⱼ |aᵢᵀ Λ_{:, j}| of one side's top k variates (vectors of B Bᵀ, B its k_side × k_other block). */
+function pwccaWeights(b: Float64Array, rows: number, cols: number, loadings: Float64Array, p: number, k: number): Float64Array {
+  const vec = leftGramEigen(b, rows, cols).vectors.data;
+  const w = new Float64Array(k);
+  let total = 0;
+  for (let i = 0; i < k; i++) {
+    let s = 0;
+    for (let j = 0; j < p; j++) {
+      let d = 0;
+      for (let t = 0; t < rows; t++) d += vec[t * rows + i] * loadings[t * p + j];
+      s += Math.abs(d);
+    }
+    w[i] = s;
+    total += s;
+  }
+  for (let i = 0; i < k; i++) w[i] /= total;
+  return w;
+}
+
+/** RSA factors of a site: its RDM's upper triangle centred to unit norm, and the same of its average ranks. */
+interface RsaSite {
+  pearson: Float64Array;
+  spearman: Float64Array;
+}
+
+function unitCentred(v: Float64Array): Float64Array {
+  let mean = 0;
+  for (let i = 0; i < v.length; i++) mean += v[i];
+  mean /= v.length;
+  let ss = 0;
+  for (let i = 0; i < v.length; i++) {
+    v[i] -= mean;
+    ss += v[i] * v[i];
+  }
+  const n = Math.sqrt(ss);
+  if (!(n > 0)) throw new RangeError("invalid RDM: constant upper triangle (correlation undefined)");
+  for (let i = 0; i < v.length; i++) v[i] /= n;
+  return v;
+}
+
+/**
+ * Average ranks (1-based, ties sharing their mean rank), as averageRanks but by an LSD radix sort
+ * of the values' IEEE bits (made monotonic: negatives' bits flipped, positives' sign bit set),
+ * four 16-bit passes carrying the indices: a comparison sort of RSA's m(m − 1)/2 values with a
+ * comparator, or binary searches into a sorted copy (cache misses), took seconds per site.
+ */
+export function fastRanks(v: Float64Array): Float64Array {
+  const n = v.length;
+  if (v.some(Number.isNaN)) return averageRanks(v);
+  const words = new Uint32Array(v.buffer, v.byteOffset, 2 * n);
+  const lo = new Uint32Array(n), hi = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    // Little-endian: word 2i is the low half of value i.
+    const l = words[2 * i], h = words[2 * i + 1];
+    if (h & 0x80000000) {
+      lo[i] = ~l >>> 0;
+      hi[i] = ~h >>> 0;
+    } else {
+      lo[i] = l;
+      hi[i] = (h | 0x80000000) >>> 0;
+    }
+  }
+  let idx = new Uint32Array(n), tmp = new Uint32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  const count = new Uint32Array(65537);
+  for (let pass = 0; pass < 4; pass++) {
+    const key = pass < 2 ? lo : hi;
+    const shift = pass % 2 === 0 ? 0 : 16;
+    count.fill(0);
+    for (let i = 0; i < n; i++) count[((key[idx[i]] >>> shift) & 0xffff) + 1]++;
+    for (let d = 0; d < 65536; d++) count[d + 1] += count[d];
+    for (let i = 0; i < n; i++) {
+      const j = idx[i];
+      tmp[count[(key[j] >>> shift) & 0xffff]++] = j;
+    }
+    [idx, tmp] = [tmp, idx];
+  }
+  const out = new Float64Array(n);
+  for (let s = 0; s < n; ) {
+    let e = s + 1;
+    while (e < n && v[idx[e]] === v[idx[s]]) e++;
+    const r = (s + 1 + e) / 2;
+    for (let t = s; t < e; t++) out[idx[t]] = r;
+    s = e;
+  }
+  return out;
+}
+
+/** Each example centred over its own features and scaled to unit norm (m × p); throws on a constant example. */
+function rowsUnit(x: SiteFeatures, centre: boolean): Float64Array {
+  const { m, p, data } = x;
+  const z = new Float64Array(m * p);
+  for (let i = 0; i < m; i++) {
+    let mean = 0;
+    if (centre) {
+      for (let j = 0; j < p; j++) mean += data[i * p + j];
+      mean /= p;
+    }
+    let ss = 0;
+    for (let j = 0; j < p; j++) {
+      const d = data[i * p + j] - mean;
+      z[i * p + j] = d;
+      ss += d * d;
+    }
+    if (!(ss > 0)) throw new RangeError(`invalid site ${x.name}: example ${i} has ${centre ? "constant" : "all-zero"} features`);
+    const n = Math.sqrt(ss);
+    for (let j = 0; j < p; j++) z[i * p + j] /= n;
+  }
+  return z;
+}
+
+function rsaSite(x: SiteFeatures): RsaSite {
+  if (x.p < 2) throw new RangeError(`invalid site ${x.name}: RSA needs p ≥ 2 features`);
+  const m = x.m;
+  const c = matmulTransB(rowSet(rowsUnit(x, true), m, x.p));
+  const u = new Float64Array((m * (m - 1)) / 2);
+  let t = 0;
+  for (let i = 0; i < m; i++) for (let j = i + 1; j < m; j++) u[t++] = 1 - c[i * m + j];
+  return { spearman: unitCentred(fastRanks(u)), pearson: unitCentred(u) };
+}
+
+function dot(a: Float64Array, b: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+/**
+ * Each example's k nearest other examples (m × k, nearest first) by Euclidean distance between
+ * unit-normalised features (Huh et al. 2024 normalise first), D² from the Gram as in
+ * squaredDistances; equal distances go to the lower index.
+ */
+function knnSite(x: SiteFeatures, k: number): Int32Array {
+  const m = x.m;
+  if (!(Number.isInteger(k) && k >= 1 && k < m)) throw new RangeError(`invalid k: ${k} (needs 1 ≤ k < m = ${m})`);
+  const g = matmulTransB(rowSet(rowsUnit(x, false), m, x.p));
+  const out = new Int32Array(m * k);
+  const best = new Float64Array(k);
+  const idx = new Int32Array(k);
+  for (let i = 0; i < m; i++) {
+    let n = 0;
+    const gii = g[i * m + i];
+    for (let j = 0; j < m; j++) {
+      if (j === i) continue;
+      const v = gii + g[j * m + j] - 2 * g[i * m + j];
+      const d = v > 0 ? v : 0;
+      if (n === k && !(d < best[k - 1])) continue;
+      // Insert after every equal distance: a later (higher) index never displaces an earlier one.
+      let pos = n === k ? k - 1 : n++;
+      while (pos > 0 && best[pos - 1] > d) {
+        best[pos] = best[pos - 1];
+        idx[pos] = idx[pos - 1];
+        pos--;
+      }
+      best[pos] = d;
+      idx[pos] = j;
+    }
+    out.set(idx, i * k);
+  }
+  return out;
+}
+
+function mutual(a: Int32Array, b: Int32Array, m: number, k: number, mark: Int32Array): number {
+  let shared = 0;
+  for (let i = 0; i < m; i++) {
+    for (let t = 0; t < k; t++) mark[a[i * k + t]] = i;
+    for (let t = 0; t < k; t++) if (mark[b[i * k + t]] === i) shared++;
+  }
+  mark.fill(-1);
+  return shared / (m * k);
+}
+
+/** A site as ridge predictor (fit-part factors) and as target (its fit and holdout parts). */
+interface RidgeSite {
+  /** Predictor: r directions, s, Uᵀ = (X_f V / s)ᵀ (r × n_f), Zᵀ = (X_h V)ᵀ (r × h), G = ZᵀZ. */
+  r: number;
+  s: Float64Array;
+  ut: Float64Array;
+  zt: Float64Array;
+  g: Float64Array;
+  /** Target: (Y_f − ȳ_f)ᵀ (q × n_f), (Y_h − ȳ_f)ᵀ (q × h), ‖Y_h − ȳ_f‖², Σ‖Y_h − ȳ_h‖². */
+  q: number;
+  yft: Float64Array;
+  rht: Float64Array;
+  rr: number;
+  sst: number;
+}
+
+function rows(data: Float64Array, p: number, which: number[]): Float64Array {
+  const out = new Float64Array(which.length * p);
+  which.forEach((r, i) => out.set(data.subarray(r * p, (r + 1) * p), i * p));
+  return out;
+}
+
+/**
+ * Ridge factors of a site, with analyses/similarity/predictivity.ts' protocol: every
+ * `every`-th example held out, features standardised with the fit part's mean and std + 1e-5,
+ * unpenalised intercept. W(λ) = V diag(s/(s² + λ)) Uᵀ Y_c, so the holdout prediction is
+ * ȳ_f + Z diag(d) C with C = Uᵀ Y_c, and SSE(λ) = ‖R‖² − 2 Σⱼ dⱼ⟨Eⱼ, Cⱼ⟩ + Σⱼₗ dⱼ dₗ Gⱼₗ (CCᵀ)ⱼₗ
+ * with E = Zᵀ R, R = Y_h − ȳ_f. Every direction is kept (s² < 0 from rounding is 0): unlike
+ * CCA, a ridge read-out weighs small directions by s/(s² + λ), which need not be small.
+ */
+function ridgeSite(x: SiteFeatures, every: number): RidgeSite {
+  const { m, p, data } = x;
+  const fit: number[] = [], held: number[] = [];
+  for (let i = 0; i < m; i++) (i % every === every - 1 ? held : fit).push(i);
+  if (held.length === 0 || fit.length < 2) throw new RangeError(`invalid examples: m = ${m} leaves ${fit.length} to fit and ${held.length} held out`);
+  const nf = fit.length, h = held.length;
+  const xf = rows(data, p, fit), xh = rows(data, p, held);
+  const { mean, std } = columnMoments(xf, nf, p);
+  const scale = std.map((v) => v + STD_EPSILON);
+  const xs = (a: Float64Array, n: number) => {
+    const o = new Float64Array(n * p);
+    for (let i = 0; i < n; i++) for (let j = 0; j < p; j++) o[i * p + j] = (a[i * p + j] - mean[j]) / scale[j];
+    return o;
+  };
+  const sf = xs(xf, nf), sh = xs(xh, h);
+  let r: number, s: Float64Array, vt: Float64Array;
+  if (p <= nf) {
+    const e = symmetricEigen({ data: columnGram(rowSet(sf, nf, p)), shape: [p, p] });
+    r = p;
+    s = e.values.map((v) => Math.sqrt(Math.max(0, v)));
+    vt = leadingRows(e.vectors.data, p, r);
+  } else {
+    // Dual: X_f X_fᵀ = U Λ Uᵀ, V = X_fᵀ U / s over the non-zero directions.
+    const e = symmetricEigen({ data: matmulTransB(rowSet(sf, nf, p)), shape: [nf, nf] });
+    r = rankOf(e.values);
+    s = e.values.slice(0, r).map(Math.sqrt);
+    const ut0 = leadingRows(e.vectors.data, nf, r);
+    vt = matmulTransB(rowSet(ut0, r, nf), rowSet(transpose(sf, nf, p), p, nf));
+    for (let c = 0; c < r; c++) for (let j = 0; j < p; j++) vt[c * p + j] /= s[c];
+  }
+  const ut = matmulTransB(rowSet(vt, r, p), rowSet(sf, nf, p));
+  for (let c = 0; c < r; c++) for (let i = 0; i < nf; i++) ut[c * nf + i] = s[c] > 0 ? ut[c * nf + i] / s[c] : 0;
+  const zt = matmulTransB(rowSet(vt, r, p), rowSet(sh, h, p));
+  const g = matmulTransB(rowSet(zt, r, h));
+  const ym = columnMoments(xf, nf, p).mean;
+  const yh = columnMoments(xh, h, p).mean;
+  const yft = new Float64Array(p * nf), rht = new Float64Array(p * h);
+  let rr = 0, sst = 0;
+  for (let i = 0; i < nf; i++) for (let j = 0; j < p; j++) yft[j * nf + i] = xf[i * p + j] - ym[j];
+  for (let i = 0; i < h; i++) for (let j = 0; j < p; j++) {
+    const v = xh[i * p + j];
+    rht[j * h + i] = v - ym[j];
+    rr += (v - ym[j]) ** 2;
+    sst += (v - yh[j]) ** 2;
+  }
+  return { r, s, ut, zt, g, q: p, yft, rht, rr, sst };
+}
+
+/** Holdout R² of every λ and the chosen one (ties to the larger λ, as the probes). */
+function ridgePair(x: RidgeSite, y: RidgeSite, lambdas: readonly number[], nf: number, h: number): { r2: number; lambda: number } {
+  if (!(y.sst > 0)) return { r2: NaN, lambda: NaN };
+  const { r } = x, q = y.q;
+  const C = matmulTransB(rowSet(x.ut, r, nf), rowSet(y.yft, q, nf));
+  const E = matmulTransB(rowSet(x.zt, r, h), rowSet(y.rht, q, h));
+  const H = matmulTransB(rowSet(C, r, q));
+  const ec = new Float64Array(r);
+  for (let j = 0; j < r; j++) {
+    let s = 0;
+    for (let c = 0; c < q; c++) s += E[j * q + c] * C[j * q + c];
+    ec[j] = s;
+  }
+  const d = new Float64Array(r);
+  const r2 = new Float64Array(lambdas.length);
+  lambdas.forEach((l, li) => {
+    for (let j = 0; j < r; j++) d[j] = x.s[j] / (x.s[j] * x.s[j] + l);
+    let sse = y.rr;
+    for (let j = 0; j < r; j++) {
+      sse -= 2 * d[j] * ec[j];
+      let t = 0;
+      for (let k = 0; k < r; k++) t += d[k] * x.g[j * r + k] * H[j * r + k];
+      sse += d[j] * t;
+    }
+    r2[li] = 1 - sse / y.sst;
+  });
+  const best = bestLambda(lambdas, r2);
+  return { r2: r2[best], lambda: lambdas[best] };
+}
+
+/** What was reduced or kept per site, for the results. */
+export interface SiteNote {
+  site: string;
+  p: number;
+  /** Rank of the centred features (directions kept by the CCA family and Procrustes). */
+  rank: number;
+  /** CCA, PWCCA: directions used (top principal directions when p ≥ m, else the rank). */
+  ccaDims: number;
+  /** SVCCA: directions kept and their share of the variance. */
+  svccaDims: number;
+  svccaVariance: number;
+}
+
+/** One measure's matrices of one comparison: value → key (AA, BB, AB, BA) → row-major data. */
+export type ComparisonMatrices = Record<string, Partial<Record<"AA" | "BB" | "AB" | "BA", Float64Array>>>;
+
+/**
+ * Lazily decomposed sites of several models (pooled features of the same m examples) and the
+ * site × site matrices of any measure between two of them. Factors and the pair products P are
+ * cached, so the measures of one run share them.
+ * @example new SiteBank([sitesA, sitesB]).matrix("cca", 0, 1)["mean-r2"] // rows: A's sites, cols: B's
+ */
+export class SiteBank {
+  private bases = new Map<string, Basis>();
+  private products = new Map<string, Float64Array>();
+  private rsa = new Map<string, RsaSite>();
+  private knn = new Map<string, Int32Array>();
+  private ridge = new Map<string, RidgeSite>();
+  readonly m: number;
+  readonly options: Required<MeasureOptions>;
+
+  constructor(readonly models: SiteFeatures[][], options: MeasureOptions = {}) {
+    this.m = models[0]?.[0]?.m ?? 0;
+    this.options = {
+      svccaVariance: options.svccaVariance ?? 0.99,
+      svccaKeep: options.svccaKeep ?? null,
+      k: options.k ?? 10,
+      lambdas: options.lambdas ?? DEFAULT_LAMBDAS,
+      holdoutEvery: options.holdoutEvery ?? 5,
+    };
+  }
+
+  private cached<T>(map: Map<string, T>, key: string, make: () => T): T {
+    let v = map.get(key);
+    if (v === undefined) map.set(key, (v = make()));
+    return v;
+  }
+
+  private basis(mi: number, si: number): Basis {
+    return this.cached(this.bases, `${mi}:${si}`, () => basis(this.models[mi][si]));
+  }
+
+  /** P = Q_xᵀ Q_y at full rank. */
+  private product(a: [number, number], b: [number, number]): Float64Array {
+    return this.cached(this.products, `${a}|${b}`, () => {
+      const x = this.basis(...a), y = this.basis(...b);
+      return matmulTransB(rowSet(x.qt, x.r, x.m), rowSet(y.qt, y.r, y.m));
+    });
+  }
+
+  /** Directions the CCA family uses: the rank, or ⌊(m − 1)/2⌋ principal directions when p ≥ m (two such sites then never share a forced ρ = 1). */
+  private ccaDims(b: Basis): number {
+    return b.p >= b.m ? Math.min(b.rank, Math.floor((b.m - 1) / 2)) : b.rank;
+  }
+
+  private svccaDims(b: Basis): { kept: number; share: number } {
+    let kept = this.options.svccaKeep ?? 0;
+    if (this.options.svccaKeep === null) {
+      let acc = 0;
+      while (kept < b.rank && acc < this.options.svccaVariance * b.total) acc += b.variances[kept++];
+    } else if (kept > b.rank) throw new RangeError(`invalid svcca-keep: ${kept} directions, but a site has rank ${b.rank}`);
+    let share = 0;
+    for (let i = 0; i < kept; i++) share += b.variances[i];
+    return { kept, share: share / b.total };
+  }
+
+  /** Per-site notes of model `mi` (rank, CCA and SVCCA dimensions). */
+  notes(mi: number): SiteNote[] {
+    return this.models[mi].map((s, si) => {
+      const b = this.basis(mi, si);
+      const sv = this.svccaDims(b);
+      return { site: s.name, p: s.p, rank: b.rank, ccaDims: this.ccaDims(b), svccaDims: sv.kept, svccaVariance: sv.share };
+    });
+  }
+
+  /** Forward and backward values of one pair of sites (backward: the pair read the other way). */
+  private pair(measure: Measure, a: [number, number], b: [number, number]): { forward: number[]; backward: number[] } {
+    const same = (f: number[]) => ({ forward: f, backward: f });
+    switch (measure) {
+      case "cca": {
+        const x = this.basis(...a), y = this.basis(...b);
+        const rho = correlations(this.product(a, b), y.r, this.ccaDims(x), this.ccaDims(y));
+        return same([mean(rho, 2)]);
+      }
+      case "svcca": {
+        const x = this.basis(...a), y = this.basis(...b);
+        const kx = this.svccaDims(x).kept, ky = this.svccaDims(y).kept;
+        if (kx >= this.m || ky >= this.m) throw new RangeError(`invalid svcca: ${kx} and ${ky} directions kept for m = ${this.m} examples`);
+        return same([mean(correlations(this.product(a, b), y.r, kx, ky), 1)]);
+      }
+      case "pwcca": {
+        const x = this.basis(...a), y = this.basis(...b);
+        const kx = this.ccaDims(x), ky = this.ccaDims(y), k = Math.min(kx, ky);
+        const B = block(this.product(a, b), y.r, kx, ky);
+        const rho = correlations(this.product(a, b), y.r, kx, ky);
+        const wx = pwccaWeights(B, kx, ky, x.loadings, x.p, k);
+        const wy = pwccaWeights(transpose(B, kx, ky), ky, kx, y.loadings, y.p, k);
+        return { forward: [weighted(wx, rho)], backward: [weighted(wy, rho)] };
+      }
+      case "procrustes": {
+        const x = this.basis(...a), y = this.basis(...b);
+        const P = this.product(a, b);
+        // M = T_xᵀ P T_y (r_x × r_y): ‖X_cᵀ Y_c‖_* = ‖M‖_*.
+        const tp = matmulTransB(rowSet(transpose(x.t, x.r, x.r), x.r, x.r), rowSet(transpose(P, x.r, y.r), y.r, x.r));
+        const M = matmulTransB(rowSet(tp, x.r, y.r), rowSet(transpose(y.t, y.r, y.r), y.r, y.r));
+        const nuclear = nuclearNorm(M, x.r, y.r);
+        const rho = Math.min(1, nuclear / Math.sqrt(x.total * y.total));
+        return same([Math.acos(Math.max(-1, rho)), Math.sqrt(Math.max(0, 2 - 2 * rho))]);
+      }
+      case "rsa": {
+        const x = this.cached(this.rsa, `${a}`, () => rsaSite(this.models[a[0]][a[1]]));
+        const y = this.cached(this.rsa, `${b}`, () => rsaSite(this.models[b[0]][b[1]]));
+        return same([dot(x.spearman, y.spearman), dot(x.pearson, y.pearson)]);
+      }
+      case "mutual-knn": {
+        const k = this.options.k;
+        const x = this.cached(this.knn, `${a}`, () => knnSite(this.models[a[0]][a[1]], k));
+        const y = this.cached(this.knn, `${b}`, () => knnSite(this.models[b[0]][b[1]], k));
+        return same([mutual(x, y, this.m, k, new Int32Array(this.m).fill(-1))]);
+      }
+      case "predictivity": {
+        const every = this.options.holdoutEvery;
+        const x = this.cached(this.ridge, `${a}`, () => ridgeSite(this.models[a[0]][a[1]], every));
+        const y = this.cached(this.ridge, `${b}`, () => ridgeSite(this.models[b[0]][b[1]], every));
+        const h = Math.floor(this.m / every), nf = this.m - h;
+        const f = ridgePair(x, y, this.options.lambdas, nf, h), g = ridgePair(y, x, this.options.lambdas, nf, h);
+        return { forward: [f.r2, f.lambda], backward: [g.r2, g.lambda] };
+      }
+    }
+  }
+
+  /**
+   * The site × site matrices of `measure` between model `ma` (rows) and `mb` (columns), one per
+   * value of MEASURE_VALUES. For ma = mb a symmetric measure is computed on the upper triangle.
+   * Asymmetric measures read M[i][j] as row i against column j; `backward` holds M' with
+   * M'[j][i] the pair read from column to row (rows: mb's sites), which for ma = mb is M itself.
+   */
+  matrix(measure: Measure, ma: number, mb: number): { forward: Record<string, Float64Array>; backward: Record<string, Float64Array> } {
+    const A = this.models[ma], B = this.models[mb];
+    const values = MEASURE_VALUES[measure];
+    const fwd = values.map(() => new Float64Array(A.length * B.length));
+    const bwd = values.map(() => new Float64Array(B.length * A.length));
+    for (let i = 0; i < A.length; i++) for (let j = ma === mb ? i : 0; j < B.length; j++) {
+      const r = this.pair(measure, [ma, i], [mb, j]);
+      values.forEach((_, v) => {
+        fwd[v][i * B.length + j] = r.forward[v];
+        bwd[v][j * A.length + i] = r.backward[v];
+        if (ma === mb) {
+          fwd[v][j * B.length + i] = r.backward[v];
+          bwd[v][i * A.length + j] = r.forward[v];
+        }
+      });
+    }
+    return { forward: Object.fromEntries(values.map((v, i) => [v, fwd[i]])), backward: Object.fromEntries(values.map((v, i) => [v, bwd[i]])) };
+  }
+
+  /** Drops the cached RSA and kNN factors of model `mi` (the largest: m(m−1) values per site). */
+  release(mi: number): void {
+    for (const map of [this.rsa, this.knn] as Map<string, unknown>[]) for (const key of [...map.keys()]) if (key.startsWith(`${mi},`)) map.delete(key);
+  }
+}
+
+/**
+ * Σ σᵢ of an r × c matrix by one-sided Jacobi (Hestenes 1958): the columns are rotated until
+ * orthogonal and the σᵢ are their norms, each accurate to ~ε·‖M‖. The eigenvalues of MᵀM would
+ * square the σᵢ, losing those below √ε·σ_max, and with them the angle of identical sites (0
+ * needs 1 − ρ to ~1e-13).
+ */
+export function nuclearNorm(M: Float64Array, r: number, c: number): number {
+  if (c > r) return nuclearNorm(transpose(M, r, c), c, r);
+  // Columns stored as rows for contiguous access.
+  const a = transpose(M, r, c);
+  for (let sweep = 0; sweep < 60; sweep++) {
+    let off = 0;
+    for (let i = 0; i < c - 1; i++) for (let j = i + 1; j < c; j++) {
+      let alpha = 0, beta = 0, gamma = 0;
+      const oi = i * r, oj = j * r;
+      for (let t = 0; t < r; t++) {
+        const x = a[oi + t], y = a[oj + t];
+        alpha += x * x;
+        beta += y * y;
+        gamma += x * y;
+      }
+      if (gamma === 0 || Math.abs(gamma) <= Number.EPSILON * Math.sqrt(alpha * beta)) continue;
+      off = Math.max(off, Math.abs(gamma) / Math.sqrt(alpha * beta));
+      const zeta = (beta - alpha) / (2 * gamma);
+      const tan = Math.sign(zeta || 1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
+      const cos = 1 / Math.sqrt(1 + tan * tan), sin = cos * tan;
+      for (let t = 0; t < r; t++) {
+        const x = a[oi + t], y = a[oj + t];
+        a[oi + t] = cos * x - sin * y;
+        a[oj + t] = sin * x + cos * y;
+      }
+    }
+    if (off <= Number.EPSILON) break;
+  }
+  let s = 0;
+  for (let i = 0; i < c; i++) {
+    let n = 0;
+    for (let t = 0; t < r; t++) n += a[i * r + t] ** 2;
+    s += Math.sqrt(n);
+  }
+  return s;
+}
+
+function mean(rho: Float64Array, power: 1 | 2): number {
+  let s = 0;
+  for (const r of rho) s += power === 2 ? r * r : r;
+  return s / rho.length;
+}
+
+function weighted(w: Float64Array, rho: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < rho.length; i++) s += w[i] * rho[i];
+  return s;
+}
