@@ -8,6 +8,7 @@ import { residualRoles } from "./residuals.js";
 import { residualFreeBlocks, tokenBlocks } from "./transformer.js";
 import type { BlockSites, Ctx, ModelSites, SiteOptions, SiteRef } from "./types.js";
 import { dataPath } from "./walk.js";
+import { windowedLayout, windowedPooling } from "./windowed.js";
 
 /** The flat site list: stem and embeddings, every block's sites, then the head and logits. */
 function siteList(ctx: Ctx, pre: [string, string, string][], blocks: BlockSites[], post: [string, string, string][]): SiteRef[] {
@@ -39,9 +40,12 @@ export function discoverSites(model: OnnxModel, options: SiteOptions = {}): Mode
   const { attnOf, tokenRes, conv, family } = residualRoles(ctx);
   const units = cnnUnits(ctx, conv);
   const tokens = tokenBlocks(ctx, tokenRes, attnOf, notes);
-  const blocks = [...units.blocks, ...tokens.blocks];
-  const outRes = [...units.outRes, ...tokens.outRes];
+  let blocks = [...units.blocks, ...tokens.blocks];
+  let outRes = [...units.outRes, ...tokens.outRes];
   residualFreeBlocks(ctx, blocks, outRes, notes);
+  // Windowed attention (Swin, MaxViT): depth order, stages by token grid, hybrid blocks merged.
+  const windowed = windowedLayout(ctx, blocks, outRes, notes);
+  if (windowed) ({ blocks, residuals: outRes } = windowed);
 
   const patch = patchEmbedding(ctx);
   const pos = positionEmbedding(ctx);
@@ -50,7 +54,7 @@ export function discoverSites(model: OnnxModel, options: SiteOptions = {}): Mode
   // Globals: stem, patch/pos embedding, pooling head, logits.
   const logits = model.outputs[0].name;
   const headPre = classifierInput(ctx, logits);
-  const pooling = tokenRes.length ? poolingOf(ctx, tokenRes[tokenRes.length - 1].out, headPre) : null;
+  const pooling = windowed ? windowedPooling(ctx, headPre) : tokenRes.length ? poolingOf(ctx, tokenRes[tokenRes.length - 1].out, headPre) : null;
   const pre: [string, string, string][] = [];
   if (conv.length) pre.push(["stem", conv[0].source, "stem"]);
   if (patch) pre.push(["patch_embed", patch.tokens, "embedding"]);
@@ -63,16 +67,16 @@ export function discoverSites(model: OnnxModel, options: SiteOptions = {}): Mode
 
   const img = model.imageInput;
   return {
-    family,
+    family: windowed?.family ?? family,
     input: { name: img.name, shape: img.shape ?? [] },
-    patchSize: geometry.patchSize,
-    grid: geometry.grid,
-    tokens: geometry.tokens,
-    prefixTokens: geometry.prefixTokens,
-    cls: geometry.prefixTokens > 0,
+    patchSize: windowed?.patchSize ?? geometry.patchSize,
+    grid: windowed?.grid ?? geometry.grid,
+    tokens: windowed ? windowed.grid[0] * windowed.grid[1] : geometry.tokens,
+    prefixTokens: windowed ? 0 : geometry.prefixTokens,
+    cls: !windowed && geometry.prefixTokens > 0,
     blocks,
     residuals: outRes,
-    stages: units.stages,
+    stages: windowed?.stages.length ? windowed.stages : units.stages,
     ...(pos?.initializer ? { posEmbed: { initializer: pos.initializer, shape: pos.shape } } : {}),
     ...(patch ? { patchEmbed: { weight: patch.weight, shape: patch.shape, patchSize: patch.patchSize } } : {}),
     pooling,

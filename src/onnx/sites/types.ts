@@ -1,12 +1,13 @@
 /** What site discovery returns, and the graph context its steps share. */
 import type { NodeInfo, OnnxModel } from "../model.js";
 import type { Inferred, SymDim } from "../shapes.js";
+import type { WindowGeometry } from "./windows.js";
 
 /** Architecture family. */
-export type Family = "vit" | "resnet" | "mixer" | "hybrid" | "unknown";
+export type Family = "vit" | "swin" | "resnet" | "mixer" | "hybrid" | "unknown";
 
 /** Head layout of an attention-probability tensor. */
-export type AttentionLayout = "[B,H,T,T]" | "[B*H,T,T]";
+export type AttentionLayout = "[B,H,T,T]" | "[B*H,T,T]" | "windowed";
 
 /** One residual sum out = z + f(z). */
 export interface Residual {
@@ -26,15 +27,29 @@ export interface Residual {
   node: string;
 }
 
-/** One block (transformer/mixer block or ResNet unit) with its sites. */
+/** One attention map of a block: its tensor, heads, layout, and for windowed attention its traced geometry (src/onnx/sites/windows.ts). */
+export interface AttentionSite {
+  tensor: string;
+  heads: number | null;
+  layout: AttentionLayout | null;
+  /** Windowed attention (Swin windows, MaxViT block/grid attention): where each map entry sits on the token grid. */
+  window?: WindowGeometry;
+  /** The part of the block it belongs to, when a block has several ("block_attn", "grid_attn"). */
+  part?: string;
+}
+
+/** One block (transformer/mixer block, ResNet unit, or a hybrid block of conv and attention parts) with its sites. */
 export interface BlockSites {
   name: string;
-  kind: "transformer" | "mixer" | "unit";
-  /** ResNet stage index (units only). */
+  kind: "transformer" | "mixer" | "unit" | "hybrid";
+  /** Stage index (ResNet units, Swin and MaxViT blocks). */
   stage?: number;
   /** Canonical site name → exporter tensor name. */
   sites: Record<string, string>;
-  attention?: { tensor: string; heads: number | null; layout: AttentionLayout | null };
+  /** The block's (first) attention map. */
+  attention?: AttentionSite;
+  /** Every attention map of the block in depth order, when it has more than one (MaxViT: block then grid attention). */
+  attentions?: AttentionSite[];
 }
 
 /** One site in the flat list. */
@@ -59,7 +74,8 @@ export interface ModelSites {
   cls: boolean;
   blocks: BlockSites[];
   residuals: Residual[];
-  stages: { index: number; units: string[]; shape: SymDim[] | null }[];
+  /** Stages: ResNet units, or Swin/MaxViT blocks, with (windowed transformers) their token grid, stride, window, shift and heads. */
+  stages: { index: number; units: string[]; shape: SymDim[] | null; grid?: [number, number]; stride?: number; window?: [number, number]; shift?: [number, number]; heads?: number }[];
   posEmbed?: { initializer: string; shape: number[] };
   patchEmbed?: { weight: string; shape: number[]; patchSize: number };
   pooling: "cls" | "mean" | null;
