@@ -18,6 +18,7 @@
 import { onnx } from "../onnx/proto/onnx.js";
 
 import type { PoolMode, TensorLayout as Layout, TokenMode } from "../../analyses/vocabulary.js";
+import { windowDistanceTap, type WindowDistanceTap } from "./window-taps.js";
 
 // The vocabulary is declared once in analyses/vocabulary.ts; drivers.ts still imports the
 // layout under its old name from here.
@@ -41,6 +42,8 @@ export type TapSpec =
    * `distances` is the Q×Q pixel-distance matrix of the grid.
    */
   | { kind: "attention-distance"; tensor: string; prefixTokens: number; distances: Float32Array; patches: number }
+  /** Mean attention distance of a windowed map (Swin, MaxViT): per-query sums [B, H, windows·N, 3] (./window-taps.ts). */
+  | WindowDistanceTap
   /**
    * Spatial localisation (METHODS.md §5), everything but O(n²) per position and cell reduced
    * inside onnxruntime. With K̃_t the Gram of token t (centred over the batch, diagonal zeroed)
@@ -70,6 +73,7 @@ export function tapName(spec: TapSpec): string {
     case "raw": return spec.tensor;
     case "collapse": return `seelike/collapse/${spec.tensors.length}/${base}`;
     case "attention-distance": return `seelike/attention-distance/${base}`;
+    case "window-distance": return `seelike/window-distance/${base}`;
     case "localisation": return `seelike/localisation/${spec.positions.map((p) => p.join("_")).join("-")}/${base}`;
   }
 }
@@ -123,6 +127,8 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
       const masses = b.node("MatMul", [spec.tensor, ind], `${out}/masses`);
       const all = b.node("Concat", [num, masses], `${out}/all`, [b.attr("axis", -1)]);
       b.node("Slice", [all, b.ints([p]), b.ints([2 ** 62]), b.ints([-2])], out);
+    } else if (spec.kind === "window-distance") {
+      windowDistanceTap(b, spec, out);
     } else if (spec.kind === "localisation") {
       b.localisation(spec, out);
     } else if (spec.kind === "norms") {
@@ -138,7 +144,8 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
   return { nodes: b.nodes, initializers: b.initializers, outputs };
 }
 
-class Builder {
+/** Appends tap nodes and deduplicated constants (shared with ./window-taps.ts). */
+export class Builder {
   readonly nodes: onnx.INodeProto[] = [];
   readonly initializers: onnx.ITensorProto[] = [];
   private consts = new Map<string, string>();
