@@ -57,7 +57,7 @@ export function discoverSites(model: OnnxModel, options: SiteOptions = {}): Mode
   const pooling = windowed ? windowedPooling(ctx, headPre) : tokenRes.length ? poolingOf(ctx, tokenRes[tokenRes.length - 1].out, headPre) : null;
   const pre: [string, string, string][] = [];
   if (conv.length) pre.push(["stem", conv[0].source, "stem"]);
-  if (patch) pre.push(["patch_embed", patch.tokens, "embedding"]);
+  if (patch) pre.push(["patch_embed", windowed?.patchEmbed ?? patch.tokens, "embedding"]);
   if (pos) pre.push(["pos_embed", pos.tensor, "embedding"]);
   const post: [string, string, string][] = [];
   if (headPre) post.push(["head.pre", headPre, "head"]);

@@ -12,6 +12,8 @@ export interface WindowedLayout {
   blocks: BlockSites[];
   residuals: Residual[];
   stages: ModelSites["stages"];
+  /** Swin: the patch embedding's token output (after its LayerNorm), the first block's input. */
+  patchEmbed?: string;
   /** Grid and stride of the first stage (the model-level geometry inspect prints). */
   grid: [number, number];
   patchSize: number;
@@ -63,7 +65,8 @@ export function windowedLayout(ctx: Ctx, blocks: BlockSites[], residuals: Residu
       if (w && st.shift && (w.shift[0] || w.shift[1])) st.shift = [Math.max(st.shift[0], w.shift[0]), Math.max(st.shift[1], w.shift[1])];
     }
     const w0 = ordered.find((b) => b.attention?.window)!.attention!.window!;
-    return { family: "swin", blocks: ordered, residuals, stages, grid: w0.grid, patchSize: w0.stride };
+    const r0 = residuals.find((x) => x.block === ordered[0].name);
+    return { family: "swin", blocks: ordered, residuals, stages, grid: w0.grid, patchSize: w0.stride, ...(r0 ? { patchEmbed: r0.source } : {}) };
   }
   // Hybrid: merge when every conv unit is followed by attention blocks (MaxViT: MBConv, block
   // attention, grid attention); otherwise keep the parts as they are, in depth order.
@@ -96,14 +99,17 @@ export function windowedLayout(ctx: Ctx, blocks: BlockSites[], residuals: Residu
     attn.forEach((b, i) => rename(b, parts[i]));
     // The block output in the conv layout: the last part's output departitioned by data movement.
     const unitOut = unit.sites[`${unit.name}.out`];
-    let o = attn[attn.length - 1].sites[`${attn[attn.length - 1].name}.out`];
+    // The end of the movement chain, not its first tensor of that shape: a partitioned
+    // [B, G, P, C] can have the shape of [B, C, H, W] when G = P = C = H = W.
     const want = JSON.stringify(ctx.one.get(unitOut)?.shape);
-    for (let k = 0; k < 8 && o; k++) {
-      if (JSON.stringify(ctx.one.get(o)?.shape) === want) break;
-      const c = (g.consumers.get(o) ?? []).map((i) => ctx.nodes[i]).find((x) => MOVE.has(x.opType));
-      o = c?.outputs[0] as string;
+    let t: string | undefined = attn[attn.length - 1].sites[`${attn[attn.length - 1].name}.out`];
+    let o: string | undefined;
+    for (let k = 0; k < 8 && t; k++) {
+      if (JSON.stringify(ctx.one.get(t)?.shape) === want) o = t;
+      const c: { outputs: string[] } | undefined = (g.consumers.get(t) ?? []).map((i) => ctx.nodes[i]).find((x) => MOVE.has(x.opType));
+      t = c?.outputs[0];
     }
-    if (o && JSON.stringify(ctx.one.get(o)?.shape) === want) sites[`${name}.out`] = o;
+    if (o) sites[`${name}.out`] = o;
     else {
       notes.push(`${name}: no departitioned output found; its output site is the last attention part's`);
       sites[`${name}.out`] = attn[attn.length - 1].sites[`${attn[attn.length - 1].name}.out`];
