@@ -14,8 +14,12 @@
  *    per-batch HSIC cross terms as one product (bench/cka.ts).
  * 4. Floor: the least any in-graph implementation must add (`floorRatios`), beside the engine's taps.
  *
+ * 5. Full size (`--fullsize`, bench/fullsize.ts): ViT-B/16 + ResNet-50 compare, CKA only and all
+ *    analyses, against plain inference and a PyTorch hook pipeline, process start to results.
+ *
  * Flags: --quick (small N, zoo only), --no-vitb (skip the full-size ViT-B/16), --floor (only
- * the floor table), --child (internal).
+ * the floor table), --fullsize [--images N --batch B --reps R --no-torch] (only the full-size
+ * table), --child (internal).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -35,6 +39,7 @@ import { mainPass, modelInputSize, prepare, type Plan } from "../src/plan/index.
 import { onnx } from "../src/onnx/proto/onnx.js";
 import { gram } from "../src/numeric/gram.js";
 import { ckaBench, ckaBenchReport } from "./cka.js";
+import { fullsizeBench } from "./fullsize.js";
 
 const root = packageRoot();
 const args = new Set(process.argv.slice(2));
@@ -264,6 +269,7 @@ async function main() {
     else say(`(skipping ViT-B/16: run /usr/bin/python3 fixtures/models/make_fullsize.py to create ${vitb})`);
   }
   if (args.has("--floor")) return floorTable(models, say);
+  if (args.has("--fullsize")) return fullsizeBench(root, process.argv.slice(2), say);
   say("\n## Peak RSS of the full pass at N and 4N images (fresh process each; target 4N ≤ 1.1 × N)");
   say("model | N | RSS(N) MB | RSS(4N) MB | ratio");
   for (const m of models.filter((x) => x.rss && existsSync(x.file))) {

@@ -45,6 +45,12 @@ export type TapSpec =
   /** Mean attention distance of a windowed map (Swin, MaxViT): per-query sums [B, H, windows·N, 3] (./window-taps.ts). */
   | WindowDistanceTap
   /**
+   * Attention mass per prefix token (analyses/prefix-mass.ts): Σ over patch queries q of
+   * A[q, j] for each prefix key j → [..., 1, P], as A·E (E selects the prefix key columns)
+   * summed over patch query rows by a [1, T] indicator: two products, no Slice of the map.
+   */
+  | { kind: "prefix-mass"; tensor: string; prefixTokens: number; patches: number }
+  /**
    * Spatial localisation (METHODS.md §5), everything but O(n²) per position and cell reduced
    * inside onnxruntime. With K̃_t the Gram of token t (centred over the batch, diagonal zeroed)
    * and L̃_s the same for input cell s of `image` (grid = the site's token grid), one flat
@@ -74,6 +80,7 @@ export function tapName(spec: TapSpec): string {
     case "collapse": return `seelike/collapse/${spec.tensors.length}/${base}`;
     case "attention-distance": return `seelike/attention-distance/${base}`;
     case "window-distance": return `seelike/window-distance/${base}`;
+    case "prefix-mass": return `seelike/prefix-mass/${base}`;
     case "localisation": return `seelike/localisation/${spec.positions.map((p) => p.join("_")).join("-")}/${base}`;
   }
 }
@@ -129,6 +136,15 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
       b.node("Slice", [all, b.ints([p]), b.ints([2 ** 62]), b.ints([-2])], out);
     } else if (spec.kind === "window-distance") {
       windowDistanceTap(b, spec, out);
+    } else if (spec.kind === "prefix-mass") {
+      const p = spec.prefixTokens;
+      const t = spec.patches + p;
+      const select = new Float32Array(t * p);
+      for (let j = 0; j < p; j++) select[j * p + j] = 1;
+      const queries = new Float32Array(t).fill(1, p);
+      const e = b.floats(`seelike/const/prefix-keys/${spec.patches}+${p}`, select, [t, p]);
+      const q = b.floats(`seelike/const/patch-queries/${spec.patches}+${p}`, queries, [1, t]);
+      b.node("MatMul", [q, b.node("MatMul", [spec.tensor, e], `${out}/perQuery`)], out);
     } else if (spec.kind === "localisation") {
       b.localisation(spec, out);
     } else if (spec.kind === "norms") {

@@ -23,7 +23,7 @@ export interface InspectResult extends ModelSites {
  *
  * @example
  * const info = await inspectModel("vit_b_16.onnx");
- * info.family; // "vit"
+ * info.family; // "vit"; a ResNet-50: "cnn", info.blockType "bottleneck"
  */
 export async function inspectModel(file: string, options: SiteOptions & LoadOptions = {}): Promise<InspectResult> {
   const model = await loadModel(file, options);
@@ -60,7 +60,9 @@ export function formatInspect(r: InspectResult): string {
   lines.push(`producer ${r.producer.name || "?"} ${r.producer.version}, ir ${r.irVersion}, opset ${r.opset}, ${r.nodes} nodes, ${(r.parameters / 1e6).toFixed(2)}M parameters`);
   lines.push(`input  ${r.input.name} ${dims(r.input.shape)}`);
   for (const o of r.outputs) lines.push(`output ${o.name} ${dims(o.shape)}`);
-  lines.push(`family ${r.family}`);
+  const units = r.blocks.filter((b) => b.unit);
+  const skips = units.filter((b) => b.unit!.residual).length;
+  lines.push(`family ${r.family}${r.blockType ? ` (${r.blockType} units: ${units.length}, ${skips} with a skip)` : ""}`);
   if (r.family === "vit" || r.family === "mixer" || r.family === "hybrid" || r.family === "swin") {
     const geo = [`tokens ${r.tokens ?? "?"}`, `grid ${r.grid ? `${r.grid[0]}×${r.grid[1]}` : "?"}`, `patch ${r.patchSize ?? "?"}`, `prefix tokens ${r.prefixTokens}`, `pooling ${r.pooling ?? "?"}`];
     lines.push(geo.join(", "));
@@ -74,6 +76,7 @@ export function formatInspect(r: InspectResult): string {
     const win = s.window ? `, grid ${s.grid![0]}×${s.grid![1]} at ${s.stride} px, window ${s.window[0]}×${s.window[1]}, shift ${s.shift![0]}×${s.shift![1]}, ${s.heads} heads` : "";
     lines.push(`  stage ${s.index}: ${s.units.length} ${s.window ? "blocks" : "units"}, ${dims(s.shape)}${win}`);
   }
+  if (r.prefix?.length) lines.push(`prefix tokens: ${r.prefix.map((p) => `${p.index} ${p.name}`).join(", ")}`);
   const maps = r.blocks.flatMap((b) => b.attentions ?? (b.attention ? [b.attention] : []));
   if (maps.length) {
     const heads = [...new Set(maps.map((a) => a.heads ?? "?"))].join("/");

@@ -7,6 +7,7 @@ import type { AnalysisDefinition } from "./contract.js";
 import type { OptionSpec } from "../options.js";
 import { cka } from "./cka.js";
 import { attention } from "./attention.js";
+import { prefixMass } from "./prefix-mass.js";
 import { skip } from "./skip.js";
 import { localisation } from "./localisation.js";
 import { probes } from "./probes.js";
@@ -20,7 +21,7 @@ import { rbfCka } from "./rbf-cka.js";
  * Every analysis definition, in finishing order.
  * @example REGISTRY.map((d) => d.id) // ["cka", "attention", "skip", …]
  */
-export const REGISTRY = [cka, rbfCka, attention, skip, localisation, probes, embeddings, collapse, accuracy, ablation] as const;
+export const REGISTRY = [cka, rbfCka, attention, prefixMass, skip, localisation, probes, embeddings, collapse, accuracy, ablation] as const;
 
 type Registered = (typeof REGISTRY)[number];
 

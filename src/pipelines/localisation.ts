@@ -16,7 +16,7 @@ import { csv, num, type Arr } from "./tables.js";
 /** The sites localisation reads, and their layout. */
 function localisationSites(g: ModelGeometry): { sites: { name: string; tensor: string }[]; layout: Layout } {
   const sites: { name: string; tensor: string }[] = [];
-  if (g.sites.family === "resnet") {
+  if (g.sites.family === "cnn") {
     // The last unit of each stage whose grid is at most 16×16 (always the last stage): a
     // stride-1 or stride-4 stage has thousands of one-pixel cells, costly and uninformative.
     const stages = g.sites.stages.map((st) => {

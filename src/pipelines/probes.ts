@@ -110,7 +110,7 @@ export const probes = defineAnalysis({
     const config = { classes, shots: shots.filter((s): s is number => s !== "full"), full: shots.includes("full"), scoring };
     for (const model of ctx.userModels) {
       const g = model.geometry;
-      const reps: ProbeRepresentation[] = g.sites.family === "resnet" ? ["gap"] : g.sites.prefixTokens > 0 ? ["cls", "mean"] : ["mean"];
+      const reps: ProbeRepresentation[] = g.sites.family === "cnn" ? ["gap"] : g.sites.prefixTokens > 0 ? ["cls", "mean"] : ["mean"];
       for (const rep of reps) {
         const d = probeDriver(model.index, g, rep, config);
         if (d) ctx.add({ models: [model.index], part: rep }, d, probeReducer);

@@ -1,7 +1,7 @@
 import type { OnnxModel } from "../model.js";
 import { symbolicShapes } from "../shapes.js";
 import { cnnUnits } from "./cnn.js";
-import { patchEmbedding, positionEmbedding, tokenGeometry } from "./geometry.js";
+import { patchEmbedding, positionEmbedding, prefixTokensOf, tokenGeometry } from "./geometry.js";
 import { classifierInput, poolingOf } from "./head.js";
 import { applyOverrides, siteKind } from "./overrides.js";
 import { residualRoles } from "./residuals.js";
@@ -27,7 +27,7 @@ function siteList(ctx: Ctx, pre: [string, string, string][], blocks: BlockSites[
  *
  * @example
  * const sites = discoverSites(await loadModel("vit_b_16.onnx"));
- * sites.family;          // "vit"
+ * sites.family;          // "vit" (a ResNet: "cnn", blockType "bottleneck")
  * sites.blocks.length;   // 12
  * sites.blocks[0].sites["blocks.0.attn.probs"]; // "/encoder/layers/encoder_layer_0/self_attention/Softmax_output_0"
  */
@@ -37,8 +37,10 @@ export function discoverSites(model: OnnxModel, options: SiteOptions = {}): Mode
   const ctx: Ctx = { model, nodes: model.nodes, one, sym, data, isConst: (t: string) => !data.has(t) };
   const notes: string[] = [];
 
-  const { attnOf, tokenRes, conv, family } = residualRoles(ctx);
-  const units = cnnUnits(ctx, conv);
+  const { attnOf, tokenRes, conv, residuals, family: found } = residualRoles(ctx);
+  const units = cnnUnits(ctx, conv, residuals);
+  // Blocks without a skip only (MobileNetV1-like) are a CNN too.
+  const family = found === "unknown" && units.blocks.length ? "cnn" : found;
   const tokens = tokenBlocks(ctx, tokenRes, attnOf, notes);
   let blocks = [...units.blocks, ...tokens.blocks];
   let outRes = [...units.outRes, ...tokens.outRes];
@@ -47,20 +49,23 @@ export function discoverSites(model: OnnxModel, options: SiteOptions = {}): Mode
   const windowed = windowedLayout(ctx, blocks, outRes, notes);
   if (windowed) ({ blocks, residuals: outRes } = windowed);
 
-  const patch = patchEmbedding(ctx);
-  const pos = positionEmbedding(ctx);
+  // A patchify stem (ConvNeXt's 4×4 stride-4 conv) is a CNN's stem, not a token embedding.
+  const patch = family === "cnn" ? null : patchEmbedding(ctx);
+  const pos = family === "cnn" ? null : positionEmbedding(ctx);
   const geometry = tokenGeometry(ctx, tokenRes[0], patch, notes);
+  const prefix = prefixTokensOf(ctx, tokenRes[0], patch, geometry.prefixTokens, notes);
 
   // Globals: stem, patch/pos embedding, pooling head, logits.
   const logits = model.outputs[0].name;
   const headPre = classifierInput(ctx, logits);
   const pooling = windowed ? windowedPooling(ctx, headPre) : tokenRes.length ? poolingOf(ctx, tokenRes[tokenRes.length - 1].out, headPre) : null;
   const pre: [string, string, string][] = [];
-  if (conv.length) pre.push(["stem", conv[0].source, "stem"]);
+  if (units.stem) pre.push(["stem", units.stem, "stem"]);
   if (patch) pre.push(["patch_embed", windowed?.patchEmbed ?? patch.tokens, "embedding"]);
   if (pos) pre.push(["pos_embed", pos.tensor, "embedding"]);
   const post: [string, string, string][] = [];
   if (headPre) post.push(["head.pre", headPre, "head"]);
+  else notes.push("no single classifier input (e.g. DeiT's class and distillation heads averaged): no head.pre site");
   post.push(["logits", logits, "logits"]);
   const sites = siteList(ctx, pre, blocks, post);
   applyOverrides(model, options.extraSites ?? {}, sites, blocks, (t) => sym.get(t) ?? null);
@@ -74,9 +79,11 @@ export function discoverSites(model: OnnxModel, options: SiteOptions = {}): Mode
     tokens: windowed ? windowed.grid[0] * windowed.grid[1] : geometry.tokens,
     prefixTokens: windowed ? 0 : geometry.prefixTokens,
     cls: !windowed && geometry.prefixTokens > 0,
+    prefix: windowed ? [] : prefix,
     blocks,
     residuals: outRes,
     stages: windowed?.stages.length ? windowed.stages : units.stages,
+    blockType: units.blockType,
     ...(pos?.initializer ? { posEmbed: { initializer: pos.initializer, shape: pos.shape } } : {}),
     ...(patch ? { patchEmbed: { weight: patch.weight, shape: patch.shape, patchSize: patch.patchSize } } : {}),
     pooling,

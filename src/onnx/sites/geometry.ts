@@ -150,3 +150,92 @@ export function tokenGeometry(
   }
   return { tokens, grid, patchSize, prefixTokens };
 }
+
+/** One prefix token: its position in the token sequence and what it is (the parameter it is expanded from, e.g. `class_token`, `dist_token`, `register_tokens.2`). */
+export interface PrefixToken {
+  index: number;
+  name: string;
+}
+
+/**
+ * The prefix tokens of the first block's input, traced back through the Concats (and Slices)
+ * that build the token sequence: every token is a patch token or a learned parameter expanded
+ * over the batch. DeiT concatenates class and distillation tokens before the position
+ * embedding, DINOv2 inserts registers after it (`cat(x[:, :1], registers, x[:, 1:])`), so the
+ * count comes from the tokens against the patch grid and the names from this trace. The
+ * analyses take prefix tokens to come first; a model whose patches do not all follow them gets
+ * a note.
+ */
+export function prefixTokensOf(ctx: Ctx, firstToken: Residual | undefined, patch: PatchInfo | null, count: number, notes: string[]): PrefixToken[] {
+  if (count <= 0 || !firstToken) return [];
+  const labels = patch ? tokenLabels(ctx, firstToken.source, patch.tokens, 0) : null;
+  const generic = Array.from({ length: count }, (_, i) => ({ index: i, name: `prefix.${i}` }));
+  if (!labels) {
+    notes.push(`${count} prefix tokens: their sources could not be traced through the token concatenation, named prefix.0…`);
+    return generic;
+  }
+  const first = labels.slice(0, count).every((l) => l !== PATCH) && labels.slice(count).every((l) => l === PATCH);
+  if (!first) {
+    notes.push(`prefix tokens are not all before the patch tokens (${labels.filter((l) => l !== PATCH).length} non-patch tokens); the analyses take the first ${count} tokens as the prefix`);
+    return generic;
+  }
+  return labels.slice(0, count).map((name, index) => ({ index, name }));
+}
+
+const PATCH = "\u0000patch";
+
+/** Per-token labels of a [B, T, D] tensor before the first block, or null where the trace fails. */
+function tokenLabels(ctx: Ctx, t: string, patchTokens: string, depth: number): string[] | null {
+  const s = ctx.one.get(t)?.shape;
+  if (depth > 16 || !s || s.length !== 3) return null;
+  if (t === patchTokens) return new Array<string>(s[1]).fill(PATCH);
+  if (!ctx.data.has(t)) {
+    const init = parameterBehind(ctx, t);
+    const name = init ?? "prefix";
+    return s[1] === 1 ? [name] : Array.from({ length: s[1] }, (_, i) => `${name}.${i}`);
+  }
+  const p = ctx.model.graph.producer.get(t);
+  if (p === undefined) return null;
+  const n = ctx.nodes[p];
+  const axis1 = (a: number | undefined) => a === 1 || a === -2;
+  if (n.opType === "Concat" && axis1(n.attrs.axis as number | undefined)) {
+    const out: string[] = [];
+    for (const x of n.inputs) {
+      const l = tokenLabels(ctx, x, patchTokens, depth + 1);
+      if (!l) return null;
+      out.push(...l);
+    }
+    return out;
+  }
+  if (n.opType === "Slice") {
+    const inner = tokenLabels(ctx, n.inputs[0], patchTokens, depth + 1);
+    const starts = ctx.one.get(n.inputs[1])?.value ?? (n.attrs.starts as number[] | undefined);
+    const ends = ctx.one.get(n.inputs[2])?.value ?? (n.attrs.ends as number[] | undefined);
+    const axes = (n.inputs[3] ? ctx.one.get(n.inputs[3])?.value : undefined) ?? (n.attrs.axes as number[] | undefined);
+    const steps = n.inputs[4] ? ctx.one.get(n.inputs[4])?.value : undefined;
+    if (!inner || !starts || !ends || !axes || starts.length !== 1 || !axis1(axes[0]) || (steps && steps[0] !== 1)) return null;
+    const len = inner.length;
+    const clamp = (v: number) => Math.max(0, Math.min(len, v < 0 ? v + len : v));
+    return inner.slice(clamp(starts[0]), clamp(ends[0]));
+  }
+  // The position embedding (Add of a constant), dropout, casts, norms: token order unchanged.
+  const dataIns = n.inputs.filter((x) => ctx.data.has(x));
+  if (dataIns.length === 1 && ["Add", "Mul", "Sub", "Div", "Identity", "Dropout", "Cast", "LayerNormalization"].includes(n.opType)) {
+    const l = tokenLabels(ctx, dataIns[0], patchTokens, depth + 1);
+    return l && l.length === s[1] ? l : null;
+  }
+  return null;
+}
+
+/** The initializer a constant token tensor is expanded from (through Expand, Tile, reshapes). */
+function parameterBehind(ctx: Ctx, t: string): string | null {
+  for (let k = 0; k < 6; k++) {
+    if (ctx.model.initializers.has(t)) return t;
+    const p = ctx.model.graph.producer.get(t);
+    if (p === undefined) return null;
+    const n = ctx.nodes[p];
+    if (!["Expand", "Tile", "Identity", "Cast", "Unsqueeze", "Reshape", "Slice"].includes(n.opType)) return null;
+    t = n.inputs[0];
+  }
+  return null;
+}

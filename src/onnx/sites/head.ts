@@ -2,7 +2,13 @@
 import { branchNodes } from "./walk.js";
 import { WEIGHTED, type Ctx } from "./types.js";
 
-/** Input of the classifier: the data input of the last weighted op before the logits. */
+const HEAD_ACTIVATIONS = new Set(["Relu", "HardSwish", "Gelu", "Tanh", "Clip", "Sigmoid", "Dropout", "Identity"]);
+
+/**
+ * Input of the classifier: the data input of the last weighted op before the logits, or of
+ * the first Linear of an MLP classifier (MobileNetV3: Linear, Hardswish, Dropout, Linear), so
+ * that `head.pre` is the pooled features in both.
+ */
 export function classifierInput(ctx: Ctx, logits: string): string | null {
   let t = logits;
   for (let k = 0; k < 4; k++) {
@@ -10,11 +16,30 @@ export function classifierInput(ctx: Ctx, logits: string): string | null {
     if (p === undefined) return null;
     const n = ctx.nodes[p];
     const dataIns = n.inputs.filter((x) => ctx.data.has(x));
-    if (WEIGHTED.has(n.opType) && dataIns.length === 1) return dataIns[0];
+    if (WEIGHTED.has(n.opType) && dataIns.length === 1) return mlpHeadInput(ctx, dataIns[0]);
     if (dataIns.length !== 1) return null;
     t = dataIns[0];
   }
   return null;
+}
+
+/** Back from a classifier's input through activation + Linear pairs on [B, C] features. */
+function mlpHeadInput(ctx: Ctx, x: string): string {
+  for (let layer = 0; layer < 3; layer++) {
+    let t = x;
+    let acts = 0;
+    let n = ctx.nodes[ctx.model.graph.producer.get(t) ?? -1];
+    while (n && HEAD_ACTIVATIONS.has(n.opType) && acts < 3) {
+      t = n.inputs[0];
+      acts++;
+      n = ctx.nodes[ctx.model.graph.producer.get(t) ?? -1];
+    }
+    if (!n || acts === 0 || (n.opType !== "Gemm" && n.opType !== "MatMul")) return x;
+    const dataIns = n.inputs.filter((i) => ctx.data.has(i));
+    if (dataIns.length !== 1 || ctx.one.get(dataIns[0])?.shape?.length !== 2) return x;
+    x = dataIns[0];
+  }
+  return x;
 }
 
 /** CLS pooling (Gather/Slice of token 0) or mean pooling (ReduceMean over tokens) after the last block. */

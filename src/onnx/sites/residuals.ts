@@ -92,6 +92,6 @@ export function residualRoles(ctx: Ctx): ResidualRoles {
   if (attnRes.length && conv.length) family = "hybrid";
   else if (attnRes.length) family = "vit";
   else if (tokenRes.length) family = "mixer";
-  else if (conv.length) family = "resnet";
+  else if (conv.length) family = "cnn";
   return { residuals, attnOf, tokenRes, conv, family };
 }

@@ -3,8 +3,22 @@ import type { NodeInfo, OnnxModel } from "../model.js";
 import type { Inferred, SymDim } from "../shapes.js";
 import type { WindowGeometry } from "./windows.js";
 
-/** Architecture family. */
-export type Family = "vit" | "swin" | "resnet" | "mixer" | "hybrid" | "unknown";
+/**
+ * Architecture family: `cnn` for every convolutional network (ResNet, RegNet, EfficientNet,
+ * MobileNet, ConvNeXt; what kind of units it has is `blockType`), `vit` for attention on
+ * tokens, `swin` for windowed attention on a token grid (Swin), `mixer` for token-mixing MLPs,
+ * `hybrid` for convolution units and attention together (MaxViT).
+ */
+export type Family = "vit" | "swin" | "cnn" | "mixer" | "hybrid" | "unknown";
+
+/**
+ * A CNN unit's type, from the convolutions of its long branch: `basic` (two k×k convs,
+ * ResNet-18/34), `bottleneck` (1×1, k×k, 1×1: ResNet-50), `grouped-bottleneck` (a grouped k×k
+ * conv: RegNet X/Y, ResNeXt), `inverted-residual` (a depthwise conv between pointwise ones:
+ * MBConv of EfficientNet, MobileNetV2/V3), `convnext` (depthwise conv then a LayerNorm over
+ * channels), `residual` (anything else with a skip).
+ */
+export type CnnBlockType = "basic" | "bottleneck" | "grouped-bottleneck" | "inverted-residual" | "convnext" | "residual";
 
 /** Head layout of an attention-probability tensor. */
 export type AttentionLayout = "[B,H,T,T]" | "[B*H,T,T]" | "windowed";
@@ -50,6 +64,8 @@ export interface BlockSites {
   attention?: AttentionSite;
   /** Every attention map of the block in depth order, when it has more than one (MaxViT: block then grid attention). */
   attentions?: AttentionSite[];
+  /** CNN units: type, whether a skip adds the input (no skip: no `branch`/`shortcut` sites, no skip ratio), squeeze-excitation. */
+  unit?: { type: CnnBlockType; residual: boolean; squeezeExcitation: boolean };
 }
 
 /** One site in the flat list. */
@@ -72,10 +88,14 @@ export interface ModelSites {
   tokens: number | null;
   prefixTokens: number;
   cls: boolean;
+  /** The prefix tokens in order (class, distillation, register tokens), named by the parameter each is expanded from. */
+  prefix?: { index: number; name: string }[];
   blocks: BlockSites[];
   residuals: Residual[];
-  /** Stages: ResNet units, or Swin/MaxViT blocks, with (windowed transformers) their token grid, stride, window, shift and heads. */
+  /** Stages: CNN units, or Swin/MaxViT blocks, with (windowed attention) their token grid, stride, window, shift and heads. */
   stages: { index: number; units: string[]; shape: SymDim[] | null; grid?: [number, number]; stride?: number; window?: [number, number]; shift?: [number, number]; heads?: number }[];
+  /** The most common CNN unit type (families `cnn`, `hybrid`), else null. */
+  blockType: CnnBlockType | null;
   posEmbed?: { initializer: string; shape: number[] };
   patchEmbed?: { weight: string; shape: number[]; patchSize: number };
   pooling: "cls" | "mean" | null;
