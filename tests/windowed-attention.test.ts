@@ -131,6 +131,20 @@ describe("discoverSites on the small torchvision Swin and MaxViT fixtures", () =
     });
   }
 
+  it("timm_swin op14 (timm layout: [B, L, C] stream, torch.roll, mask as a constant): family swin, 2 stages, traced windows equal the module's geometry", async () => {
+    const m = golden("timm_swin");
+    const s = discoverSites(await loadModel(path.join(models, m.files["14"])));
+    expect(s.family).toBe("swin");
+    expect(s.stages.map((st) => st.units.length)).toEqual([2, 2]);
+    expect(s.stages.map((st) => st.heads)).toEqual([2, 4]);
+    s.blocks.forEach((b, i) => {
+      const w = b.attention!.window!;
+      const ref = m.attention[i];
+      expect([w.kind, w.grid, w.stride, w.window, w.shift, w.heads]).toEqual([ref.kind, ref.grid, ref.stride, ref.window, ref.shift, ref.heads]);
+      expect(b.attention!.tensor).toBe(ref.onnx["14"]);
+    });
+  });
+
   it("tv_maxvit op14: 4 hybrid blocks in depth order, each MBConv + block attention + grid attention", async () => {
     const m = golden("tv_maxvit");
     const s = discoverSites(await loadModel(path.join(models, m.files["14"])));
@@ -159,7 +173,7 @@ describe("discoverSites on the small torchvision Swin and MaxViT fixtures", () =
     });
   });
 
-  for (const name of ["tv_swin", "tv_maxvit"]) {
+  for (const name of ["tv_swin", "tv_maxvit", "timm_swin"]) {
     it(`${name}: the discovered sites carry the torch-hooked activations`, async () => {
       const m = golden(name);
       for (const opset of Object.keys(m.files)) {
@@ -191,7 +205,7 @@ describe("discoverSites on the small torchvision Swin and MaxViT fixtures", () =
 });
 
 describe("analyze on the small Swin and MaxViT fixtures: attention distance and collapse against the torch-hooked maps", () => {
-  for (const [name, opset] of [["tv_swin", "14"], ["tv_swin", "12"], ["tv_maxvit", "14"]]) {
+  for (const [name, opset] of [["tv_swin", "14"], ["tv_swin", "12"], ["tv_maxvit", "14"], ["timm_swin", "14"]]) {
     it(`${name} op${opset}: distance per layer and head within 1e-5 of numpy on the hooked maps; per-stage collapse likewise`, async () => {
       const m = golden(name);
       const res = (await analyze(path.join(models, m.files[opset]), {
