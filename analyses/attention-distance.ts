@@ -180,9 +180,9 @@ function accumulate(attn: Tensor, g: AttentionGeometry, images: number, heads: n
 }
 
 /** Shape checks of per-query sums [B, H, Q, 3] or [B·H, Q, 3]. */
-function querySumsLayout(x: Tensor, g: AttentionGeometry, batchSize: number): { images: number; heads: number } {
+function querySumsLayout(x: Tensor, g: AttentionGeometry, batchSize: number, queries?: number): { images: number; heads: number } {
   const s = x.shape;
-  const n = g.grid[0] * g.grid[1];
+  const n = queries ?? g.grid[0] * g.grid[1];
   if ((s.length !== 3 && s.length !== 4) || s[s.length - 1] !== 3 || s[s.length - 2] !== n) {
     throw new RangeError(`invalid query sums shape [${s}]: expected [B, H, ${n}, 3] or [B·H, ${n}, 3]`);
   }
@@ -192,9 +192,13 @@ function querySumsLayout(x: Tensor, g: AttentionGeometry, batchSize: number): { 
 }
 
 /** Adds per-image means over query patches from per-query sums (same float64 sums as accumulate). */
-function accumulateQuerySums(x: Tensor, g: AttentionGeometry, images: number, heads: number, sums: HeadSums): void {
+function accumulateQuerySums(x: Tensor, g: AttentionGeometry, images: number, heads: number, sums: HeadSums, win?: WindowedLayer): void {
   const S = x.data;
-  const n = g.grid[0] * g.grid[1];
+  const n = win ? win.queries : g.grid[0] * g.grid[1];
+  // Padding queries (windows padded past the grid) are no image token: left out of the mean.
+  const skip = new Uint8Array(n);
+  for (const q of win?.padQueries ?? []) skip[q] = 1;
+  const valid = n - (win?.padQueries.length ?? 0);
   for (let b = 0; b < images; b++) {
     for (let h = 0; h < heads; h++) {
       const base = (b * heads + h) * n * 3;
@@ -202,14 +206,15 @@ function accumulateQuerySums(x: Tensor, g: AttentionGeometry, images: number, he
       let raw = 0;
       let prefix = 0;
       for (let q = 0; q < n; q++) {
+        if (skip[q]) continue;
         const weighted = S[base + 3 * q];
         raw += weighted;
         renorm += weighted / S[base + 3 * q + 1];
         prefix += S[base + 3 * q + 2];
       }
-      sums.renormalised[h] += renorm / n;
-      sums.raw[h] += raw / n;
-      sums.prefixMass[h] += prefix / n;
+      sums.renormalised[h] += renorm / valid;
+      sums.raw[h] += raw / valid;
+      sums.prefixMass[h] += prefix / valid;
     }
   }
   sums.images += images;
@@ -251,10 +256,37 @@ export function attentionDistance(attn: Tensor, options: AttentionDistanceOption
 // ---------------------------------------------------------------------------------------------
 // Reducer
 
+/**
+ * One windowed attention layer (Swin window, MaxViT block or grid attention): queries are the
+ * (window, token) pairs of the map, so every image token is a query once; distances are
+ * between image cells at `stride` input pixels (docs/methods.md, windowed attention).
+ */
+export interface WindowedLayer {
+  layer: number;
+  stage: number;
+  kind: "window" | "grid" | "global";
+  grid: [number, number];
+  stride: number;
+  window: [number, number];
+  dilation: [number, number];
+  shift: [number, number];
+  heads: number;
+  /** Queries per image in the per-query sums (windows · tokens per window). */
+  queries: number;
+  /** Query indices that are padding tokens (windows padded past the grid), left out of the mean. */
+  padQueries: number[];
+  /** Mean distance (px) of uniform attention over the keys of an unshifted window of this geometry, query included. */
+  uniform: number;
+}
+
 /** Reducer configuration: the model's token geometry and the reported weighting. */
 export interface AttentionDistanceConfig extends AttentionGeometry {
   weighting?: AttentionWeighting;
+  /** Per-layer geometry of windowed attention; the layers listed here take per-query sums over their windows. */
+  windows?: WindowedLayer[];
 }
+
+type Settings = Required<AttentionGeometry> & { weighting: AttentionWeighting; windows?: WindowedLayer[] };
 
 /** One layer's float64 sums over images: per-head sums of per-image means, and image counts. */
 export interface AttentionDistanceLayerState {
@@ -269,7 +301,7 @@ export interface AttentionDistanceLayerState {
 /** Plain-data reducer state. */
 export interface AttentionDistanceState {
   analysis: "attention";
-  settings: Required<AttentionDistanceConfig>;
+  settings: Settings;
   layers: AttentionDistanceLayerState[];
 }
 
@@ -286,9 +318,15 @@ export type AttentionDistanceInput =
 /** Finalized result: L × H matrices (rows in ascending layer order). */
 export interface AttentionDistanceResult {
   analysis: "attention";
-  settings: Required<AttentionDistanceConfig> & { units: "px"; default: "renormalised" };
+  settings: Settings & { units: "px"; default: "renormalised" };
   layers: number[];
+  /** Columns of the matrices: the most heads of any layer (windowed models change heads per stage; missing heads are NaN). */
   heads: number;
+  /** Heads of each layer. */
+  headsPerLayer: number[];
+  /** Windowed models: each layer's stage and its window's uniform-attention distance (px). */
+  stages?: number[];
+  windowUniform?: number[];
   /** Images per layer (the minimum over heads, which agree unless states were mis-merged). */
   images: number[];
   /** MAD under `settings.weighting`, [L, H]. */
@@ -340,19 +378,25 @@ export const attentionDistanceReducer: Reducer<AttentionDistanceConfig, Attentio
   init(config) {
     validateGeometry(config);
     const weighting = validateWeighting(config.weighting ?? "renormalised");
+    for (const w of config.windows ?? []) {
+      if (!Number.isInteger(w.queries) || w.queries < 1 || !Number.isInteger(w.heads) || w.heads < 1) throw new RangeError(`invalid windowed layer ${w.layer}: ${w.heads} heads, ${w.queries} queries`);
+    }
     return {
       analysis: "attention",
-      settings: { grid: [config.grid[0], config.grid[1]], patchSize: config.patchSize, prefixTokens: config.prefixTokens, weighting },
+      settings: { grid: [config.grid[0], config.grid[1]], patchSize: config.patchSize, prefixTokens: config.prefixTokens, weighting, ...(config.windows?.length ? { windows: config.windows } : {}) },
       layers: [],
     };
   },
   update(state, input) {
     const { layer, batchSize } = input;
     if (!Number.isInteger(layer) || layer < 0) throw new RangeError(`invalid layer: ${layer}`);
-    const { images, heads } = "querySums" in input ? querySumsLayout(input.querySums, state.settings, batchSize) : attentionLayout(input.attention, state.settings, batchSize);
+    const win = state.settings.windows?.find((w) => w.layer === layer);
+    if (win && !("querySums" in input)) throw new RangeError(`invalid input for windowed layer ${layer}: per-query sums are needed`);
+    const { images, heads } = "querySums" in input ? querySumsLayout(input.querySums, state.settings, batchSize, win?.queries) : attentionLayout(input.attention, state.settings, batchSize);
+    if (win && heads !== win.heads) throw new RangeError(`invalid attention for layer ${layer}: ${heads} heads, its geometry has ${win.heads}`);
     const s = findLayer(state, layer, heads);
     const sums: HeadSums = { images: 0, heads, renormalised: s.renormalised, raw: s.raw, prefixMass: s.prefixMass };
-    if ("querySums" in input) accumulateQuerySums(input.querySums, state.settings, images, heads, sums);
+    if ("querySums" in input) accumulateQuerySums(input.querySums, state.settings, images, heads, sums, win);
     else accumulate(input.attention, state.settings, images, heads, sums);
     for (let h = 0; h < heads; h++) s.counts[h] += images;
     return state;
@@ -360,7 +404,7 @@ export const attentionDistanceReducer: Reducer<AttentionDistanceConfig, Attentio
   merge(a, b) {
     const x = a.settings;
     const y = b.settings;
-    if (x.grid[0] !== y.grid[0] || x.grid[1] !== y.grid[1] || x.patchSize !== y.patchSize || x.prefixTokens !== y.prefixTokens || x.weighting !== y.weighting) {
+    if (x.grid[0] !== y.grid[0] || x.grid[1] !== y.grid[1] || x.patchSize !== y.patchSize || x.prefixTokens !== y.prefixTokens || x.weighting !== y.weighting || JSON.stringify(x.windows ?? []) !== JSON.stringify(y.windows ?? [])) {
       throw new RangeError(`invalid merge: settings differ (${JSON.stringify(x)} vs ${JSON.stringify(y)})`);
     }
     for (const lb of b.layers) {
@@ -377,9 +421,11 @@ export const attentionDistanceReducer: Reducer<AttentionDistanceConfig, Attentio
   finalize(state) {
     const L = state.layers.length;
     if (L === 0) throw new Error("attention-distance: no attention was seen");
-    const H = state.layers[0].heads;
-    for (const l of state.layers) if (l.heads !== H) throw new RangeError(`invalid state: layer ${l.layer} has ${l.heads} heads, layer ${state.layers[0].layer} has ${H}`);
-    const mat = (): Matrix => ({ data: new Float64Array(L * H), shape: [L, H] });
+    const windowed = Boolean(state.settings.windows?.length);
+    // Heads may change per layer only in windowed models (stages); then missing heads are NaN.
+    const H = Math.max(...state.layers.map((l) => l.heads));
+    if (!windowed) for (const l of state.layers) if (l.heads !== H) throw new RangeError(`invalid state: layer ${l.layer} has ${l.heads} heads, layer ${state.layers[0].layer} has ${H}`);
+    const mat = (): Matrix => ({ data: new Float64Array(L * H).fill(NaN), shape: [L, H] });
     const renormalised = mat();
     const raw = mat();
     const prefixMass = mat();
@@ -388,7 +434,7 @@ export const attentionDistanceReducer: Reducer<AttentionDistanceConfig, Attentio
     const images: number[] = [];
     state.layers.forEach((l, i) => {
       let minCount = Infinity;
-      for (let h = 0; h < H; h++) {
+      for (let h = 0; h < l.heads; h++) {
         const c = l.counts[h];
         minCount = Math.min(minCount, c);
         renormalised.data[i * H + h] = l.renormalised[h] / c;
@@ -399,7 +445,7 @@ export const attentionDistanceReducer: Reducer<AttentionDistanceConfig, Attentio
     });
     const distance = state.settings.weighting === "raw" ? raw : renormalised;
     for (let i = 0; i < L; i++) {
-      const order = Array.from({ length: H }, (_, h) => h).sort((p, q) => distance.data[i * H + p] - distance.data[i * H + q] || p - q);
+      const order = Array.from({ length: state.layers[i].heads }, (_, h) => h).sort((p, q) => distance.data[i * H + p] - distance.data[i * H + q] || p - q);
       order.forEach((h, r) => {
         sortedHeads.data[i * H + r] = h;
         sortedDistance.data[i * H + r] = distance.data[i * H + h];
@@ -411,6 +457,13 @@ export const attentionDistanceReducer: Reducer<AttentionDistanceConfig, Attentio
       settings: { ...state.settings, grid: [grid[0], grid[1]], units: "px", default: "renormalised" },
       layers: state.layers.map((l) => l.layer),
       heads: H,
+      headsPerLayer: state.layers.map((l) => l.heads),
+      ...(windowed
+        ? {
+            stages: state.layers.map((l) => state.settings.windows!.find((w) => w.layer === l.layer)?.stage ?? -1),
+            windowUniform: state.layers.map((l) => state.settings.windows!.find((w) => w.layer === l.layer)?.uniform ?? NaN),
+          }
+        : {}),
       images,
       distance,
       renormalised,

@@ -43,6 +43,12 @@ export interface CollapseResult {
   images: number;
   matrix: { data: Float64Array; shape: [number, number]; rows: string[]; cols: string[] };
   warnings: string[];
+  /**
+   * Windowed models (Swin, MaxViT): one result per group of layers with maps of one shape
+   * within a stage (its `stage`); `matrix` then joins them, NaN between groups. `tokens` of a
+   * windowed group counts key columns per image and head (windows · tokens per window).
+   */
+  groups?: (CollapseResult & { stage: number })[];
 }
 
 /**

@@ -120,7 +120,7 @@ export function demoReportData(): ReportData {
       created: "2026-11-22T05:30:00Z",
       models: [
         { id: "vit", label: HOSTILE.label, file: "models/vit_b16.onnx", sha256: "9f2c".padEnd(64, "0"), family: "vit", sites: vit.length },
-        { id: "resnet", label: "ResNet-50", file: `models/${HOSTILE.img}.onnx`, sha256: "41ab".padEnd(64, "7"), family: "resnet", sites: res.length },
+        { id: "resnet", label: "ResNet-50", file: `models/${HOSTILE.img}.onnx`, sha256: "41ab".padEnd(64, "7"), family: "cnn", sites: res.length },
       ],
       data: { path: "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte", images: 2560, sampleDigest: "sha256:" + "c0ffee".padEnd(64, "1") },
       settings: { estimator: "minibatch-unbiased", tokens: "all", batchSize: 256, batches: 10, seed: 0, sites: "all", attention: "renormalised" },

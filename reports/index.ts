@@ -10,7 +10,10 @@ export {
   attentionFigures,
   skipFigure,
   probesFigure,
+  probesFigures,
   localisationFigure,
+  localisationGrid,
+  collapseFigures,
   posEmbedFigure,
   filtersFigure,
   collapseFigure,
@@ -21,6 +24,7 @@ export {
   type FigureKind,
   type SectionSpec,
 } from "./specs.js";
+export { findings, findingsText, farMean, ownPatchRatio, depthAt90, spearman, pearson, TIE, LOCAL, type Finding, type Verdict } from "./findings.js";
 export { escapeHtml, escapeAttribute, scriptJson } from "./escape.js";
 export { png, pngDataURL } from "./png.js";
 export { demoReportData } from "./demo.js";

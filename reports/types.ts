@@ -25,6 +25,16 @@ export interface ReportModel {
   family: string;
   /** Number of tapped sites. */
   sites: number;
+  /** Prefix (CLS-like) tokens before the patch tokens; 0 for a GAP ViT, absent when unknown. */
+  prefixTokens?: number;
+  /** Set for an inference-ablation variant: the block whose residuals were removed. */
+  ablatedBlock?: number;
+  /**
+   * Training data as declared (model card or a flag), never guessed: images seen in training
+   * and an id of the recipe (architecture, configuration, optimiser, schedule). Checkpoints
+   * with equal `recipe` and different `images` are what the data-scale panel compares.
+   */
+  training?: { images: number; recipe: string; untrained?: boolean };
 }
 
 /** One sanity check recorded by the run (METHODS.md checks, e.g. CKA(X, X) = 1). */
@@ -82,7 +92,9 @@ export interface AttentionDistance {
   ceiling: number;
   /** Weighting id, e.g. "renormalised". */
   weighting?: string;
-  layers: { layer: number; heads: number[]; clsMass?: number[] }[];
+  /** `stage`: the layer's stage (windowed or hierarchical models); views group layers by it. */
+  /** `ceiling`: this layer's own uniform-attention value when it differs (a window instead of the grid). */
+  layers: { layer: number; heads: number[]; clsMass?: number[]; stage?: string; ceiling?: number }[];
 }
 
 /** Skip-connection norm ratios ‖z‖/‖f(z)‖ of one model (METHODS.md §3). */
@@ -109,6 +121,8 @@ export interface Localisation {
   model: string;
   /** Input grid [g, g]. */
   grid: [number, number];
+  /** The site (layer) of the maps, e.g. "blocks.5.out". */
+  site?: string;
   /** One CKA map per token position, row-major over the grid. */
   maps: { position: [number, number]; label: string; data: Numbers }[];
 }
@@ -141,6 +155,8 @@ export interface Filters {
 /** Attention collapse (METHODS.md §7): layers × layers cosine similarity. */
 export interface Collapse extends Heatmap {
   model: string;
+  /** Per row (layer): its stage, for windowed or hierarchical models; the view splits by it. */
+  stages?: string[];
 }
 
 /** A generic line panel (data scale, ablation). */
@@ -151,6 +167,8 @@ export interface LinePanel {
   caption?: string;
   xLabel: string;
   yLabel: string;
+  /** A categorical x axis: point x = k is drawn at category k (e.g. intact, block 3 ablated). */
+  xCategories?: string[];
   series: { name: string; points: { x: number; y: number; label?: string }[] }[];
 }
 
@@ -208,4 +226,11 @@ export interface ReportData {
   sections?: GenericSection[];
   /** Why a section is absent or partial, e.g. { attentionDistance: "ResNet-50 has no attention" }. */
   omitted?: Partial<Record<SectionId, string>>;
+  /**
+   * Analyses skipped for a model, one line each (results' `skippedAnalyses`), keyed by the
+   * section they would have filled ("run" for an analysis without a section of its own).
+   */
+  skippedAnalyses?: { section: SectionId | "run"; analysis: string; model?: string; reason: string }[];
+  /** Option values used otherwise than given for a model (results' `substitutions`), by section. */
+  substitutions?: { section: SectionId | "run"; analysis: string; model: string; option: string; given: string; used: string; reason: string }[];
 }

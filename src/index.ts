@@ -17,7 +17,9 @@ export type { InspectResult } from "./onnx/inspect.js";
 // Figures for notebooks (SVG/HTML markup) and tslab display.
 export * as figures from "./api/figures.js";
 export { display } from "./api/figures.js";
-export { reportData } from "./output/report-data.js";
+export { reportData, type ReportDataOptions } from "./output/report-data.js";
+export { findings, findingsText, type Finding, type Verdict } from "../reports/findings.js";
+export { writeFigures } from "./api/export.js";
 export type { ReportData } from "../reports/types.js";
 
 // Linear CKA (METHODS.md §1).

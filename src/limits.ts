@@ -6,9 +6,9 @@
  * Estimates (documented in the CLI help and README):
  * - model file: size × {@link MODEL_FILE_FACTOR} (the bytes we read, the copy onnxruntime parses
  *   them into, and its optimised/pre-packed initializers);
- * - model run: the file estimate plus the activations of one batch: the sum of the bytes of every
- *   node output whose shape static inference knows (an upper bound of onnxruntime's peak: its
- *   planner reuses buffers, but the exposed site tensors are all held at once);
+ * - model run: src/plan/memory.ts, from the tapped graphs and {@link graphMemory} below (tensor
+ *   lifetimes through a model of onnxruntime's arena), checked before the first batch and used to
+ *   choose `--batch auto`;
  * - image: width × height × channels × (bytes per sample + 4) from the header (the decoded pixels
  *   plus their float32 copy), read with sharp's metadata, which parses only the header.
  *
@@ -111,11 +111,13 @@ export async function checkModelFile(file: string, max = limit): Promise<number>
 }
 
 /**
- * Estimated bytes to run `model` on one batch: file bytes × MODEL_FILE_FACTOR plus every node
- * output statically inferred for `batch` × the input shape. Throws InputError (naming the model)
- * above `maxMemory`, before onnxruntime sees the bytes.
+ * Estimated bytes of one plain run of `model` at `batch` (the probe run of planning, before any
+ * tap): file bytes × MODEL_FILE_FACTOR plus the arena of {@link graphMemory} over the statically
+ * inferred shapes, every graph output held. Throws InputError (naming the model) above
+ * `maxMemory`, before onnxruntime sees the bytes: a dimension that asks for terabytes is refused.
+ * The run itself is estimated from its tapped graphs (src/plan/memory.ts).
  *
- * @example modelMemory(model, { batch: 64, inputShape: [64, 3, 224, 224] }); // ≈ 6e9 for ViT-B/16
+ * @example modelMemory(model, { batch: 2, inputShape: [2, 3, 224, 224] }); // ≈ 1.1e9 for ViT-B/16
  */
 export function modelMemory(model: OnnxModel, options: { batch: number; inputShape?: readonly number[]; maxMemory?: number }): number {
   const max = options.maxMemory ?? limit;
@@ -130,15 +132,15 @@ export function modelMemory(model: OnnxModel, options: { batch: number; inputSha
     shapes = undefined; // inference is best-effort; onnxruntime's own checks still apply
   }
   if (shapes) {
-    for (const n of model.nodes) {
-      for (const o of n.outputs) {
-        const s = shapes.get(o)?.shape;
-        if (!s) continue;
-        let count = 1;
-        for (const d of s) count *= d >= 0 ? d : 0;
-        need += count * (DTYPE_BYTES[shapes.get(o)!.dtype] ?? 4);
-      }
-    }
+    const size = (t: string) => {
+      const s = model.initializers.has(t) ? undefined : shapes!.get(t);
+      if (!s?.shape) return 0;
+      let count = DTYPE_BYTES[s.dtype] ?? 4;
+      for (const d of s.shape) count *= d >= 0 ? d : 0;
+      return count;
+    };
+    const nodes = model.graph.order.map((i) => model.nodes[i]).map((n) => ({ op: n.opType, inputs: n.inputs, outputs: n.outputs }));
+    need += graphMemory(nodes, size, model.outputs.map((o) => o.name)).arena;
   }
   if (!Number.isFinite(need) || need > max) refuse(model.path, `running this model on batches of ${options.batch}`, need, max);
   return need;
@@ -204,4 +206,157 @@ export async function writeProblem(dir: string, error: unknown): Promise<string>
     if (up === d) return own;
     d = up;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peak memory of one graph run (issue 14, item 7)
+
+/** One node as the lifetime model sees it. */
+export interface MemoryNode {
+  op: string;
+  inputs: readonly string[];
+  outputs: readonly string[];
+}
+
+/**
+ * Ops whose output onnxruntime's CPU kernels give the input's buffer (a view, no allocation):
+ * the buffer then lives until the last consumer of either.
+ */
+const ALIAS_OPS = new Set(["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"]);
+
+/** onnxruntime's BFC arena: 256-byte granules, a first region of 1 MiB, each next region twice the last (kNextPowerOfTwo). */
+const ARENA_ALIGN = 256;
+const ARENA_FIRST_REGION = 2 ** 20;
+/** A free chunk is split for a smaller request when it is at least twice the request or would waste this much (onnxruntime's max_dead_bytes_per_chunk). */
+const ARENA_MAX_DEAD = 128 * 2 ** 20;
+
+/**
+ * A model of onnxruntime's BFC arena (onnxruntime/core/framework/bfc_arena.cc): requests are
+ * served best-fit from free chunks (split when much larger, coalesced with free neighbours when
+ * released); when none fits, a new region is reserved: the next region size, doubled until the
+ * request fits (kNextPowerOfTwo), and the size after it doubles again. Regions are never
+ * returned, but only the pages a tensor was ever written to are resident: `resident` counts,
+ * per region, the furthest byte ever handed out (the arena keeps what it grew to).
+ */
+class Arena {
+  regions: { size: number; touched: number; chunks: { off: number; size: number; free: boolean }[] }[] = [];
+  next = ARENA_FIRST_REGION;
+
+  get resident(): number {
+    return this.regions.reduce((a, r) => a + r.touched, 0);
+  }
+
+  alloc(bytes: number): { r: number; off: number } {
+    const want = Math.max(ARENA_ALIGN, Math.ceil(bytes / ARENA_ALIGN) * ARENA_ALIGN);
+    let best: { r: number; c: number } | undefined;
+    let bestSize = Infinity;
+    this.regions.forEach((reg, r) => reg.chunks.forEach((ch, c) => {
+      if (ch.free && ch.size >= want && ch.size < bestSize) {
+        best = { r, c };
+        bestSize = ch.size;
+      }
+    }));
+    if (!best) {
+      let grown = false;
+      while (this.next < want) {
+        this.next *= 2;
+        grown = true;
+      }
+      const size = this.next;
+      if (!grown) this.next *= 2;
+      this.regions.push({ size, touched: 0, chunks: [{ off: 0, size, free: true }] });
+      best = { r: this.regions.length - 1, c: 0 };
+    }
+    const chunks = this.regions[best.r].chunks;
+    const ch = chunks[best.c];
+    if (ch.size >= 2 * want || ch.size - want >= ARENA_MAX_DEAD) {
+      chunks.splice(best.c + 1, 0, { off: ch.off + want, size: ch.size - want, free: true });
+      ch.size = want;
+    }
+    ch.free = false;
+    const reg = this.regions[best.r];
+    reg.touched = Math.max(reg.touched, ch.off + want);
+    return { r: best.r, off: ch.off };
+  }
+
+  release(at: { r: number; off: number }): void {
+    const chunks = this.regions[at.r].chunks;
+    const c = chunks.findIndex((x) => x.off === at.off);
+    chunks[c].free = true;
+    if (c + 1 < chunks.length && chunks[c + 1].free) {
+      chunks[c].size += chunks[c + 1].size;
+      chunks.splice(c + 1, 1);
+    }
+    if (c > 0 && chunks[c - 1].free) {
+      chunks[c - 1].size += chunks[c].size;
+      chunks.splice(c, 1);
+    }
+  }
+}
+
+/**
+ * Elementwise ops whose onnxruntime kernels may write into an input's buffer when that input is
+ * not read again (the allocation planner's in-place reuse, and what Conv+Add+ReLU fusion amounts to).
+ */
+const INPLACE_OPS = new Set(["Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip", "Erf", "Neg", "Exp", "Sqrt", "Add", "Sub", "Mul", "Div", "Cast"]);
+
+/**
+ * Peak bytes of one run of a graph: every tensor lives from its producer to its last consumer
+ * (a view op extends its input's buffer instead of allocating; an elementwise op whose input is
+ * read for the last time writes into it), graph outputs until the run returns; allocations go
+ * through a model of onnxruntime's arena, whose size after the run (what it grew to, kept for
+ * later runs) is `arena`; `live` is the largest sum of live buffers. `bytes(t)` is a tensor's size
+ * (0 for an initializer, a graph input or an unknown shape).
+ *
+ * @example graphMemory([{ op: "Relu", inputs: ["x"], outputs: ["y"] }], (t) => (t === "y" ? 4e6 : 0), ["y"]) // { live: 4e6, arena: 4194304 }
+ */
+export function graphMemory(nodes: readonly MemoryNode[], bytes: (tensor: string) => number, outputs: readonly string[]): { live: number; arena: number } {
+  const lastUse = new Map<string, number>();
+  nodes.forEach((n, i) => {
+    for (const t of n.inputs) if (t) lastUse.set(t, i);
+  });
+  for (const o of outputs) lastUse.set(o, Infinity);
+  type Buffer = { at: { r: number; off: number }; size: number; end: number };
+  const buffer = new Map<string, Buffer>();
+  const live: Buffer[] = [];
+  const arena = new Arena();
+  let total = 0;
+  let peak = 0;
+  nodes.forEach((n, i) => {
+    const taken = new Set<Buffer>();
+    for (const o of n.outputs) {
+      if (!o) continue;
+      const end = Math.max(lastUse.get(o) ?? i, i);
+      if (ALIAS_OPS.has(n.op) && n.inputs[0] && buffer.has(n.inputs[0])) {
+        const b = buffer.get(n.inputs[0])!;
+        b.end = Math.max(b.end, end);
+        buffer.set(o, b);
+        continue;
+      }
+      const size = bytes(o);
+      if (!(size > 0)) continue;
+      if (INPLACE_OPS.has(n.op)) {
+        const b = n.inputs.map((t) => buffer.get(t)).find((x) => x && x.end === i && x.size === size && !taken.has(x));
+        if (b) {
+          taken.add(b);
+          b.end = end;
+          buffer.set(o, b);
+          continue;
+        }
+      }
+      const b: Buffer = { at: arena.alloc(size), size, end };
+      taken.add(b);
+      buffer.set(o, b);
+      live.push(b);
+      total += size;
+    }
+    peak = Math.max(peak, total);
+    for (let k = live.length - 1; k >= 0; k--) {
+      if (live[k].end > i) continue;
+      arena.release(live[k].at);
+      total -= live[k].size;
+      live.splice(k, 1);
+    }
+  });
+  return { live: peak, arena: arena.resident };
 }

@@ -103,10 +103,14 @@ export const RUN_OPTIONS = [
   option<"data", string | DataSource>({ key: "data", flag: "--data <path>", description: "image folder, IDX file, .npy array or CSV manifest", owner: "run" }),
   option<"labels", string>({ key: "labels", flag: "--labels <path>", description: "labels file for the data (IDX or .npy) when they are not in the data itself", owner: "run" }),
   option<"trainData", string | DataSource>({ key: "trainData", flag: "--train-data <path>", description: "training split for the linear probes (same formats as --data)", owner: "run" }),
+  option<"classes", string>({ key: "classes", flag: "--classes <file>", description: "the model's class names in its output order (one per line, or a JSON list): image-folder classes are matched to them by name (default: the model card's \"classes\", else the ONNX metadata_props \"classes\")", owner: "run" }),
   option<"trainLabels", string>({ key: "trainLabels", flag: "--train-labels <path>", description: "labels for --train-data", owner: "run" }),
   option<"limit", number>({ key: "limit", flag: "--limit <n>", description: "number of images (default: all)", parse: positiveInt("limit"), owner: "run" }),
   defaulted<"seed", number>({ key: "seed", flag: "--seed <n>", description: "seed for sampling and reshuffles", default: 0, parse: nonNegativeInt("seed"), owner: "run", record: true }),
-  defaulted<"batch", number>({ key: "batch", flag: "--batch <n>", description: "batch size (the CKA minibatch n; ≥ 4 for the unbiased estimator)", default: 64, parse: positiveInt("batch"), owner: "run", record: true }),
+  defaulted<"batch", number | "auto">({
+    key: "batch", flag: "--batch <n>", description: "batch size (the CKA minibatch n; ≥ 4 for the unbiased estimator), or auto: the largest power of two up to 64 whose estimated memory fits --max-memory",
+    default: "auto", parse: (s) => (s === "auto" ? "auto" : positiveInt("batch")(s)), owner: "run", record: true,
+  }),
   option<"extraSites", Record<string, string | RegExp>>({ key: "extraSites", description: "extra or overriding sites: canonical name → exporter tensor name or RegExp", owner: "run" }),
   option<"preprocess", PreprocessOptions["preset"]>({
     key: "preprocess", flag: "--preprocess <preset>", description: "preprocessing preset (default: the model card next to the model, else imagenet)",
@@ -129,6 +133,7 @@ export const RUN_OPTIONS = [
   }),
   option<"checkpoint", string>({ key: "checkpoint", description: "checkpoint file (state saved every `checkpointEvery` batches)", owner: "run" }),
   defaulted<"checkpointEvery", number>({ key: "checkpointEvery", flag: "--checkpoint-every <k>", description: "save reducer state every k batches", default: 10, parse: positiveInt("checkpoint-every"), owner: "run" }),
+  option<"figures", string>({ key: "figures", flag: "--figures <dir>", description: "also write every figure of the report as SVG and PNG into this folder", owner: "run" }),
   option<"resume", boolean>({ key: "resume", flag: "--resume", description: "resume from the checkpoint next to --out", owner: "run" }),
   option<"skipBad", boolean>({ key: "skipBad", flag: "--skip-bad", description: "skip unreadable images (counted in the results) instead of stopping", owner: "run" }),
   option<"maxMemory", number>({

@@ -1,8 +1,9 @@
 /**
  * The demo report as a person sees it: `seelike demo` on the shipped zoo and probe set, opened
  * from disk in Debian's Chromium. No console errors, no network, every section drawn, a hover
- * shows the value that results.json holds, Save SVG gives a valid file; a screenshot is kept in
- * test-artifacts/demo.png.
+ * shows the value that results.json holds, Save SVG gives a valid file; the layout a reader sees
+ * at 1400×900 (findings first, nothing clipped or cut, one save bar per figure) and at 700 px;
+ * screenshots are kept in test-artifacts/ (demo.png, layout/demo-*.png).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { spawn } from "node:child_process";
@@ -11,6 +12,7 @@ import { pathToFileURL } from "node:url";
 import { JSDOM } from "jsdom";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { figureColumns, layoutProblems, measureLayout, type Layout } from "./helpers/layout.js";
 
 const root = resolve(__dirname, "..");
 const CHROMIUM = "/usr/bin/chromium";
@@ -35,6 +37,8 @@ describe.skipIf(!ready)("seelike demo report in Chromium", () => {
   let browser: Browser;
   let page: Page;
   let results: any;
+  let wide: Page;
+  let layout: Layout;
   const requests: string[] = [];
   const errors: string[] = [];
 
@@ -42,7 +46,7 @@ describe.skipIf(!ready)("seelike demo report in Chromium", () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     const out = join(ARTIFACTS, "demo", "demo.html");
     // async: a synchronous wait blocks the test worker's RPC for the whole demo run
-    const r = await run(process.execPath, [join(root, "bin/seelike.js"), "demo", "--limit", "600", "--quiet", "--out", out]);
+    const r = await run(process.execPath, [join(root, "bin/seelike.js"), "demo", "--limit", "600", "--quiet", "--out", out, "--figures", join(ARTIFACTS, "demo", "figures")]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/report: .*demo\.html/);
     results = JSON.parse(readFileSync(join(ARTIFACTS, "demo", "demo", "results.json"), "utf8"));
@@ -59,6 +63,14 @@ describe.skipIf(!ready)("seelike demo report in Chromium", () => {
     await page.goto(pathToFileURL(out).href);
     await page.waitForSelector("html[data-ready=true]", { timeout: 60_000 });
     await page.screenshot({ path: join(ARTIFACTS, "demo.png"), fullPage: true });
+    wide = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await wide.goto(pathToFileURL(out).href);
+    await wide.waitForSelector("html[data-ready=true]", { timeout: 60_000 });
+    layout = await measureLayout(wide);
+    mkdirSync(join(ARTIFACTS, "layout"), { recursive: true });
+    await wide.screenshot({ path: join(ARTIFACTS, "layout", "demo-1400x900.png") });
+    await wide.screenshot({ path: join(ARTIFACTS, "layout", "demo-1400-full.png"), fullPage: true });
+    writeFileSync(join(ARTIFACTS, "layout", "demo-layout.json"), JSON.stringify(layout, null, 1));
   }, 660_000);
 
   afterAll(async () => {
@@ -110,5 +122,45 @@ describe.skipIf(!ready)("seelike demo report in Chromium", () => {
     const doc = new JSDOM(text, { contentType: "image/svg+xml" }).window.document;
     expect(doc.documentElement.localName).toBe("svg");
     expect(doc.querySelectorAll("circle").length).toBeGreaterThan(10);
+  });
+
+  test("at 1400×900 the findings come first and the first figure starts above 1,800 px; nothing is clipped, cut or repeated", async () => {
+    expect(layoutProblems(layout)).toEqual([]);
+    expect(await wide.locator("section#findings li[data-finding]").count()).toBeGreaterThanOrEqual(12);
+    const order = await wide.$$eval("body > section", (s) => s.map((x) => x.id));
+    expect(order[0]).toBe("findings");
+    expect(order[order.length - 1]).toBe("run");
+    // Small multiples: two columns on a wide screen.
+    expect(await figureColumns(wide, "cka")).toBe(2);
+    expect(await wide.locator("#run details.sanity > summary").textContent()).toMatch(/^\d+ of \d+ passed/);
+  });
+
+  test("at 700 px the figures stack in one column and still fit", async () => {
+    await wide.setViewportSize({ width: 700, height: 900 });
+    const narrow = await measureLayout(wide);
+    await wide.screenshot({ path: join(ARTIFACTS, "layout", "demo-700.png") });
+    expect(await figureColumns(wide, "cka")).toBe(1);
+    expect(narrow.outside).toEqual([]);
+    expect(narrow.overflowing).toEqual([]);
+    await wide.setViewportSize({ width: 1400, height: 900 });
+  });
+
+  test("every finding's link leads to a figure of the page, and the findings' numbers are those of results.json", async () => {
+    const links = await wide.$$eval("section#findings a[href^='#figure-']", (as) => as.map((a) => a.getAttribute("href")!.slice(1)));
+    expect(links.length).toBeGreaterThanOrEqual(8);
+    for (const id of links) expect(await wide.locator(`[id="${id}"]`).count(), id).toBe(1);
+    // The skip-ratio finding quotes the median over vit-tiny's spatial tokens, from results.json.
+    const spatial = results.skip["vit-tiny"].residuals.map((e: any) => e["mean-of-ratios"].spatial).sort((a: number, b: number) => a - b);
+    const n = spatial.length;
+    const median = n % 2 ? spatial[(n - 1) / 2] : (spatial[n / 2 - 1] + spatial[n / 2]) / 2;
+    expect(await wide.locator('li[data-finding="skip-vit-cnn"]').textContent()).toContain(median.toFixed(2));
+  });
+
+  test("--figures wrote every figure of the report as an SVG and a PNG", async () => {
+    const ids: string[] = await wide.$$eval("figure[data-figure]", (f) => f.map((x) => x.getAttribute("data-figure")!));
+    for (const id of ids) {
+      expect(existsSync(join(ARTIFACTS, "demo", "figures", `${id}.svg`)), id).toBe(true);
+      expect(readFileSync(join(ARTIFACTS, "demo", "figures", `${id}.png`)).subarray(1, 4).toString("latin1"), id).toBe("PNG");
+    }
   });
 });

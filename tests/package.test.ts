@@ -156,3 +156,15 @@ describe("npm pack", () => {
     expect(missing).toEqual([]);
   });
 });
+
+describe("the repository", () => {
+  // Twice a worktree's node_modules/.cache links were committed; merging them replaced the
+  // main checkout's installed packages and full-size exports with links to themselves.
+  it("tracks no symbolic link and nothing under node_modules, .cache, dist or test-artifacts", () => {
+    const out = execFileSync("git", ["ls-files", "-s"], { encoding: "utf8" });
+    const links = out.split("\n").filter((l) => l.startsWith("120000 ")).map((l) => l.split("\t")[1]);
+    expect(links).toEqual([]);
+    const generated = out.split("\n").map((l) => l.split("\t")[1]).filter((f) => f && /^(node_modules|\.cache|dist|test-artifacts)(\/|$)/.test(f));
+    expect(generated).toEqual([]);
+  });
+});

@@ -73,7 +73,7 @@ describe("one name per analysis in a run's outputs", () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it("results keys are the analysis ids (plus CKA's dataScale), and each section is stamped with its id", () => {
-    const base = new Set(["schema", "settings", "shard", "timings", "models", "skipped", "warnings", "dataScale"]);
+    const base = new Set(["schema", "settings", "shard", "timings", "models", "skipped", "warnings", "dataScale", "skippedAnalyses", "substitutions", "memory"]);
     const r = run.results as unknown as Record<string, unknown>;
     for (const k of Object.keys(r)) expect(base.has(k) || (ANALYSES as readonly string[]).includes(k), `results key ${k}`).toBe(true);
     for (const id of ["cka", "attention", "skip", "localisation", "probes", "embeddings", "collapse", "accuracy", "ablation"]) expect(r[id], id).toBeDefined();

@@ -325,12 +325,15 @@ describe("renderReport", () => {
     expect(text).toContain("minibatch-unbiased");
     expect(text).toContain("962"); // total of the timings
     expect([...run.querySelectorAll(".badge")].map((b) => b.textContent)).toEqual(["pass", "pass", "pass", "FAIL"]);
-    expect(text).toContain("1 of 4 checks failed.");
+    expect(run.querySelector("details.sanity > summary")!.textContent).toBe("3 of 4 passed (1 failed: probe.chance)");
+    // A failed check opens the table; the timings stay collapsed behind their one-line summary.
+    expect(run.querySelector("details.sanity")!.hasAttribute("open")).toBe(true);
+    expect(run.querySelector("details.timings > summary")!.textContent).toBe("4 phases, 962 s in total");
   });
 
   test("renderReport has one figure with a caption per spec, in section order", () => {
     const sections = reportSections(data);
-    expect([...doc.querySelectorAll("body > section")].map((s) => s.id)).toEqual(["run", ...sections.map((s) => s.id)]);
+    expect([...doc.querySelectorAll("body > section")].map((s) => s.id)).toEqual(["findings", ...sections.map((s) => s.id), "run"]);
     const figs = [...doc.querySelectorAll("figure[data-figure]")];
     expect(figs.map((f) => f.getAttribute("data-figure"))).toEqual(sections.flatMap((s) => s.figures.map((f) => f.id)));
     for (const f of figs) expect(f.querySelector("figcaption")!.textContent!.length).toBeGreaterThan(40);
@@ -340,7 +343,7 @@ describe("renderReport", () => {
   test("renderReport leaves out absent sections and says why when a reason is given", () => {
     const bare: ReportData = { run: data.run, cka: [small], omitted: { attentionDistance: "no attention: both models are CNNs" } };
     const d = new JSDOM(renderReport(bare)).window.document;
-    expect([...d.querySelectorAll("body > section")].map((s) => s.id)).toEqual(["run", "cka", "attentionDistance"]);
+    expect([...d.querySelectorAll("body > section")].map((s) => s.id)).toEqual(["findings", "cka", "attentionDistance", "run"]);
     expect(d.getElementById("attentionDistance")!.textContent).toContain("no attention: both models are CNNs");
     expect(d.querySelectorAll("#attentionDistance figure").length).toBe(0);
   });
@@ -349,7 +352,7 @@ describe("renderReport", () => {
     const { omitted, ...rest } = data;
     void omitted;
     const s = reportSections(rest).find((x) => x.id === "attentionDistance")!;
-    expect(s.notes).toEqual(["No attention-distance result (no attention layers were found) for ResNet-50 (resnet)."]);
+    expect(s.notes).toEqual(["Not shown: ResNet-50: convolutional, no attention layers."]);
   });
 
   test("renderReport writes canonical HTML: an HTML parser serialises the page it reads back to the same text", () => {

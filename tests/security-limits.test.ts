@@ -9,7 +9,8 @@ import os, { tmpdir } from "node:os";
 import path from "node:path";
 import { deflateSync } from "node:zlib";
 import { InputError } from "../src/errors.js";
-import { MODEL_FILE_FACTOR, checkFreeSpace, checkModelFile, imageMemory, maxMemory, modelMemory, parseMemory, setMaxMemory, writeProblem } from "../src/limits.js";
+import { MODEL_FILE_FACTOR, checkFreeSpace, checkModelFile, graphMemory, imageMemory, maxMemory, modelMemory, parseMemory, setMaxMemory, writeProblem } from "../src/limits.js";
+import { chooseBatch } from "../src/plan/memory.js";
 import { loadModel } from "../src/onnx/model.js";
 import { decodeImage } from "../src/data/image.js";
 
@@ -44,14 +45,54 @@ describe("limits", () => {
     expect((err as InputError).message).toMatch(/model would need about .* more than --max-memory/);
   });
 
-  it("modelMemory is file × factor + input + every inferred node output, for the batch", async () => {
+  it("graphMemory: tensors live from producer to last consumer, in place where an elementwise op may, through the arena model", () => {
+    // valid.onnx's shape: Conv → Relu → GlobalAveragePool → Flatten → Gemm at batch 5.
+    const size: Record<string, number> = { conv: 5 * 8 * 64 * 4, relu: 5 * 8 * 64 * 4, pool: 5 * 8 * 4, flat: 5 * 8 * 4, logits: 5 * 4 * 4 };
+    const nodes = [
+      { op: "Conv", inputs: ["x", "w"], outputs: ["conv"] },
+      { op: "Relu", inputs: ["conv"], outputs: ["relu"] }, // writes into conv's buffer (its last use)
+      { op: "GlobalAveragePool", inputs: ["relu"], outputs: ["pool"] },
+      { op: "Flatten", inputs: ["pool"], outputs: ["flat"] }, // a view of pool
+      { op: "Gemm", inputs: ["flat", "wg"], outputs: ["logits"] },
+    ];
+    // Peak: relu's 10,240 bytes and pool's 160 at GlobalAveragePool. The arena's first 1 MiB
+    // region is touched up to 10,240 + 256 (pool, in 256-byte granules); logits reuses the freed 10,240.
+    expect(graphMemory(nodes, (t) => size[t] ?? 0, ["logits"])).toEqual({ live: 10_400, arena: 10_496 });
+    // A consumer of conv after Relu keeps it alive: Relu then allocates.
+    const more = [...nodes, { op: "Add", inputs: ["conv", "conv"], outputs: ["late"] }];
+    expect(graphMemory(more, (t) => size[t] ?? (t === "late" ? 10_240 : 0), ["logits", "late"]).live).toBe(10_240 * 2 + 160);
+  });
+
+  it("modelMemory (the probe run's guard) is file × factor + input + the arena of one plain run, refused above the limit", async () => {
     const model = await loadModel(VALID);
-    // valid.onnx: Conv(8) → Relu → GlobalAveragePool → Flatten → Gemm(4) on [B, 3, 8, 8].
     const B = 5;
-    const outputs = B * 8 * 8 * 8 * 2 + B * 8 + B * 8 + B * 4; // conv, relu, pool, flatten, logits
-    const expected = model.bytes.length * MODEL_FILE_FACTOR + B * 3 * 8 * 8 * 4 + outputs * 4;
+    const expected = model.bytes.length * MODEL_FILE_FACTOR + B * 3 * 8 * 8 * 4 + 10_496; // the arena of the test above
     expect(modelMemory(model, { batch: B, inputShape: [B, 3, 8, 8], maxMemory: 1e12 })).toBe(expected);
     expect(() => modelMemory(model, { batch: B, inputShape: [B, 3, 8, 8], maxMemory: expected - 1 })).toThrow(/running this model on batches of 5/);
+  });
+
+  it("graphMemory's arena grows by regions of doubling size and keeps what it touched", () => {
+    const MiB = 2 ** 20;
+    const nodes = [
+      { op: "A", inputs: ["x"], outputs: ["a"] },
+      { op: "B", inputs: ["x"], outputs: ["b"] },
+      { op: "C", inputs: ["a", "b"], outputs: ["c"] },
+    ];
+    // a: 3 MiB → a 4 MiB region (1 MiB doubled until it fits); b: 5 MiB → an 8 MiB region; c: 1 KiB in the first's rest.
+    const bytes: Record<string, number> = { a: 3 * MiB, b: 5 * MiB, c: 1024 };
+    expect(graphMemory(nodes, (t) => bytes[t] ?? 0, ["c"])).toEqual({ live: 8 * MiB + 1024, arena: 3 * MiB + 1024 + 5 * MiB });
+  });
+
+  it("chooseBatch: auto takes the largest power of two that fits; a given batch that does not fit is refused with one that does", () => {
+    const est = (b: number) => ({ batch: b, total: b * 1e8, phases: [] });
+    expect(chooseBatch("auto", est, 3.3e9).batch).toBe(32);
+    expect(chooseBatch("auto", est, 1e12, 16).batch).toBe(16);
+    expect(chooseBatch(48, est, 5e9).batch).toBe(48);
+    expect(() => chooseBatch(64, est, 3.3e9)).toThrow(/^batches of 64 would need about 6\.0 GiB, more than --max-memory 3\.1 GiB; try --batch 32$/);
+    expect(() => chooseBatch("auto", est, 3e8)).toThrow(/^batches of 4 \(the smallest auto tries\) would need about 381\.5 MiB, more than --max-memory 286\.1 MiB: raise --max-memory or run fewer analyses \(--analyses\)$/);
+    const named = (() => { try { chooseBatch(64, est, 3.3e9, 64, 4, ["a.onnx", "b.onnx"]); } catch (e) { return e; } })();
+    expect(named).toBeInstanceOf(InputError);
+    expect((named as Error).message).toBe("a.onnx, b.onnx: running these models on batches of 64 would need about 6.0 GiB, more than --max-memory 3.1 GiB; try --batch 32");
   });
 
   it("imageMemory refuses from the header: w × h × channels × (bytes per sample + 4)", () => {

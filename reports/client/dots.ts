@@ -20,9 +20,9 @@ export function dots(spec: DotsSpec, env: DrawEnv): SVGSVGElement {
   // d3.min/max of an empty list are undefined and give NaN, as the untyped client did.
   const x = d3
     .scaleLinear()
-    .domain([(d3.min(layers) as number) - 0.6, (d3.max(layers) as number) + 0.6])
+    .domain(spec.xDomain ?? [(d3.min(layers) as number) - 0.6, (d3.max(layers) as number) + 0.6])
     .range([0, pw]);
-  const ymax = Math.max(spec.ceiling || 0, d3.max(spec.layers, (l) => d3.max(l.heads as number[])) || 1);
+  const ymax = spec.yMax ?? Math.max(spec.ceiling || 0, d3.max(spec.layers, (l) => d3.max(l.heads as number[])) || 1);
   const y = d3.scaleLinear().domain([0, ymax * 1.08]).range([ph, 0]).nice();
   g.append("g")
     .attr("class", "x-axis")
@@ -34,6 +34,19 @@ export function dots(spec: DotsSpec, env: DrawEnv): SVGSVGElement {
   if (isNum(spec.ceiling)) {
     g.append("line").attr("class", "ref").attr("x1", 0).attr("x2", pw).attr("y1", y(spec.ceiling)).attr("y2", y(spec.ceiling)).attr("stroke", "#555").attr("stroke-dasharray", "5,4");
     g.append("text").attr("x", pw - 4).attr("y", y(spec.ceiling) - 4).attr("text-anchor", "end").attr("fill", "#555").text(spec.ceilingLabel || "uniform attention");
+  }
+  // Stages (windowed or hierarchical attention): a band and a label per stage above the plot.
+  const stages = [...new Set(spec.layers.map((l) => l.stage).filter((v): v is string => v !== undefined))];
+  stages.forEach((st, k) => {
+    const ls = spec.layers.filter((l) => l.stage === st).map((l) => l.layer);
+    const x0 = x(Math.min(...ls) - 0.5);
+    const x1 = x(Math.max(...ls) + 0.5);
+    if (k % 2 === 1) g.insert("rect", ":first-child").attr("class", "stage-band").attr("x", x0).attr("width", x1 - x0).attr("y", 0).attr("height", ph).attr("fill", "#f3f3f3");
+    g.append("text").attr("class", "stage-label").attr("x", (x0 + x1) / 2).attr("y", -4).attr("text-anchor", "middle").attr("fill", "#555").text(`stage ${st}`);
+  });
+  // Windowed attention: each layer's own uniform value, a dashed step over its column.
+  for (const c of spec.layerCeilings ?? []) {
+    g.append("line").attr("class", "ref layer-ceiling").attr("x1", x(c.layer - 0.45)).attr("x2", x(c.layer + 0.45)).attr("y1", y(c.ceiling)).attr("y2", y(c.ceiling)).attr("stroke", "#a33").attr("stroke-dasharray", "3,2");
   }
   const pts: { layer: number; head: number; v: number | null; jitter: number }[] = [];
   for (const l of spec.layers) {

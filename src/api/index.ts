@@ -17,6 +17,7 @@ import { decodeState, writeFileAtomic } from "../engine/state.js";
 import { reportData } from "../output/report-data.js";
 import { renderReport } from "../../reports/render.js";
 import { storableOptions, restoreOptions, type RunState } from "./saved.js";
+import { writeFigures } from "./export.js";
 
 export type { Results, RunOptions, AnalysisId, ModelSummary } from "../plan/index.js";
 export type { InspectResult } from "../onnx/inspect.js";
@@ -130,8 +131,10 @@ export async function runToFiles(models: string[], options: RunOptions, out: str
     // Over the engine's last checkpoint, in the same file: one state per output folder.
     await writeCheckpoint(paths.state, plan.digest, state);
     const files = await writeResultFiles(paths, results);
-    await writeFileAtomic(paths.report, report(results, { title: io.title }));
-    return { results, paths, files: [paths.report, ...files, paths.state] };
+    const data = reportData(results, io.title);
+    await writeFileAtomic(paths.report, renderReport(data));
+    const figures = options.figures ? await writeFigures(data, options.figures) : [];
+    return { results, paths, files: [paths.report, ...files, paths.state, ...figures] };
   } finally {
     io.onProgress?.end?.();
   }
@@ -141,7 +144,7 @@ export async function runToFiles(models: string[], options: RunOptions, out: str
  * Writes a report of a saved results.json (no recomputation).
  * @example await reportToFile("run/report/results.json", "again.html");
  */
-export async function reportToFile(file: string, out: string): Promise<string> {
+export async function reportToFile(file: string, out: string, options: { figures?: string } = {}): Promise<string> {
   let doc: Results;
   try {
     doc = JSON.parse(await readFile(file, "utf8"));
@@ -151,7 +154,9 @@ export async function reportToFile(file: string, out: string): Promise<string> {
   if (doc?.schema !== "seelike-results@1") throw new InputError(file, `not a seelike results file (schema ${String(doc?.schema)})`);
   const outAbs = path.resolve(out);
   await prepareOutput({ ...outputPaths(outAbs), dir: path.dirname(outAbs) });
-  await writeFileAtomic(outAbs, report(doc));
+  const data = reportData(doc);
+  await writeFileAtomic(outAbs, renderReport(data));
+  if (options.figures) await writeFigures(data, options.figures);
   return outAbs;
 }
 

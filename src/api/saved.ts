@@ -12,12 +12,12 @@ export interface RunState extends Checkpoint {
   settings: SettingsRecord;
   shard: { index: number; count: number } | null;
   models: string[];
-  options: Omit<RunOptions, "onProgress" | "onWarning" | "shouldStop">;
+  options: Omit<RunOptions, "onProgress" | "onWarning" | "onInfo" | "shouldStop">;
 }
 
 /** The options of a run as saved: data paths only, no callbacks, sites as strings. */
 export function storableOptions(o: RunOptions): RunState["options"] {
-  const { onProgress: _p, onWarning: _w, shouldStop: _s, ...rest } = o;
+  const { onProgress: _p, onWarning: _w, onInfo: _i, shouldStop: _s, ...rest } = o;
   if (typeof rest.data !== "string" || (rest.trainData !== undefined && typeof rest.trainData !== "string")) throw new UsageError("only runs over data paths can be saved for merging");
   const extra = rest.extraSites ? Object.fromEntries(Object.entries(rest.extraSites).map(([k, v]) => [k, v instanceof RegExp ? `/${v.source}/${v.flags}` : v])) : undefined;
   return { ...rest, extraSites: extra, checkpoint: undefined, resume: false };

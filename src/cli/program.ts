@@ -83,7 +83,20 @@ function runCommands(program: Command, io: CliIO): void {
   const run = async (models: string[], opts: Record<string, unknown> & { out: string; quiet?: boolean }) => {
     const api = await import("../api/index.js");
     const options = await runOptionsFromFlags(opts);
-    const r = await api.runToFiles(models, options, opts.out, { onProgress: io.progress(opts.quiet), shouldStop: io.stopRequested });
+    // What the run settled (the batch and its memory estimate) is printed as its first batch is
+    // reported, before any progress: a run that fails before then prints only its one error line.
+    const pending: string[] = [];
+    const flush = () => {
+      for (const m of pending.splice(0)) io.err(`seelike: ${m}\n`);
+    };
+    const bar = io.progress(opts.quiet);
+    if (!opts.quiet) options.onInfo = (m) => void pending.push(m);
+    const onProgress = Object.assign((e: Parameters<NonNullable<typeof bar>>[0]) => {
+      flush();
+      bar?.(e);
+    }, { end: () => bar?.end() });
+    const r = await api.runToFiles(models, options, opts.out, { onProgress, shouldStop: io.stopRequested });
+    flush();
     io.warnings(r.results.warnings, opts.quiet);
     io.out(runSummary(r));
   };
@@ -115,9 +128,11 @@ function reportCommands(program: Command, io: CliIO): void {
     .description("re-render a report from results.json without recomputing")
     .argument("<results>", "a results.json written by analyze/compare/merge")
     .requiredOption("--out <file>", "report path (.html)")
+    .option("--figures <dir>", "also write every figure as SVG and PNG into this folder")
     .action(async (results: string, opts) => {
       const api = await import("../api/index.js");
-      io.out(`report: ${await api.reportToFile(results, opts.out)}\n`);
+      io.out(`report: ${await api.reportToFile(results, opts.out, { figures: opts.figures })}\n`);
+      if (opts.figures) io.out(`figures: ${opts.figures}\n`);
     });
 
   program
@@ -160,12 +175,13 @@ function demoCommand(program: Command, io: CliIO): void {
     .option("--batch <n>", `batch size (default: ${DEMO_BATCH})`, positive("batch"))
     .option("--repeats <n>", "CKA reshuffles (default: 1)", positive("repeats"))
     .option("--threads <n>", "onnxruntime intra-op threads", positive("threads"))
+    .option("--figures <dir>", "also write every figure as SVG and PNG into this folder")
     .option("--quiet", "no progress output")
     .action(async (opts) => {
       const api = await import("../api/index.js");
       const t0 = performance.now();
       const { models, options } = api.demoOptions({ limit: opts.limit, batch: opts.batch, repeats: opts.repeats, threads: opts.threads });
-      const r = await api.runToFiles(models, options, opts.out, { title: api.DEMO_TITLE, onProgress: io.progress(opts.quiet), shouldStop: io.stopRequested });
+      const r = await api.runToFiles(models, { ...options, ...(opts.figures ? { figures: opts.figures } : {}) }, opts.out, { title: api.DEMO_TITLE, onProgress: io.progress(opts.quiet), shouldStop: io.stopRequested });
       io.warnings(r.results.warnings, opts.quiet);
       io.out(runSummary(r) + `time: ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
     });

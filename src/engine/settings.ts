@@ -21,7 +21,7 @@ export interface SettingsRecord {
   tool: string;
   version: string;
   models: ModelRecord[];
-  data: { path: string; images: number; sampleDigest: string; trainPath?: string; trainImages?: number; trainDigest?: string };
+  data: { path: string; images: number; sampleDigest: string; trainPath?: string; trainImages?: number; trainDigest?: string; classes?: string[]; classOrder?: string };
   /** The analyses asked for, sorted. */
   analyses: string[];
   batch: number;

@@ -187,7 +187,8 @@ export async function runEngine(models: EngineModel[], passes: Pass[], drivers: 
         if (!active[m]) { sessions.push(null); outputs.push([]); continue; }
         const em = models[m];
         const { bytes, names } = tappedModel(em, specs[m]);
-        sessions.push(await createSession(bytes, { threads: options.threads ?? 0, device: options.device ?? "cpu", file: em.file, memoryPattern: false, spinning: activeCount === 1 }));
+        const appendedBy = tapOwners(drivers, pass.name, m);
+        sessions.push(await createSession(bytes, { threads: options.threads ?? 0, device: options.device ?? "cpu", file: em.file, memoryPattern: false, spinning: activeCount === 1, appendedBy }));
         outputs.push(names);
       }
 
@@ -291,6 +292,22 @@ export function tappedModel(em: EngineModel, specs: TapSpec[]): { bytes: Uint8Ar
   const g = tapGraph(dedupe(specs), em.model.opset);
   const names = [...new Set(g.outputs)];
   return { bytes: appendNodes({ ...em.model, bytes: em.bytes }, g.nodes, g.initializers, names), names };
+}
+
+/**
+ * Which analyses appended the node an onnxruntime message names: the drivers whose tap output
+ * name the message contains, else those with a tap of the kind its `seelike/KIND/` prefix names
+ * (shared constants and localisation's per-grid cells are named by kind only).
+ */
+function tapOwners(drivers: Driver[], pass: string, m: number): (message: string) => string | undefined {
+  const owners: { name: string; kind: string; analysis: string }[] = [];
+  for (const d of drivers) for (const s of d.taps(pass, m)) owners.push({ name: tapName(s), kind: s.kind, analysis: d.id.split(":")[0] });
+  return (message) => {
+    let hit = owners.filter((o) => o.name.startsWith("seelike/") && message.includes(o.name));
+    if (!hit.length) hit = owners.filter((o) => message.includes(`seelike/${o.kind}`));
+    const names = [...new Set(hit.map((o) => o.analysis))];
+    return names.length ? `the ${names.join(", ")} analysis` : undefined;
+  };
 }
 
 function dedupe(specs: TapSpec[]): TapSpec[] {

@@ -18,6 +18,7 @@
 import { onnx } from "../onnx/proto/onnx.js";
 
 import type { PoolMode, TensorLayout as Layout, TokenMode } from "../../analyses/vocabulary.js";
+import { windowDistanceTap, type WindowDistanceTap } from "./window-taps.js";
 
 // The vocabulary is declared once in analyses/vocabulary.ts; drivers.ts still imports the
 // layout under its old name from here.
@@ -41,6 +42,8 @@ export type TapSpec =
    * `distances` is the Q×Q pixel-distance matrix of the grid.
    */
   | { kind: "attention-distance"; tensor: string; prefixTokens: number; distances: Float32Array; patches: number }
+  /** Mean attention distance of a windowed map (Swin, MaxViT): per-query sums [B, H, windows·N, 3] (./window-taps.ts). */
+  | WindowDistanceTap
   /**
    * Attention mass per prefix token (analyses/prefix-mass.ts): Σ over patch queries q of
    * A[q, j] for each prefix key j → [..., 1, P], as A·E (E selects the prefix key columns)
@@ -76,6 +79,7 @@ export function tapName(spec: TapSpec): string {
     case "raw": return spec.tensor;
     case "collapse": return `seelike/collapse/${spec.tensors.length}/${base}`;
     case "attention-distance": return `seelike/attention-distance/${base}`;
+    case "window-distance": return `seelike/window-distance/${base}`;
     case "prefix-mass": return `seelike/prefix-mass/${base}`;
     case "localisation": return `seelike/localisation/${spec.positions.map((p) => p.join("_")).join("-")}/${base}`;
   }
@@ -130,6 +134,8 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
       const masses = b.node("MatMul", [spec.tensor, ind], `${out}/masses`);
       const all = b.node("Concat", [num, masses], `${out}/all`, [b.attr("axis", -1)]);
       b.node("Slice", [all, b.ints([p]), b.ints([2 ** 62]), b.ints([-2])], out);
+    } else if (spec.kind === "window-distance") {
+      windowDistanceTap(b, spec, out);
     } else if (spec.kind === "prefix-mass") {
       const p = spec.prefixTokens;
       const t = spec.patches + p;
@@ -154,7 +160,8 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
   return { nodes: b.nodes, initializers: b.initializers, outputs };
 }
 
-class Builder {
+/** Appends tap nodes and deduplicated constants (shared with ./window-taps.ts). */
+export class Builder {
   readonly nodes: onnx.INodeProto[] = [];
   readonly initializers: onnx.ITensorProto[] = [];
   private consts = new Map<string, string>();

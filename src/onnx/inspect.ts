@@ -63,7 +63,7 @@ export function formatInspect(r: InspectResult): string {
   const units = r.blocks.filter((b) => b.unit);
   const skips = units.filter((b) => b.unit!.residual).length;
   lines.push(`family ${r.family}${r.blockType ? ` (${r.blockType} units: ${units.length}, ${skips} with a skip)` : ""}`);
-  if (r.family === "vit" || r.family === "mixer" || r.family === "hybrid") {
+  if (r.family === "vit" || r.family === "mixer" || r.family === "hybrid" || r.family === "swin") {
     const geo = [`tokens ${r.tokens ?? "?"}`, `grid ${r.grid ? `${r.grid[0]}×${r.grid[1]}` : "?"}`, `patch ${r.patchSize ?? "?"}`, `prefix tokens ${r.prefixTokens}`, `pooling ${r.pooling ?? "?"}`];
     lines.push(geo.join(", "));
   }
@@ -71,12 +71,17 @@ export function formatInspect(r: InspectResult): string {
   if (r.posEmbed) lines.push(`position embedding ${r.posEmbed.initializer} ${dims(r.posEmbed.shape)}`);
   const proj = r.residuals.filter((x) => x.shortcut === "projection").length;
   lines.push(`${r.blocks.length} blocks, ${r.residuals.length} residual sums (${proj} projection shortcuts)`);
-  for (const s of r.stages) lines.push(`  stage ${s.index}: ${s.units.length} units, ${dims(s.shape)}`);
+  for (const s of r.stages) {
+    // Windowed stages: token grid and stride, window, (largest) cyclic shift, heads.
+    const win = s.window ? `, grid ${s.grid![0]}×${s.grid![1]} at ${s.stride} px, window ${s.window[0]}×${s.window[1]}, shift ${s.shift![0]}×${s.shift![1]}, ${s.heads} heads` : "";
+    lines.push(`  stage ${s.index}: ${s.units.length} ${s.window ? "blocks" : "units"}, ${dims(s.shape)}${win}`);
+  }
   if (r.prefix?.length) lines.push(`prefix tokens: ${r.prefix.map((p) => `${p.index} ${p.name}`).join(", ")}`);
-  const attn = r.blocks.filter((b) => b.attention);
-  if (attn.length) {
-    const a = attn[0].attention!;
-    lines.push(`${attn.length} attention sites, ${a.heads ?? "?"} heads, layout ${a.layout ?? "?"}`);
+  const maps = r.blocks.flatMap((b) => b.attentions ?? (b.attention ? [b.attention] : []));
+  if (maps.length) {
+    const heads = [...new Set(maps.map((a) => a.heads ?? "?"))].join("/");
+    const kinds = [...new Set(maps.map((a) => a.window?.kind ?? "global"))].join(", ");
+    lines.push(`${maps.length} attention sites, ${heads} heads, layout ${maps[0].layout ?? "?"} (${kinds})`);
   }
   lines.push("");
   lines.push("sites:");

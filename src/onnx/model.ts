@@ -90,6 +90,8 @@ export interface OnnxModel {
   spans: ModelSpans;
   irVersion: number;
   producer: { name: string; version: string };
+  /** The model's metadata_props (key → value). */
+  metadata: Record<string, string>;
   /** Default-domain (ai.onnx) opset version. */
   opset: number;
   opsets: Record<string, number>;
@@ -180,6 +182,13 @@ export async function parseModel(file: string, bytes: Uint8Array, options: LoadO
     return s ? new TextDecoder().decode(payloadOf(bytes, s)) : "";
   };
   const producer = { name: text(MODEL.producerName), version: text(MODEL.producerVersion) };
+  // metadata_props: free-form key → value pairs (class names may be recorded there, issue 14 item 8).
+  const metadata: Record<string, string> = {};
+  for (const s of sp.top) {
+    if (s.field !== MODEL.metadataProps) continue;
+    const e = guard(file, "corrupt metadata_props", () => onnx.StringStringEntryProto.decode(payloadOf(bytes, s)));
+    if (e.key) metadata[e.key] = e.value ?? "";
+  }
 
   // Opsets.
   const opsets: Record<string, number> = {};
@@ -304,6 +313,7 @@ export async function parseModel(file: string, bytes: Uint8Array, options: LoadO
     spans: sp,
     irVersion,
     producer,
+    metadata,
     opset,
     opsets,
     nodes,

@@ -10,4 +10,6 @@
  * kinds and the user's extra sites), discover (the steps in order).
  */
 export { discoverSites } from "./sites/discover.js";
-export type { Family, AttentionLayout, Residual, BlockSites, SiteRef, ModelSites, SiteOptions } from "./sites/types.js";
+export type { Family, AttentionLayout, AttentionSite, Residual, BlockSites, SiteRef, ModelSites, SiteOptions } from "./sites/types.js";
+export type { WindowGeometry } from "./sites/windows.js";
+export { windowCell } from "./sites/windows.js";

@@ -100,11 +100,15 @@ export const ablation = defineAnalysis({
         id: "ablation-accuracy",
         title: "Accuracy with residuals removed at inference",
         caption: "inference-ablation: both skip connections of one block removed from the frozen graph (out = f(z)); not the retrained models of Raghu et al. Fig. 8.",
-        xLabel: "ablated block",
+        xLabel: "model",
         yLabel: "accuracy",
+        // Categories, not a numeric block axis: the intact model and each ablated variant.
+        xCategories: ["intact", ...accs.map((a) => `block ${a.block} ablated`)],
         series: [
-          { name: "intact", points: accs.map((a) => ({ x: a.block, y: num(a.accuracyIntact) })) },
-          { name: "ablated", points: accs.map((a) => ({ x: a.block, y: num(a.accuracyAblated), label: a.label })) },
+          {
+            name: "accuracy",
+            points: [{ x: 0, y: num(accs[0].accuracyIntact), label: "intact" }, ...accs.map((a, k) => ({ x: k + 1, y: num(a.accuracyAblated), label: a.label }))],
+          },
         ],
       });
     }

@@ -75,6 +75,25 @@ export function gramTaps(sites: CkaSite[], tokens: TokenMode, prefixTokens: numb
   }));
 }
 
+/**
+ * `--tokens cls` where a model has no CLS token (issue 14, item 10): a token model without a
+ * prefix token (a GAP ViT) is an error naming it; a convolutional model's [B,C,H,W] sites use
+ * their global average instead (what such a model pools for its classifier), recorded as a
+ * substitution. Shared with RBF CKA (the same Gram taps).
+ */
+export function checkTokens(ctx: PlanContext<any>): void {
+  if (ctx.options.tokens !== "cls") return;
+  for (const m of ctx.userModels) {
+    const tokenSites = m.ckaSites.filter((s) => s.layout === "BTD");
+    if (tokenSites.length && m.sites.prefixTokens < 1) {
+      throw new UsageError(`--tokens cls: ${m.label} (${m.file}) has no CLS token (no prefix token was found at its ${tokenSites.length} token sites); use --tokens all, spatial or gap`);
+    }
+    if (m.ckaSites.some((s) => s.layout === "BCHW")) {
+      ctx.substitute(m, { option: "tokens", given: "cls", used: "gap", reason: "its [B,C,H,W] sites have no CLS token; their global average over positions is used" });
+    }
+  }
+}
+
 function repeatOf(pass: string): number | null {
   if (pass === "main") return 0;
   const m = /^repeat-(\d+)$/.exec(pass);
@@ -199,6 +218,7 @@ export const cka = defineAnalysis({
       if (ctx.explicit) throw new InputError(m.file, problem);
       ctx.warn(`${m.label}: ${problem}`);
     }
+    checkTokens(ctx);
     const has = (m: PlanModel) => m.ckaSites.length > 0;
     const config = ckaConfig(ctx);
     if (users.length === 1 && has(users[0])) ctx.add({ models: [0] }, ckaDriver(users[0], null, config), ckaReducer);
@@ -242,6 +262,8 @@ export const cka = defineAnalysis({
     const push = (h: Heatmap | undefined) => h && heatmaps.push(h);
     push(ckaHeatmap(first.result, "AA", id(first, "AA"), `CKA: ${first.a}`, ctx.modelId(first.a), ctx.modelId(first.a)));
     if (first.b) push(ckaHeatmap(first.result, "BB", id(first, "BB"), `CKA: ${first.b}`, ctx.modelId(first.b), ctx.modelId(first.b)));
+    // The other models' own matrices too: the report shows every model's intra-model CKA in one row.
+    for (const c of section.slice(1)) if (c.b) push(ckaHeatmap(c.result, "BB", id(c, "BB"), `CKA: ${c.b}`, ctx.modelId(c.b), ctx.modelId(c.b)));
     for (const c of section) if (c.b) push(ckaHeatmap(c.result, "AB", id(c, "AB"), `CKA: ${c.a} × ${c.b}`, ctx.modelId(c.a), ctx.modelId(c.b)));
     const out: { cka: Heatmap[]; dataScale?: Panel[] } = { cka: heatmaps };
     const ds = extra?.dataScale;
@@ -252,7 +274,7 @@ export const cka = defineAnalysis({
         id: "cka-data-scale",
         title: `Per-block CKA against ${ds.reference}`,
         caption: `Raghu et al. Fig. 12: CKA between each block of ${ds.reference} and the same block of each other checkpoint (diagonal of the cross-model matrix). Lower layers of models trained on less data stay close to the reference; higher layers drift.`,
-        xLabel: "block",
+        xLabel: "normalised depth",
         yLabel: "CKA",
         series: ds.series.map((s) => ({ name: s.name, points: Array.from(s.values as Arr, (v, i) => ({ x: i / Math.max(1, n - 1), y: num(v), label: ds.blocks[i] })) })),
       }];

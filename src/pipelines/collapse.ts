@@ -7,32 +7,102 @@ import type { TapSpec } from "../engine/taps.js";
 import { headsOf } from "../engine/geometry.js";
 import { encodeNpy } from "../data/npy.js";
 import { collapseReducer, collapseUpdateSums, type CollapseResult, type CollapseState } from "../../analyses/collapse.js";
-import { defineAnalysis, perModel, type PlanModel } from "./contract.js";
+import { defineAnalysis, type PlanModel } from "./contract.js";
 import { attentionBlocks, hasAttention } from "./sites.js";
 import { matrixCsv, type Arr } from "./tables.js";
 
+/** One group of attention layers whose maps share a shape (windowed models: one stage), compared by one collapse tap. */
+interface CollapseGroup {
+  layers: ReturnType<typeof attentionBlocks>;
+  stage: number | null;
+}
+
+/**
+ * Groups a model's attention layers for collapse. Column t of two maps names the same key
+ * token only when the maps have the same shape, so windowed models (Swin, MaxViT: heads,
+ * windows and tokens change per stage) are compared within each stage, between layers of one
+ * map shape; a global-attention model is one group.
+ */
+export function collapseGroups(model: PlanModel): CollapseGroup[] {
+  const g = model.geometry;
+  const layers = attentionBlocks(g.sites);
+  if (!layers.some((l) => l.site.window)) return [{ layers, stage: null }];
+  const groups = new Map<string, CollapseGroup>();
+  for (const l of layers) {
+    const stage = l.block.stage ?? 0;
+    const key = `${stage}|${g.shapes.get(l.tensor)?.join("x")}`;
+    if (!groups.has(key)) groups.set(key, { layers: [], stage });
+    groups.get(key)!.layers.push(l);
+  }
+  return [...groups.values()];
+}
+
 /**
  * The per-batch L×L sums of column cosines are computed inside onnxruntime (one batched MatMul of
- * column-normalised maps), since for ViT-B/16 the JS loop costs about half an inference.
+ * column-normalised maps), since for ViT-B/16 the JS loop costs about half an inference. For a
+ * windowed map the leading axis is (image, window) and every window's columns are key tokens,
+ * so the same tap sums over images, windows, heads and columns; the count per image is
+ * heads · windows · tokens-per-window.
  */
-function collapseDriver(model: PlanModel): Omit<Driver<CollapseState>, "id"> | null {
+function collapseDriver(model: PlanModel, group: CollapseGroup): Omit<Driver<CollapseState>, "id"> | null {
   const g = model.geometry;
   const m = model.index;
-  const layers = attentionBlocks(g.sites);
+  const layers = group.layers;
   if (layers.length < 2) return null;
   const shape = g.shapes.get(layers[0].tensor)!;
-  const heads = headsOf(shape, g.probeBatch);
-  const tokens = shape[shape.length - 1];
-  const tap: TapSpec = { kind: "collapse", tensor: layers[0].tensor, tensors: layers.map((l) => l.tensor), tokens };
+  const win = layers[0].site.window;
+  const heads = win ? win.heads : headsOf(shape, g.probeBatch);
+  const perWindow = shape[shape.length - 1];
+  const tokens = win ? win.windows * perWindow : perWindow;
+  const tap: TapSpec = { kind: "collapse", tensor: layers[0].tensor, tensors: layers.map((l) => l.tensor), tokens: perWindow };
   return {
     taps: (pass, mm) => (pass === "main" && mm === m ? [tap] : []),
-    init: () => collapseReducer.init({ sites: layers.map((l) => `${l.block.name}.attn.probs`), heads }),
+    init: () => collapseReducer.init({ sites: layers.map((l) => l.name), heads }),
     update(state, view) {
       if (view.pass !== "main") return state;
       return collapseUpdateSums(state, { sum: view.tap(m, tap).data, images: view.batch.ids.length, heads, tokens });
     },
     merge: collapseReducer.merge,
   };
+}
+
+/**
+ * One result per model: a global-attention model's L×L matrix as before; a windowed model's
+ * groups (stages) joined into one matrix over all its attention layers, NaN between layers of
+ * different groups (not comparable), with each group's own result in `groups`.
+ */
+function finishCollapse(ctx: { states: { key: { models: readonly number[]; part?: string }; state: unknown; reducer: { finalize(s: any): any } }[]; labels: string[] }): Record<string, CollapseResult> | undefined {
+  const byModel = new Map<string, { stage: number; result: CollapseResult }[]>();
+  for (const { key, state, reducer } of ctx.states) {
+    const label = ctx.labels[key.models[0]];
+    const stage = key.part?.startsWith("stage") ? Number(key.part.slice(5).split("-")[0]) : -1;
+    if (!byModel.has(label)) byModel.set(label, []);
+    byModel.get(label)!.push({ stage, result: reducer.finalize(state) });
+  }
+  const out: Record<string, CollapseResult> = {};
+  for (const [label, parts] of byModel) {
+    if (parts.length === 1 && parts[0].stage < 0) {
+      out[label] = parts[0].result;
+      continue;
+    }
+    const sites = parts.flatMap((p) => p.result.sites);
+    const L = sites.length;
+    const data = new Float64Array(L * L).fill(NaN);
+    let o = 0;
+    for (const p of parts) {
+      const n = p.result.sites.length;
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) data[(o + i) * L + o + j] = p.result.matrix.data[i * n + j];
+      o += n;
+    }
+    const first = parts[0].result;
+    out[label] = {
+      analysis: "collapse", sites, heads: Math.max(...parts.map((p) => p.result.heads)), tokens: Math.max(...parts.map((p) => p.result.tokens)), images: first.images,
+      matrix: { data, shape: [L, L], rows: sites, cols: sites },
+      warnings: parts.flatMap((p) => p.result.warnings),
+      groups: parts.map((p) => ({ ...p.result, stage: p.stage })),
+    };
+  }
+  return Object.keys(out).length ? out : undefined;
 }
 
 export const collapse = defineAnalysis({
@@ -42,12 +112,18 @@ export const collapse = defineAnalysis({
   default: true,
   plan(ctx) {
     for (const m of ctx.userModels) {
-      const d = hasAttention(m.sites) ? collapseDriver(m) : null;
-      if (d) ctx.add({ models: [m.index] }, d, collapseReducer);
-      else if (ctx.explicit) ctx.warn(`${m.label}: attention collapse skipped (it needs attention maps in at least two layers)`);
+      const groups = hasAttention(m.sites) ? collapseGroups(m) : [];
+      let added = 0;
+      groups.forEach((gr, i) => {
+        const d = collapseDriver(m, gr);
+        if (!d) return;
+        ctx.add({ models: [m.index], ...(gr.stage === null ? {} : { part: `stage${gr.stage}-${i}` }) }, d, collapseReducer);
+        added++;
+      });
+      if (!added && ctx.explicit) ctx.warn(`${m.label}: attention collapse skipped (it needs attention maps of one shape in at least two layers${groups.length > 1 ? " of a stage" : ""})`);
     }
   },
-  finish: (ctx) => perModel<CollapseResult>(ctx),
+  finish: (ctx) => finishCollapse(ctx),
   *files(section, ctx) {
     for (const [label, r] of Object.entries(section)) {
       yield [`collapse-${ctx.slug(label)}.csv`, matrixCsv(r.matrix.rows, r.matrix.cols, r.matrix.data)];

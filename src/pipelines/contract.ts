@@ -42,6 +42,24 @@ export interface PlanModel extends EngineModel {
   ablatedBlock?: number;
 }
 
+/** An analysis that could not apply to a model: recorded in the results and shown in the report. */
+export interface SkippedAnalysis {
+  analysis: string;
+  /** The model's label; absent when the analysis could apply to none of the run's models. */
+  model?: string;
+  reason: string;
+}
+
+/** An option value that could not apply to a model as given, and what was used instead. */
+export interface Substitution {
+  analysis: string;
+  model: string;
+  option: string;
+  given: string;
+  used: string;
+  reason: string;
+}
+
 /** A driver planned by an analysis, with its structured key and reducer. */
 export interface PlannedDriver {
   key: DriverKey;
@@ -65,6 +83,17 @@ export interface PlanContext<O = Record<string, unknown>> {
   /** True when the user named this analysis in `analyses` (a missing input is then an error, not a warning). */
   explicit: boolean;
   warn(message: string): void;
+  /**
+   * Records that this analysis cannot apply to `model` (all models when omitted) and why, in one
+   * line: printed, kept in the results (`skippedAnalyses`) and shown in the report next to the
+   * analysis; everything else still runs.
+   */
+  skip(model: PlanModel | undefined, reason: string): void;
+  /**
+   * Records that an option's value could not apply to `model` as given and what was used
+   * instead (kept in the results' `substitutions`, shown in the report); never silent.
+   */
+  substitute(model: PlanModel, entry: Omit<Substitution, "analysis" | "model">): void;
   /** Opens the training split (`trainData`), records it in the settings and returns it. */
   trainSplit(): Promise<DataSource>;
   /** Adds a driver (several analyses may share one pass of the data). */

@@ -146,6 +146,7 @@ export const localisation = defineAnalysis({
           return {
             model: ctx.modelId(label),
             grid: [gh, gw] as [number, number],
+            site: s.site,
             maps: s.positions.slice(0, P).map((p, i) => ({
               position: [p[0], p[1]] as [number, number],
               label: `${s.site} token (${p[0]}, ${p[1]})`,

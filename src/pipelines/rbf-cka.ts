@@ -8,7 +8,7 @@ import type { Driver, BatchView } from "../engine/stream.js";
 import { rbfCkaReducer, type RbfCKAResult, type RbfCKAState } from "../../analyses/similarity/rbf-cka.js";
 import { defaulted } from "../options.js";
 import { defineAnalysis, type PlanModel } from "./contract.js";
-import { ckaConfig, ckaFiles, ckaHeatmap, gramTaps, type CKADriverConfig } from "./cka.js";
+import { checkTokens, ckaConfig, ckaFiles, ckaHeatmap, gramTaps, type CKADriverConfig } from "./cka.js";
 import type { HeatmapPanel } from "../../reports/types.js";
 
 /** One RBF CKA comparison: model A against model B (or A alone). */
@@ -60,6 +60,7 @@ export const rbfCka = defineAnalysis({
   options: RBF_OPTIONS,
   default: true,
   plan(ctx) {
+    checkTokens(ctx);
     const users = ctx.userModels;
     const config = ckaConfig(ctx);
     const has = (m: PlanModel) => m.ckaSites.length > 0;

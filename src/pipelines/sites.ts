@@ -2,7 +2,7 @@
  * Which sites of a model the analyses read, from its discovered sites and probed geometry.
  * Shared by the pipelines (CKA and its ablation variant, probes, localisation, attention).
  */
-import type { BlockSites, ModelSites } from "../onnx/sites.js";
+import type { AttentionSite, BlockSites, ModelSites } from "../onnx/sites.js";
 import { layoutOf, type ModelGeometry } from "../engine/geometry.js";
 import type { TensorLayout as Layout } from "../../analyses/vocabulary.js";
 
@@ -47,16 +47,30 @@ export function blockOut(b: BlockSites): string | undefined {
   return name in b.sites ? name : undefined;
 }
 
-/** The blocks with an attention map, with their layer index. */
-export function attentionBlocks(sites: ModelSites): { layer: number; block: BlockSites; tensor: string }[] {
-  const out: { layer: number; block: BlockSites; tensor: string }[] = [];
-  sites.blocks.forEach((block, layer) => {
-    if (block.attention) out.push({ layer, block, tensor: block.attention.tensor });
+/**
+ * The attention maps of a model in depth order, with their layer index and canonical name.
+ * A block with one map keeps its block index as layer (blocks.N.attn.probs is layer N); in a
+ * model whose blocks hold several maps (MaxViT: block and grid attention) layers number the
+ * maps in depth order.
+ */
+export function attentionBlocks(sites: ModelSites): { layer: number; block: BlockSites; tensor: string; site: AttentionSite; name: string }[] {
+  const out: { layer: number; block: BlockSites; tensor: string; site: AttentionSite; name: string }[] = [];
+  const multi = sites.blocks.some((b) => (b.attentions?.length ?? 0) > 1);
+  let k = 0;
+  sites.blocks.forEach((block, index) => {
+    const maps = block.attentions ?? (block.attention ? [block.attention] : []);
+    for (const site of maps) {
+      const name = site.part ? `${block.name}.${site.part}.attn.probs` : `${block.name}.attn.probs`;
+      out.push({ layer: multi ? k : index, block, tensor: site.tensor, site, name });
+      k++;
+    }
   });
   return out;
 }
 
-/** True when the model has attention maps on a known patch grid (attention distance, collapse). */
+/** True when the model has attention maps on a known patch grid or with a traced window geometry (attention distance, collapse). */
 export function hasAttention(sites: ModelSites): boolean {
-  return Boolean(sites.blocks.some((b) => b.attention) && sites.grid && sites.patchSize);
+  const maps = attentionBlocks(sites);
+  if (maps.length && maps.every((m) => m.site.window)) return true;
+  return Boolean(maps.length && sites.grid && sites.patchSize);
 }

@@ -49,7 +49,7 @@ export const skip = defineAnalysis({
   plan(ctx) {
     for (const m of ctx.userModels) {
       if (m.sites.residuals.length) ctx.add({ models: [m.index] }, skipDriver(m), skipRatioReducer);
-      else if (ctx.explicit) ctx.warn(`${m.label}: skip ratios skipped (no residual sums were found)`);
+      else ctx.skip(m, "no residual sums were found");
     }
   },
   finish: (ctx) => perModel<SkipRatioResult>(ctx),

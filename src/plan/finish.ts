@@ -64,6 +64,9 @@ export async function finish(plan: Plan, states: Record<string, unknown>, extra:
       ...(m.ablatedBlock !== undefined ? { ablatedBlock: m.ablatedBlock } : {}),
     })),
     skipped: extra.skipped,
+    ...(plan.skippedAnalyses?.length ? { skippedAnalyses: plan.skippedAnalyses } : {}),
+    ...(plan.substitutions?.length ? { substitutions: plan.substitutions } : {}),
+    ...(plan.memory ? { memory: plan.memory } : {}),
     warnings,
   };
   const sections = results as unknown as Record<string, unknown>;
@@ -84,6 +87,31 @@ export async function finish(plan: Plan, states: Record<string, unknown>, extra:
     const more = d.extra?.(section, ctx);
     if (more) Object.assign(sections, more);
   }
+  chanceWarnings(plan, results, warn);
   if (extra.skipped.length) warn(`${extra.skipped.length} unreadable images skipped (--skip-bad)`);
   return results;
+}
+
+/**
+ * A top-1 accuracy at or below chance (1 / the number of classes in the evaluated sample) is
+ * almost never what a trained model does: it names the likely cause (issue 14, item 8).
+ */
+function chanceWarnings(plan: Plan, results: Results, warn: (m: string) => void): void {
+  const main = plan.passes.find((p) => p.name === "main");
+  const labels = main?.source.labels;
+  if (!main || !labels || !results.accuracy) return;
+  const present = new Set<number>();
+  for (const i of Array.from(main.indices)) present.add(labels[i]);
+  const chance = 1 / Math.max(present.size, 1);
+  const folders = main.source.kind === "image-folder";
+  const order = plan.settings.data.classOrder ?? "";
+  for (const [label, a] of Object.entries(results.accuracy)) {
+    if (!(a.total > 0) || a.accuracy > chance) continue;
+    const cause = folders && !order.startsWith("matched")
+      ? "the class folders were numbered alphabetically, which is probably not the model's class order: give --classes FILE (its class names in output order) or name the folders by class index"
+      : folders
+        ? "check that the class folders hold what their names say, and that the preprocessing matches the model's training (--preprocess, the model card)"
+        : "the labels probably do not follow the model's class order, or the preprocessing does not match its training (--preprocess, the model card); an untrained model also scores at chance";
+    warn(`accuracy of ${label} is ${(100 * a.accuracy).toFixed(2)}%, at or below chance (${(100 * chance).toFixed(2)}% for ${present.size} classes): ${cause}`);
+  }
 }

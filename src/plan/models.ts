@@ -44,7 +44,6 @@ export function batchShape(model: OnnxModel, pre: PreprocessOptions, batch: numb
 
 /** What loading a model needs from the run's options. */
 export interface LoadOptions {
-  batch: number;
   extraSites?: Record<string, string | RegExp>;
   preprocess?: PreprocessOptions["preset"];
   preprocessOverrides?: PreprocessOverrides;
@@ -62,7 +61,11 @@ export async function loadRunModel(file: string, label: string, options: LoadOpt
   if (size && typeof fixed[2] === "number" && typeof fixed[3] === "number" && (size[0] !== fixed[2] || size[1] !== fixed[3])) {
     throw new InputError(path.resolve(file), `takes ${fixed[2]}×${fixed[3]} images but the preprocessing gives ${size[0]}×${size[1]} (fix --resize/--crop)`);
   }
-  modelMemory(model, { batch: options.batch, inputShape: batchShape(model, pre, options.batch) }); // before onnxruntime sees it
+  // The probe run (batch 2, or the model's fixed batch) before onnxruntime sees the model; the
+  // run's own memory (its batch chosen from the tapped graphs, src/plan/memory.ts) is checked
+  // once the sites are known, before any batch is run.
+  const probe = typeof fixed[0] === "number" && fixed[0] > 0 ? fixed[0] : 2;
+  modelMemory(model, { batch: probe, inputShape: batchShape(model, pre, probe) });
   // loadModel already hashed the file as read (METHODS.md §8 records the file's sha256).
   return { label, file: path.resolve(file), sha256: model.sha256, model, sites, bytes: model.bytes, preprocess: pre };
 }
@@ -71,8 +74,9 @@ export async function loadRunModel(file: string, label: string, options: LoadOpt
  * Shapes of every site tensor, from one run of the model with them exposed on a small batch of
  * zeros. Runtime shapes settle what the graph leaves symbolic (heads of a [B·H, T, T] map).
  */
-export async function probeGeometry(model: OnnxModel, sites: ModelSites, bytes: Uint8Array, pre: PreprocessOptions, threads: number | undefined): Promise<ModelGeometry> {
-  const probeBatch = 2;
+export async function probeGeometry(model: OnnxModel, sites: ModelSites, bytes: Uint8Array, pre: PreprocessOptions, threads: number | undefined, fixedBatch?: number): Promise<ModelGeometry> {
+  // A model exported with a fixed batch takes only that batch.
+  const probeBatch = fixedBatch ?? 2;
   const tensors = new Set<string>();
   for (const b of sites.blocks) {
     for (const t of Object.values(b.sites)) tensors.add(t);

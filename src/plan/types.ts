@@ -9,7 +9,7 @@ import type { SettingsRecord } from "../engine/settings.js";
 import type { SkippedSample } from "../data/loader.js";
 import type { ModelSites } from "../onnx/sites.js";
 import { ANALYSES, ANALYSIS_OPTIONS, DEFAULT_ANALYSES, type AnalysisId, type AnalysisOptionSpec, type Sections } from "../pipelines/index.js";
-import type { PlanModel, PlannedDriver } from "../pipelines/contract.js";
+import type { PlanModel, PlannedDriver, SkippedAnalysis, Substitution } from "../pipelines/contract.js";
 import { CLI_FLAGS, RUN_OPTIONS, defaulted, type DefaultedKeys, type OptionSpec, type OptionValues } from "../options.js";
 
 export type { AnalysisId } from "../pipelines/index.js";
@@ -38,6 +38,8 @@ type Spec = (typeof RUN_OPTIONS)[number] | typeof ANALYSES_OPTION | AnalysisOpti
 export type RunOptions = OptionValues<Spec> & {
   onProgress?: ProgressCallback;
   onWarning?: (message: string) => void;
+  /** What the run settled before it starts (the batch and its memory estimate), one line each. */
+  onInfo?: (message: string) => void;
   shouldStop?: () => boolean;
 };
 
@@ -92,6 +94,12 @@ export type Results = {
   timings: Record<string, number>;
   models: ModelSummary[];
   skipped: SkippedSample[];
+  /** Analyses that could not apply to a model, with the reason (issue 14, item 6). */
+  skippedAnalyses?: SkippedAnalysis[];
+  /** Option values that could not apply to a model as given, and what was used (issue 14, item 10). */
+  substitutions?: Substitution[];
+  /** The batch and the memory estimate of the run (absent in results of earlier versions). */
+  memory?: RunMemory;
   warnings: string[];
 } & Sections;
 
@@ -107,6 +115,21 @@ export interface Plan {
   /** The analyses asked for, in registry order. */
   analyses: AnalysisId[];
   warnings: string[];
+  /** Analyses skipped for a model at planning (a tap that cannot apply, no attention, …). */
+  skippedAnalyses: SkippedAnalysis[];
+  substitutions: Substitution[];
+  /** The batch chosen and the run's memory estimate (bytes), recorded in the results. */
+  memory: RunMemory;
+}
+
+/** The batch of a run, where it came from, and the estimated peak memory against the limit. */
+export interface RunMemory {
+  batch: number;
+  /** "auto" (largest fitting power of two), "option" (--batch), "model" (a fixed-batch export). */
+  batchFrom: "auto" | "option" | "model";
+  estimate: number;
+  limit: number;
+  phases: { phase: string; bytes: number; models: Record<string, number> }[];
 }
 
 /** The engine's view of a plan's drivers. */

@@ -40,6 +40,12 @@ export interface SessionOptions {
    * four runs each: 0.63–0.88 s with, 0.76–0.91 s without).
    */
   spinning?: boolean;
+  /**
+   * Names what appended a node an onnxruntime message mentions under the `seelike/` prefix
+   * (e.g. "attention distance"): the engine's taps. Such a failure is seelike's bug, never the
+   * model's (issue 14, item 6).
+   */
+  appendedBy?: (message: string) => string | undefined;
 }
 
 /** An open session. */
@@ -51,14 +57,34 @@ export interface Session {
   file: string;
   /** @internal the onnxruntime handle; use `run`. */
   handle: ort.InferenceSession;
+  /** @internal see SessionOptions.appendedBy */
+  appendedBy?: (message: string) => string | undefined;
 }
 
-const DEFAULTS: Required<Omit<SessionOptions, "file">> = { threads: 0, device: "cpu", optimization: "all", memoryPattern: true, spinning: true };
+const DEFAULTS: Required<Omit<SessionOptions, "file" | "appendedBy">> = { threads: 0, device: "cpu", optimization: "all", memoryPattern: true, spinning: true };
 
-/** The first line of an onnxruntime message, without its "[ONNXRuntimeError] : 1 : FAIL :" prefix. */
-function firstLine(e: unknown): string {
-  const m = String((e as Error)?.message ?? e).split("\n").map((x) => x.trim()).find(Boolean) ?? "unknown error";
-  return m.replace(/^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*[A-Z_]+\s*:\s*/, "").slice(0, 300);
+/**
+ * An onnxruntime message whole (its lines joined; the CLI prints one line), without its
+ * "[ONNXRuntimeError] : 1 : FAIL :" prefix. Never cut short: the end of a message names the
+ * indices or shapes that failed ("… for the following indices index: 0 Got: 2 Expected: 8").
+ */
+export function ortMessage(e: unknown): string {
+  const m = String((e as Error)?.message ?? e).split("\n").map((x) => x.trim()).filter(Boolean).join(" ") || "unknown error";
+  return m.replace(/^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*[A-Z_]+\s*:\s*/, "");
+}
+
+/**
+ * The error for an onnxruntime failure: a node under the `seelike/` prefix is one seelike
+ * appended, so its failure is seelike's bug (a plain Error: exit 1) naming the analysis; any
+ * other is the model's (InputError naming its file: exit 2).
+ */
+function ortError(what: "rejected the model" | "failed to run the model", file: string, e: unknown, appendedBy?: (message: string) => string | undefined): Error {
+  const message = ortMessage(e);
+  if (/seelike\//.test(message)) {
+    const by = appendedBy?.(message);
+    return new Error(`seelike bug: a node seelike appended to ${file}${by ? ` for ${by}` : ""} failed in onnxruntime (not a problem of the model; please report it): ${message}`);
+  }
+  return new InputError(file, `onnxruntime ${what}: ${message}`);
 }
 
 /**
@@ -117,10 +143,11 @@ export async function createSession(bytes: Uint8Array, options: SessionOptions =
       logSeverityLevel: 4,
     });
   } catch (e) {
-    // Validation (src/onnx) catches what it can; what onnxruntime still refuses is bad input too.
-    throw new InputError(file, `onnxruntime rejected the model: ${firstLine(e)}`);
+    // Validation (src/onnx) catches what it can; what onnxruntime still refuses is bad input too,
+    // unless it is a node seelike appended.
+    throw ortError("rejected the model", file, e, options.appendedBy);
   }
-  return { inputNames: handle.inputNames, outputNames: handle.outputNames, device: o.device, file, handle };
+  return { inputNames: handle.inputNames, outputNames: handle.outputNames, device: o.device, file, handle, appendedBy: options.appendedBy };
 }
 
 /**
@@ -147,7 +174,7 @@ export async function run(session: Session, feeds: Record<string, Tensor>, outpu
   try {
     results = await session.handle.run(ortFeeds, [...outputNames], { logSeverityLevel: 4 });
   } catch (e) {
-    throw new InputError(session.file, `onnxruntime failed to run the model: ${firstLine(e)}`);
+    throw ortError("failed to run the model", session.file, e, session.appendedBy);
   }
   const out: Record<string, Tensor> = {};
   for (const name of outputNames) {
@@ -227,7 +254,7 @@ export async function gramMatrix(g: GramSession, x: Tensor): Promise<Float64Arra
   try {
     results = await g.session.handle.run({ X: new ort.Tensor("float64", data, [...x.shape]) }, ["G"], { logSeverityLevel: 4 });
   } catch (e) {
-    throw new InputError(g.session.file, `onnxruntime failed to compute a Gram matrix: ${firstLine(e)}`);
+    throw new InputError(g.session.file, `onnxruntime failed to compute a Gram matrix: ${ortMessage(e)}`);
   }
   return results.G.data as Float64Array;
 }

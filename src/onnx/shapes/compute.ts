@@ -73,8 +73,27 @@ export function reduce(call: OpCall): Inferred[] {
   return [{ shape, dtype: op.startsWith("Arg") ? 7 : dt }];
 }
 
+/** Einsum with explicit output ("bghid,bghjd->bghij", MaxViT's attention): each output letter's size from the operand that has it. */
+function einsum(call: OpCall): Inferred[] {
+  const m = /^([a-z,]+)->([a-z]*)$/i.exec(String(call.attrs.equation ?? "").replace(/\s+/g, ""));
+  if (!m) return unknownLike(call);
+  const terms = m[1].split(",");
+  const sizes = new Map<string, number>();
+  for (const [k, term] of terms.entries()) {
+    const sh = call.ins[k]?.shape;
+    if (!sh || sh.length !== term.length) return unknownLike(call);
+    [...term].forEach((c, i) => {
+      if (sh[i] !== 1 || !sizes.has(c)) sizes.set(c, sh[i]);
+    });
+  }
+  const shape = [...m[2]].map((c) => sizes.get(c));
+  if (shape.some((d) => d === undefined)) return unknownLike(call);
+  return [{ shape: shape as number[], dtype: call.dt }];
+}
+
 export const computeRules: [string, OpRule][] = [
   ["MatMul", matMul],
+  ["Einsum", einsum],
   ["Gemm", gemm],
   ...["Conv", "MaxPool", "AveragePool", "LpPool"].map((op) => [op, windowed] as [string, OpRule]),
   ["GlobalAveragePool", globalPool],

@@ -8,6 +8,7 @@ import { residualRoles } from "./residuals.js";
 import { residualFreeBlocks, tokenBlocks } from "./transformer.js";
 import type { BlockSites, Ctx, ModelSites, SiteOptions, SiteRef } from "./types.js";
 import { dataPath } from "./walk.js";
+import { windowedLayout, windowedPooling } from "./windowed.js";
 
 /** The flat site list: stem and embeddings, every block's sites, then the head and logits. */
 function siteList(ctx: Ctx, pre: [string, string, string][], blocks: BlockSites[], post: [string, string, string][]): SiteRef[] {
@@ -41,9 +42,12 @@ export function discoverSites(model: OnnxModel, options: SiteOptions = {}): Mode
   // Blocks without a skip only (MobileNetV1-like) are a CNN too.
   const family = found === "unknown" && units.blocks.length ? "cnn" : found;
   const tokens = tokenBlocks(ctx, tokenRes, attnOf, notes);
-  const blocks = [...units.blocks, ...tokens.blocks];
-  const outRes = [...units.outRes, ...tokens.outRes];
+  let blocks = [...units.blocks, ...tokens.blocks];
+  let outRes = [...units.outRes, ...tokens.outRes];
   residualFreeBlocks(ctx, blocks, outRes, notes);
+  // Windowed attention (Swin, MaxViT): depth order, stages by token grid, hybrid blocks merged.
+  const windowed = windowedLayout(ctx, blocks, outRes, notes);
+  if (windowed) ({ blocks, residuals: outRes } = windowed);
 
   // A patchify stem (ConvNeXt's 4×4 stride-4 conv) is a CNN's stem, not a token embedding.
   const patch = family === "cnn" ? null : patchEmbedding(ctx);
@@ -54,10 +58,10 @@ export function discoverSites(model: OnnxModel, options: SiteOptions = {}): Mode
   // Globals: stem, patch/pos embedding, pooling head, logits.
   const logits = model.outputs[0].name;
   const headPre = classifierInput(ctx, logits);
-  const pooling = tokenRes.length ? poolingOf(ctx, tokenRes[tokenRes.length - 1].out, headPre) : null;
+  const pooling = windowed ? windowedPooling(ctx, headPre) : tokenRes.length ? poolingOf(ctx, tokenRes[tokenRes.length - 1].out, headPre) : null;
   const pre: [string, string, string][] = [];
   if (units.stem) pre.push(["stem", units.stem, "stem"]);
-  if (patch) pre.push(["patch_embed", patch.tokens, "embedding"]);
+  if (patch) pre.push(["patch_embed", windowed?.patchEmbed ?? patch.tokens, "embedding"]);
   if (pos) pre.push(["pos_embed", pos.tensor, "embedding"]);
   const post: [string, string, string][] = [];
   if (headPre) post.push(["head.pre", headPre, "head"]);
@@ -68,17 +72,17 @@ export function discoverSites(model: OnnxModel, options: SiteOptions = {}): Mode
 
   const img = model.imageInput;
   return {
-    family,
+    family: windowed?.family ?? family,
     input: { name: img.name, shape: img.shape ?? [] },
-    patchSize: geometry.patchSize,
-    grid: geometry.grid,
-    tokens: geometry.tokens,
-    prefixTokens: geometry.prefixTokens,
-    cls: geometry.prefixTokens > 0,
-    prefix,
+    patchSize: windowed?.patchSize ?? geometry.patchSize,
+    grid: windowed?.grid ?? geometry.grid,
+    tokens: windowed ? windowed.grid[0] * windowed.grid[1] : geometry.tokens,
+    prefixTokens: windowed ? 0 : geometry.prefixTokens,
+    cls: !windowed && geometry.prefixTokens > 0,
+    prefix: windowed ? [] : prefix,
     blocks,
     residuals: outRes,
-    stages: units.stages,
+    stages: windowed?.stages.length ? windowed.stages : units.stages,
     blockType: units.blockType,
     ...(pos?.initializer ? { posEmbed: { initializer: pos.initializer, shape: pos.shape } } : {}),
     ...(patch ? { patchEmbed: { weight: patch.weight, shape: patch.shape, patchSize: patch.patchSize } } : {}),

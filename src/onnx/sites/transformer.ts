@@ -6,11 +6,20 @@
 import { isAncestor } from "../graph.js";
 import { branchNodes, chained } from "./walk.js";
 import { isAttentionSoftmax } from "./residuals.js";
-import { WEIGHTED, type AttentionLayout, type BlockSites, type Ctx, type Residual } from "./types.js";
+import { windowGeometry } from "./windows.js";
+import { WEIGHTED, type AttentionLayout, type AttentionSite, type BlockSites, type Ctx, type Residual } from "./types.js";
 
-/** Layout and head count of an attention-probability tensor (inference ran at batch 1 unless the input fixes the batch). */
-function attentionOf(ctx: Ctx, tensor: string): NonNullable<BlockSites["attention"]> {
+/**
+ * Layout and head count of an attention-probability tensor (inference ran at batch 1 unless the
+ * input fixes the batch). Maps with windows merged into the batch ([B·nW, H, N, N], Swin) or
+ * their own window axis ([B, G, H, N, N], MaxViT) get their traced window geometry.
+ */
+export function attentionOf(ctx: Ctx, tensor: string, notes: string[] = [], label = tensor): AttentionSite {
   const s = ctx.one.get(tensor)?.shape ?? null;
+  if (s && s.length >= 4) {
+    const window = windowGeometry(ctx, tensor, notes, label);
+    if (window) return { tensor, heads: window.heads, layout: "windowed", window };
+  }
   if (s?.length === 4) return { tensor, heads: s[1], layout: "[B,H,T,T]" };
   if (s?.length === 3) {
     const b = ctx.one.get(ctx.model.imageInput.name)?.shape?.[0] ?? 1;
@@ -38,7 +47,7 @@ export function tokenBlocks(ctx: Ctx, tokenRes: Residual[], attnOf: Map<Residual
     let attention: BlockSites["attention"];
     if (attn) {
       sites[`${name}.attn.probs`] = attn;
-      attention = attentionOf(ctx, attn);
+      attention = attentionOf(ctx, attn, notes, name);
       const lead = ctx.sym.get(attn)?.[0];
       if (attention.layout === "[B,H,T,T]" && lead !== "B") notes.push(`${name}: attention probabilities ${attn} have leading dim ${lead}, windowed (local) attention rather than one map per image`);
       sites[`${name}.attn.out`] = r1.fz;

@@ -1,13 +1,15 @@
 /** What site discovery returns, and the graph context its steps share. */
 import type { NodeInfo, OnnxModel } from "../model.js";
 import type { Inferred, SymDim } from "../shapes.js";
+import type { WindowGeometry } from "./windows.js";
 
 /**
  * Architecture family: `cnn` for every convolutional network (ResNet, RegNet, EfficientNet,
  * MobileNet, ConvNeXt; what kind of units it has is `blockType`), `vit` for attention on
- * tokens, `mixer` for token-mixing MLPs, `hybrid` for convolution units and attention together.
+ * tokens, `swin` for windowed attention on a token grid (Swin), `mixer` for token-mixing MLPs,
+ * `hybrid` for convolution units and attention together (MaxViT).
  */
-export type Family = "vit" | "cnn" | "mixer" | "hybrid" | "unknown";
+export type Family = "vit" | "swin" | "cnn" | "mixer" | "hybrid" | "unknown";
 
 /**
  * A CNN unit's type, from the convolutions of its long branch: `basic` (two k×k convs,
@@ -19,7 +21,7 @@ export type Family = "vit" | "cnn" | "mixer" | "hybrid" | "unknown";
 export type CnnBlockType = "basic" | "bottleneck" | "grouped-bottleneck" | "inverted-residual" | "convnext" | "residual";
 
 /** Head layout of an attention-probability tensor. */
-export type AttentionLayout = "[B,H,T,T]" | "[B*H,T,T]";
+export type AttentionLayout = "[B,H,T,T]" | "[B*H,T,T]" | "windowed";
 
 /** One residual sum out = z + f(z). */
 export interface Residual {
@@ -39,15 +41,29 @@ export interface Residual {
   node: string;
 }
 
-/** One block (transformer/mixer block or ResNet unit) with its sites. */
+/** One attention map of a block: its tensor, heads, layout, and for windowed attention its traced geometry (src/onnx/sites/windows.ts). */
+export interface AttentionSite {
+  tensor: string;
+  heads: number | null;
+  layout: AttentionLayout | null;
+  /** Windowed attention (Swin windows, MaxViT block/grid attention): where each map entry sits on the token grid. */
+  window?: WindowGeometry;
+  /** The part of the block it belongs to, when a block has several ("block_attn", "grid_attn"). */
+  part?: string;
+}
+
+/** One block (transformer/mixer block, ResNet unit, or a hybrid block of conv and attention parts) with its sites. */
 export interface BlockSites {
   name: string;
-  kind: "transformer" | "mixer" | "unit";
-  /** ResNet stage index (units only). */
+  kind: "transformer" | "mixer" | "unit" | "hybrid";
+  /** Stage index (ResNet units, Swin and MaxViT blocks). */
   stage?: number;
   /** Canonical site name → exporter tensor name. */
   sites: Record<string, string>;
-  attention?: { tensor: string; heads: number | null; layout: AttentionLayout | null };
+  /** The block's (first) attention map. */
+  attention?: AttentionSite;
+  /** Every attention map of the block in depth order, when it has more than one (MaxViT: block then grid attention). */
+  attentions?: AttentionSite[];
   /** CNN units: type, whether a skip adds the input (no skip: no `branch`/`shortcut` sites, no skip ratio), squeeze-excitation. */
   unit?: { type: CnnBlockType; residual: boolean; squeezeExcitation: boolean };
 }
@@ -76,7 +92,8 @@ export interface ModelSites {
   prefix?: { index: number; name: string }[];
   blocks: BlockSites[];
   residuals: Residual[];
-  stages: { index: number; units: string[]; shape: SymDim[] | null }[];
+  /** Stages: CNN units, or Swin/MaxViT blocks, with (windowed attention) their token grid, stride, window, shift and heads. */
+  stages: { index: number; units: string[]; shape: SymDim[] | null; grid?: [number, number]; stride?: number; window?: [number, number]; shift?: [number, number]; heads?: number }[];
   /** The most common CNN unit type (families `cnn`, `hybrid`), else null. */
   blockType: CnnBlockType | null;
   posEmbed?: { initializer: string; shape: number[] };
