@@ -56,6 +56,9 @@ export function demoOptions(overrides: Pick<RunOptions, "limit" | "batch" | "rep
       ablate: [3],
       // The default set plus the opt-in measures beyond CKA, so the demo report shows them.
       analyses: [...DEFAULT_ANALYSES, ...MEASURE_IDS],
+      // Their JS finish grows with m² (RSA, kNN) over six comparisons: 500 examples keep the
+      // demo near a minute (1,000 took it from 40 s to 100 s).
+      measureExamples: 500,
       ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
     },
   };

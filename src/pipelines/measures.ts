@@ -273,7 +273,8 @@ function measureReport(id: string, text: MeasureText, section: MeasureSection | 
     const [r, cl] = key === "AA" ? [c.a, c.a] : key === "BB" ? [c.b!, c.b!] : key === "AB" ? [c.a, c.b!] : [c.b!, c.a];
     panels.push({
       kind: "heatmap", id: `${id}-${ctx.modelId(c.a)}-${c.b === null ? "" : ctx.modelId(c.b)}-${value}-${key}`,
-      title: `${t.name}: ${r === cl ? r : `${r} × ${cl}`}${section.asymmetric ? " (row → column)" : ""}`,
+      // The asymmetric measures read row → column; the arrow says it in the title's own width.
+      title: `${t.name}: ${r === cl ? r : section.asymmetric ? `${r} → ${cl}` : `${r} × ${cl}`}`,
       rowModel: ctx.modelId(r), colModel: ctx.modelId(cl), rows: mat.rows, cols: mat.cols, data: mat.data as Arr, tokens: section.pooling[c.a],
       caption: t.caption, domain: t.domain,
     });
@@ -332,7 +333,7 @@ export const procrustes = measureAnalysis("procrustes", "orthogonal Procrustes d
   title: "Procrustes shape metrics",
   intro: "The angle arccos ρ and the distance √(2 − 2ρ) between the sites' centred, unit-norm pooled features after the best rotation, ρ = ‖XᵀY‖_* / (‖X‖‖Y‖); true metrics, and more sensitive than CKA to small functional changes (Ding et al. 2021). 0 means the same shape.",
   value: {
-    angle: { name: "Angular shape metric (radians)", caption: `arccos of the normalised nuclear norm ‖XᵀY‖_*; 0 for the same shape; ${ROTATE} and shifts.`, domain: [0, Math.PI / 2] },
+    angle: { name: "Shape angle (rad)", caption: `The angular shape metric: arccos of the normalised nuclear norm ‖XᵀY‖_*; 0 for the same shape; ${ROTATE} and shifts.`, domain: [0, Math.PI / 2] },
     distance: { name: "Procrustes distance", caption: `√(2 − 2ρ): the Frobenius distance after the best orthogonal alignment of unit-norm X and Y; ${ROTATE} and shifts.`, domain: [0, Math.SQRT2] },
   },
 });
@@ -355,5 +356,5 @@ export const mutualKnn = measureAnalysis("mutual-knn", "mutual k-nearest-neighbo
 export const predictivity = measureAnalysis("predictivity", "linear predictivity R² of every site from every other (ridge, λ on a held-out fifth); asymmetric, both ways", {
   title: "Linear predictivity",
   intro: "Held-out R² of a ridge read-out of the column site from the row site (λ from 10⁻⁶ … 10⁶ chosen on every fifth example, which is also where R² is scored): asks whether one representation is linearly decodable from the other; asymmetric.",
-  value: { r2: { name: "Linear predictivity R²", caption: "Share of the column site's variance a ridge regression from the row site explains on held-out examples; invariant to per-feature affine maps of the predictor.", domain: [0, 1] } },
+  value: { r2: { name: "Predictivity R²", caption: "Share of the column site's variance a ridge regression from the row site explains on held-out examples; invariant to per-feature affine maps of the predictor.", domain: [0, 1] } },
 });
