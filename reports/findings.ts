@@ -50,6 +50,12 @@ function mean(xs: number[]): number {
   return ok.length ? ok.reduce((a, b) => a + b, 0) / ok.length : NaN;
 }
 
+/** Means of the first and the last ⌊n/2⌋ values (the middle one of an odd count left out). */
+function halves(xs: number[]): [lo: number, hi: number] {
+  const half = Math.floor(xs.length / 2);
+  return [mean(xs.slice(0, half)), mean(xs.slice(xs.length - half))];
+}
+
 function median(xs: number[]): number {
   const ok = xs.filter(Number.isFinite).sort((a, b) => a - b);
   if (!ok.length) return NaN;
@@ -427,9 +433,7 @@ function dataScale(ctx: Ctx): Finding {
         if (j >= 0) diag.push(num(transposed ? h.data[j * h.cols.length + i] : h.data[i * h.cols.length + j]));
       });
       if (diag.length < 2) continue;
-      const half = Math.floor(diag.length / 2);
-      const lo = mean(diag.slice(0, half));
-      const hi = mean(diag.slice(diag.length - half));
+      const [lo, hi] = halves(diag);
       const verdict = larger(lo, hi);
       return {
         id: "data-scale",
@@ -558,9 +562,7 @@ function collapseFinding(ctx: Ctx): Finding {
   const c = ctx.data.collapse!.find((x) => x.model === m.id)!;
   const n = c.rows.length;
   const adj = Array.from({ length: n - 1 }, (_, i) => num(c.data[i * n + i + 1]));
-  const half = Math.floor(adj.length / 2);
-  const lo = mean(adj.slice(0, half));
-  const hi = mean(adj.slice(adj.length - half));
+  const [lo, hi] = halves(adj);
   const verdict = larger(hi, lo);
   return {
     id: "collapse",

@@ -4,7 +4,7 @@ import { windowCell, type WindowGeometry } from "../onnx/sites.js";
 import type { TapSpec } from "../engine/taps.js";
 import { defaulted, option, oneOf } from "../options.js";
 import { defineAnalysis, perModel, type PlanModel } from "./contract.js";
-import { attentionBlocks, hasAttention } from "./sites.js";
+import { attentionBlocks, hasAttention, perLayerDriver } from "./sites.js";
 import { csv, rowsOf, type Arr } from "./tables.js";
 
 export const ATTENTION_OPTIONS = [
@@ -85,19 +85,9 @@ function attentionDriver(model: PlanModel, weighting: AttentionWeighting) {
   const distances = windowed.every((w) => w) ? new Float32Array(0) : Float32Array.from(patchDistances(grid, g.sites.patchSize!));
   const taps: TapSpec[] = layers.map((l, i) => windowed[i]?.tap ?? { kind: "attention-distance", tensor: l.tensor, prefixTokens: g.sites.prefixTokens, distances, patches: grid[0] * grid[1] });
   const windows = windowed.filter((w) => w).map((w) => w!.geometry);
-  return {
-    taps: (pass: string, mm: number) => (pass === "main" && mm === m ? taps : []),
-    init: () => attentionDistanceReducer.init({ grid, patchSize: g.sites.patchSize!, prefixTokens: g.sites.prefixTokens, weighting, ...(windows.length ? { windows } : {}) }),
-    update(state: any, view: any) {
-      if (view.pass !== "main") return state;
-      const batchSize = view.batch.ids.length;
-      layers.forEach((l, i) => {
-        state = attentionDistanceReducer.update(state, { layer: l.layer, querySums: view.tap(m, taps[i]), batchSize });
-      });
-      return state;
-    },
-    merge: attentionDistanceReducer.merge,
-  };
+  return perLayerDriver(m, layers, taps, attentionDistanceReducer,
+    () => attentionDistanceReducer.init({ grid, patchSize: g.sites.patchSize!, prefixTokens: g.sites.prefixTokens, weighting, ...(windows.length ? { windows } : {}) }),
+    (layer, querySums, batchSize) => ({ layer, querySums, batchSize }));
 }
 
 export const attention = defineAnalysis({

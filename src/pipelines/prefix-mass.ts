@@ -3,7 +3,7 @@ import { prefixMassReducer, type PrefixMassResult } from "../../analyses/prefix-
 import type { TapSpec } from "../engine/taps.js";
 import type { HeatmapPanel, LinePanel } from "../../reports/types.js";
 import { defineAnalysis, perModel, type PlanModel } from "./contract.js";
-import { attentionBlocks, hasAttention } from "./sites.js";
+import { attentionBlocks, hasAttention, perLayerDriver } from "./sites.js";
 import { csv } from "./tables.js";
 
 /** Names of the model's prefix tokens, in order. */
@@ -20,19 +20,8 @@ function prefixDriver(model: PlanModel) {
   const patches = g.grid![0] * g.grid![1];
   const layers = attentionBlocks(g);
   const taps: TapSpec[] = layers.map((l) => ({ kind: "prefix-mass", tensor: l.tensor, prefixTokens: g.prefixTokens, patches }));
-  return {
-    taps: (pass: string, mm: number) => (pass === "main" && mm === m ? taps : []),
-    init: () => prefixMassReducer.init({ prefixTokens: g.prefixTokens, patches, names: prefixNames(model) }),
-    update(state: any, view: any) {
-      if (view.pass !== "main") return state;
-      const batchSize = view.batch.ids.length;
-      layers.forEach((l, i) => {
-        state = prefixMassReducer.update(state, { layer: l.layer, sums: view.tap(m, taps[i]), batchSize });
-      });
-      return state;
-    },
-    merge: prefixMassReducer.merge,
-  };
+  return perLayerDriver(m, layers, taps, prefixMassReducer, () => prefixMassReducer.init({ prefixTokens: g.prefixTokens, patches, names: prefixNames(model) }),
+    (layer, sums, batchSize) => ({ layer, sums, batchSize }));
 }
 
 export const prefixMass = defineAnalysis({

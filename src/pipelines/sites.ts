@@ -5,6 +5,9 @@
 import type { AttentionSite, BlockSites, ModelSites } from "../onnx/sites.js";
 import { layoutOf, type ModelGeometry } from "../engine/geometry.js";
 import type { TensorLayout as Layout } from "../../analyses/vocabulary.js";
+import type { BatchView } from "../engine/stream.js";
+import type { TapSpec } from "../engine/taps.js";
+import type { Tensor } from "../tensor.js";
 
 /** A site chosen for CKA: canonical name, exporter tensor, layout. */
 export interface CkaSite {
@@ -73,4 +76,32 @@ export function hasAttention(sites: ModelSites): boolean {
   const maps = attentionBlocks(sites);
   if (maps.length && maps.every((m) => m.site.window)) return true;
   return Boolean(maps.length && sites.grid && sites.patchSize);
+}
+
+/**
+ * The driver of a per-layer attention analysis: model `m`'s taps (one per layer, `layers[i]`
+ * read through `taps[i]`) in the main pass, each batch's results fed to the reducer layer by
+ * layer as `input(layer, tapResult, batchSize)`.
+ */
+export function perLayerDriver<S, I>(
+  m: number,
+  layers: readonly { layer: number }[],
+  taps: TapSpec[],
+  reducer: { update(state: S, input: I): S; merge(a: S, b: S): S },
+  init: () => S,
+  input: (layer: number, tap: Tensor, batchSize: number) => I,
+) {
+  return {
+    taps: (pass: string, mm: number) => (pass === "main" && mm === m ? taps : []),
+    init,
+    update(state: S, view: BatchView): S {
+      if (view.pass !== "main") return state;
+      const batchSize = view.batch.ids.length;
+      layers.forEach((l, i) => {
+        state = reducer.update(state, input(l.layer, view.tap(m, taps[i]), batchSize));
+      });
+      return state;
+    },
+    merge: reducer.merge,
+  };
 }

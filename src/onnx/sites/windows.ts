@@ -11,6 +11,7 @@
  * recorded in the sites is exact for the traced export, or absent with a note.
  */
 import type { Ctx } from "./types.js";
+import { branchNodes } from "./walk.js";
 
 /** Geometry of one windowed attention map (batch-1 layout and where each token sits). */
 export interface WindowGeometry {
@@ -56,35 +57,9 @@ function strides(s: readonly number[]): number[] {
   return st;
 }
 
-/** out[idx] = x[idx'] where idx' reads index 0 on axes where the sizes differ (broadcast or keepdims reduce), right-aligned. */
-function project(x: Ids, xs: readonly number[], out: readonly number[]): Ids {
+/** out[e] = x at the source offset that `step` (per output axis) advances to: a strided view read row-major into `out`'s shape. */
+function strided(x: Ids, out: readonly number[], step: readonly number[]): Ids {
   const n = size(out);
-  if (xs.length === out.length && xs.every((d, i) => d === out[i])) return x;
-  const r = out.length;
-  const off = r - xs.length;
-  const xst = strides(xs);
-  const step = out.map((d, a) => (a < off || xs[a - off] !== d ? 0 : xst[a - off]));
-  const res = new Int32Array(n);
-  const idx = new Array<number>(r).fill(0);
-  let src = 0;
-  for (let e = 0; e < n; e++) {
-    res[e] = x[src];
-    for (let a = r - 1; a >= 0; a--) {
-      idx[a]++;
-      src += step[a];
-      if (idx[a] < out[a]) break;
-      src -= step[a] * idx[a];
-      idx[a] = 0;
-    }
-  }
-  return res;
-}
-
-function transpose(x: Ids, s: readonly number[], perm: readonly number[]): Ids {
-  const out = perm.map((p) => s[p]);
-  const st = strides(s);
-  const step = perm.map((p) => st[p]);
-  const n = size(s);
   const res = new Int32Array(n);
   const idx = new Array<number>(out.length).fill(0);
   let src = 0;
@@ -99,6 +74,19 @@ function transpose(x: Ids, s: readonly number[], perm: readonly number[]): Ids {
     }
   }
   return res;
+}
+
+/** out[idx] = x[idx'] where idx' reads index 0 on axes where the sizes differ (broadcast or keepdims reduce), right-aligned. */
+function project(x: Ids, xs: readonly number[], out: readonly number[]): Ids {
+  if (xs.length === out.length && xs.every((d, i) => d === out[i])) return x;
+  const off = out.length - xs.length;
+  const xst = strides(xs);
+  return strided(x, out, out.map((d, a) => (a < off || xs[a - off] !== d ? 0 : xst[a - off])));
+}
+
+function transpose(x: Ids, s: readonly number[], perm: readonly number[]): Ids {
+  const st = strides(s);
+  return strided(x, perm.map((p) => s[p]), perm.map((p) => st[p]));
 }
 
 /** Elements of x along `axis` picked by `pick(i)` (−1 = padding) into an output of `count` along it. */
@@ -266,26 +254,12 @@ function einsum(eq: string, a: Tracked | undefined, b: Tracked | undefined, os: 
   const gatherFrom = (letters: string, t: Tracked, v: Ids): Ids => {
     // An operand's element at the output's index (contracted letters read 0).
     const st = strides(t.shape);
-    const step = [...lo].map((c) => {
+    return strided(v, os, [...lo].map((c) => {
       const p = letters.indexOf(c);
       return p < 0 || t.shape[p] === 1 ? 0 : st[p];
-    });
-    const n = size(os);
-    const res = new Int32Array(n);
-    const idx = new Array<number>(os.length).fill(0);
-    let src = 0;
-    for (let e = 0; e < n; e++) {
-      res[e] = v[src];
-      for (let ax = os.length - 1; ax >= 0; ax--) {
-        idx[ax]++;
-        src += step[ax];
-        if (idx[ax] < os[ax]) break;
-        src -= step[ax] * idx[ax];
-        idx[ax] = 0;
-      }
-    }
-    return res;
+    }));
   };
+
   if (!a.k && !b.k) return [{ shape: os, q: gatherFrom(la, a, a.q), k: gatherFrom(lb, b, b.q) }];
   if (a.k) return [{ shape: os, q: gatherFrom(la, a, a.q) }];
   return [];
@@ -323,38 +297,6 @@ function partitionStart(ctx: Ctx, softmax: string): { start: string; layout: "BH
   return null;
 }
 
-/** Nodes from `start` to `target` along data edges, in topological order. */
-function between(ctx: Ctx, start: string, target: string): number[] {
-  const g = ctx.model.graph;
-  const pt = g.producer.get(target);
-  if (pt === undefined) return [];
-  const ceiling = g.position[pt];
-  const desc = new Set<number>();
-  const queue = [start];
-  while (queue.length) {
-    const t = queue.pop()!;
-    for (const c of g.consumers.get(t) ?? []) {
-      if (desc.has(c) || g.position[c] > ceiling) continue;
-      desc.add(c);
-      for (const o of ctx.nodes[c].outputs) if (o) queue.push(o);
-    }
-  }
-  const out: number[] = [];
-  const seen = new Set<number>();
-  const stack = [pt];
-  while (stack.length) {
-    const p = stack.pop()!;
-    if (seen.has(p) || !desc.has(p)) continue;
-    seen.add(p);
-    out.push(p);
-    for (const i of ctx.nodes[p].inputs) {
-      const q = g.producer.get(i);
-      if (q !== undefined) stack.push(q);
-    }
-  }
-  return out.sort((a, b) => g.position[a] - g.position[b]);
-}
-
 /**
  * Traces token cells to a windowed attention map (`softmax`: the Softmax output) and fits its
  * geometry; null (with the reason in `notes`) when the map is not a windowed partition of a
@@ -369,7 +311,7 @@ export function windowGeometry(ctx: Ctx, softmax: string, notes: string[], label
   const q = new Int32Array(size(s));
   for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < C; c++) q[ps.layout === "BHWC" ? (y * W + x) * C + c : (c * H + y) * W + x] = y * W + x;
   const vals = new Map<string, Tracked>([[ps.start, { shape: s, q }]]);
-  for (const i of between(ctx, ps.start, softmax)) {
+  for (const i of branchNodes(ctx, ps.start, softmax)) {
     const n = ctx.nodes[i];
     let outs: (Tracked | null)[] = [];
     try {
