@@ -217,9 +217,8 @@ describe("attention distance and prefix mass from the in-graph taps against nump
 });
 
 describe("discoverSites on the full-size torchvision exports (.cache/fullsize)", () => {
-  const dir = path.resolve("/work/main/.cache/fullsize");
   const local = path.resolve(".cache/fullsize");
-  const file = (name: string) => [local, dir].map((d) => path.join(d, `tv_${name}_op14.onnx`)).find((f) => existsSync(f)) ?? path.join(local, `tv_${name}_op14.onnx`);
+  const file = (name: string) => path.join(local, `tv_${name}_op14.onnx`);
   const cases: [string, string, (s: Awaited<ReturnType<typeof inspectModel>>) => void][] = [
     ["convnext_t", "ConvNeXt-T: 18 convnext blocks in stages [3, 3, 9, 3]", (s) => {
       expect([s.family, s.blockType, s.blocks.length, s.residuals.length]).toEqual(["cnn", "convnext", 18, 18]);
