@@ -18,8 +18,8 @@
  * - Predictivity: the fit part's XᵀX = V Λ Vᵀ once per predictor site; the holdout SSE of every
  *   λ then follows from r×q products (see `ridgeSite`).
  */
-import { cholesky, symmetricEigen } from "../../src/numeric/linalg.js";
-import { columnGram, matmulTransB, rowSet } from "../../src/numeric/matmul.js";
+import { cholesky, symmetricEigen, symmetricEigenvalues } from "../../src/numeric/linalg.js";
+import { columnGram, matmulTransB, rowSet, type RowSet } from "../../src/numeric/matmul.js";
 import { columnMoments } from "../../src/numeric/stats.js";
 import { bestLambda, STD_EPSILON } from "../probes/ridge.js";
 import { solveLower, transpose } from "./cca.js";
@@ -157,26 +157,34 @@ function sqrtClipped(v: number): number {
   return Math.sqrt(Math.min(1, Math.max(0, v)));
 }
 
-/** Canonical correlations of the leading kx, ky directions (singular values of P's block), descending. */
-function correlations(P: Float64Array, ry: number, kx: number, ky: number): Float64Array {
-  const b = block(P, ry, kx, ky);
-  const k = Math.min(kx, ky);
-  const values = kx <= ky ? leftGramEigen(b, kx, ky).values : leftGramEigen(transpose(b, kx, ky), ky, kx).values;
+/** Canonical correlations from the eigenvalues of B Bᵀ or Bᵀ B (the smaller), descending. */
+function rhoOf(values: Float64Array, k: number): Float64Array {
   return Float64Array.from({ length: k }, (_, i) => sqrtClipped(values[i]));
 }
 
-/** PWCCA weights αᵢ ∝ Σⱼ |aᵢᵀ Λ_{:, j}| of one side's top k variates (vectors of B Bᵀ, B its k_side × k_other block). */
-function pwccaWeights(b: Float64Array, rows: number, cols: number, loadings: Float64Array, p: number, k: number): Float64Array {
-  const vec = leftGramEigen(b, rows, cols).vectors.data;
+/** Canonical correlations of the leading kx, ky directions (singular values of P's block), descending; eigenvalues only. */
+function correlations(P: Float64Array, ry: number, kx: number, ky: number): Float64Array {
+  const b = block(P, ry, kx, ky);
+  const small = kx <= ky ? b : transpose(b, kx, ky);
+  const rows = Math.min(kx, ky), cols = Math.max(kx, ky);
+  return rhoOf(symmetricEigenvalues({ data: matmulTransB(rowSet(small, rows, cols)), shape: [rows, rows] }), rows);
+}
+
+/**
+ * PWCCA weights αᵢ ∝ Σⱼ |aᵢᵀ Λ_{:, j}| of one side's top k variates (`vec`: eigenvectors of B Bᵀ,
+ * B its k_side × k_other block; Λ = Qᵀ X_c its loadings, given transposed, p × r). The k × p
+ * products aᵢᵀ Λ as one blocked product: at p = 768 a loop over them cost seconds per run.
+ */
+function pwccaWeights(vec: Float64Array, rows: number, loadingsT: Float64Array, r: number, p: number, k: number): Float64Array {
+  const at = new Float64Array(k * rows);
+  for (let i = 0; i < k; i++) for (let t = 0; t < rows; t++) at[i * rows + t] = vec[t * rows + i];
+  const lt: RowSet = { arrays: new Array(p).fill(loadingsT), offsets: Array.from({ length: p }, (_, j) => j * r), cols: rows };
+  const d = matmulTransB(rowSet(at, k, rows), lt);
   const w = new Float64Array(k);
   let total = 0;
   for (let i = 0; i < k; i++) {
     let s = 0;
-    for (let j = 0; j < p; j++) {
-      let d = 0;
-      for (let t = 0; t < rows; t++) d += vec[t * rows + i] * loadings[t * p + j];
-      s += Math.abs(d);
-    }
+    for (let j = 0; j < p; j++) s += Math.abs(d[i * p + j]);
     w[i] = s;
     total += s;
   }
@@ -206,51 +214,89 @@ function unitCentred(v: Float64Array): Float64Array {
 }
 
 /**
- * Average ranks (1-based, ties sharing their mean rank), as averageRanks but by an LSD radix sort
- * of the values' IEEE bits (made monotonic: negatives' bits flipped, positives' sign bit set),
- * four 16-bit passes carrying the indices: a comparison sort of RSA's m(m − 1)/2 values with a
- * comparator, or binary searches into a sorted copy (cache misses), took seconds per site.
+ * Average ranks (1-based, ties sharing their mean rank), as averageRanks but by a bucket sort:
+ * each value goes to bucket ⌊(v − min)·n / (max − min)⌋ (a monotone map, so buckets are ordered),
+ * one counting pass scatters values and indices, and each bucket (about one value on RSA's
+ * smooth dissimilarities) is sorted on its own, larger ones by the same rule over their own range.
+ * A comparison sort of RSA's m(m − 1)/2 values with a comparator, or binary searches into a
+ * sorted copy (cache misses), took seconds per site at m = 1,000.
  */
 export function fastRanks(v: Float64Array): Float64Array {
   const n = v.length;
-  if (v.some(Number.isNaN)) return averageRanks(v);
-  const words = new Uint32Array(v.buffer, v.byteOffset, 2 * n);
-  const lo = new Uint32Array(n), hi = new Uint32Array(n);
-  for (let i = 0; i < n; i++) {
-    // Little-endian: word 2i is the low half of value i.
-    const l = words[2 * i], h = words[2 * i + 1];
-    if (h & 0x80000000) {
-      lo[i] = ~l >>> 0;
-      hi[i] = ~h >>> 0;
-    } else {
-      lo[i] = l;
-      hi[i] = (h | 0x80000000) >>> 0;
-    }
-  }
-  let idx = new Uint32Array(n), tmp = new Uint32Array(n);
-  for (let i = 0; i < n; i++) idx[i] = i;
-  const count = new Uint32Array(65537);
-  for (let pass = 0; pass < 4; pass++) {
-    const key = pass < 2 ? lo : hi;
-    const shift = pass % 2 === 0 ? 0 : 16;
-    count.fill(0);
-    for (let i = 0; i < n; i++) count[((key[idx[i]] >>> shift) & 0xffff) + 1]++;
-    for (let d = 0; d < 65536; d++) count[d + 1] += count[d];
-    for (let i = 0; i < n; i++) {
-      const j = idx[i];
-      tmp[count[(key[j] >>> shift) & 0xffff]++] = j;
-    }
-    [idx, tmp] = [tmp, idx];
-  }
   const out = new Float64Array(n);
+  if (n === 0) return out;
+  for (let i = 0; i < n; i++) if (!Number.isFinite(v[i])) return averageRanks(v);
+  const values = Float64Array.from(v);
+  const index = new Uint32Array(n);
+  for (let i = 0; i < n; i++) index[i] = i;
+  const sv = new Float64Array(n), si = new Uint32Array(n);
+  bucketSort(values, index, 0, n, sv, si, 0);
   for (let s = 0; s < n; ) {
     let e = s + 1;
-    while (e < n && v[idx[e]] === v[idx[s]]) e++;
+    while (e < n && values[e] === values[s]) e++;
     const r = (s + 1 + e) / 2;
-    for (let t = s; t < e; t++) out[idx[t]] = r;
+    for (let t = s; t < e; t++) out[index[t]] = r;
     s = e;
   }
   return out;
+}
+
+/** Sorts values[s, e) ascending, carrying index along; sv, si are scratch of the same length. */
+function bucketSort(values: Float64Array, index: Uint32Array, s: number, e: number, sv: Float64Array, si: Uint32Array, depth: number): void {
+  const n = e - s;
+  if (n <= 24) {
+    for (let i = s + 1; i < e; i++) {
+      const x = values[i], ix = index[i];
+      let j = i - 1;
+      while (j >= s && values[j] > x) {
+        values[j + 1] = values[j];
+        index[j + 1] = index[j];
+        j--;
+      }
+      values[j + 1] = x;
+      index[j + 1] = ix;
+    }
+    return;
+  }
+  let lo = values[s], hi = lo;
+  for (let i = s + 1; i < e; i++) {
+    const x = values[i];
+    if (x < lo) lo = x;
+    else if (x > hi) hi = x;
+  }
+  if (!(hi > lo)) return;
+  const scale = n / (hi - lo);
+  if (depth > 6 || !Number.isFinite(scale)) {
+    // A pathological spread (values packed into few buckets level after level): a comparison sort.
+    const order = Array.from({ length: n }, (_, i) => s + i).sort((i, j) => values[i] - values[j]);
+    for (let t = 0; t < n; t++) {
+      sv[s + t] = values[order[t]];
+      si[s + t] = index[order[t]];
+    }
+    values.set(sv.subarray(s, e), s);
+    index.set(si.subarray(s, e), s);
+    return;
+  }
+  const count = new Uint32Array(n + 1);
+  const bucket = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const b = Math.min(n - 1, Math.floor((values[s + i] - lo) * scale));
+    bucket[i] = b;
+    count[b + 1]++;
+  }
+  for (let b = 0; b < n; b++) count[b + 1] += count[b];
+  const start = count.slice(0, n + 1);
+  for (let i = 0; i < n; i++) {
+    const at = s + count[bucket[i]]++;
+    sv[at] = values[s + i];
+    si[at] = index[s + i];
+  }
+  values.set(sv.subarray(s, e), s);
+  index.set(si.subarray(s, e), s);
+  for (let b = 0; b < n; b++) {
+    const bs = s + start[b], be = s + start[b + 1];
+    if (be - bs > 1) bucketSort(values, index, bs, be, sv, si, depth + 1);
+  }
 }
 
 /** Each example centred over its own features and scaled to unit norm (m × p); throws on a constant example. */
@@ -470,6 +516,7 @@ export type ComparisonMatrices = Record<string, Partial<Record<"AA" | "BB" | "AB
 export class SiteBank {
   private bases = new Map<string, Basis>();
   private products = new Map<string, Float64Array>();
+  private transposed = new Map<string, Float64Array>();
   private rsa = new Map<string, RsaSite>();
   private knn = new Map<string, Int32Array>();
   private ridge = new Map<string, RidgeSite>();
@@ -495,6 +542,14 @@ export class SiteBank {
 
   private basis(mi: number, si: number): Basis {
     return this.cached(this.bases, `${mi}:${si}`, () => basis(this.models[mi][si]));
+  }
+
+  /** A site's loadings Qᵀ X_c transposed (p × r), for PWCCA's weights. */
+  private loadingsT(a: [number, number]): Float64Array {
+    return this.cached(this.transposed, `${a}`, () => {
+      const x = this.basis(...a);
+      return transpose(x.loadings, x.r, x.p);
+    });
   }
 
   /** P = Q_xᵀ Q_y at full rank. */
@@ -549,9 +604,11 @@ export class SiteBank {
         const x = this.basis(...a), y = this.basis(...b);
         const kx = this.ccaDims(x), ky = this.ccaDims(y), k = Math.min(kx, ky);
         const B = block(this.product(a, b), y.r, kx, ky);
-        const rho = correlations(this.product(a, b), y.r, kx, ky);
-        const wx = pwccaWeights(B, kx, ky, x.loadings, x.p, k);
-        const wy = pwccaWeights(transpose(B, kx, ky), ky, kx, y.loadings, y.p, k);
+        // Both sides' variates, and ρ from the smaller side's eigenvalues (as `correlations`).
+        const ex = leftGramEigen(B, kx, ky), ey = leftGramEigen(transpose(B, kx, ky), ky, kx);
+        const rho = rhoOf((kx <= ky ? ex : ey).values, k);
+        const wx = pwccaWeights(ex.vectors.data, kx, this.loadingsT(a), x.r, x.p, k);
+        const wy = pwccaWeights(ey.vectors.data, ky, this.loadingsT(b), y.r, y.p, k);
         return { forward: [weighted(wx, rho)], backward: [weighted(wy, rho)] };
       }
       case "procrustes": {
@@ -625,8 +682,11 @@ export class SiteBank {
  */
 export function nuclearNorm(M: Float64Array, r: number, c: number): number {
   if (c > r) return nuclearNorm(transpose(M, r, c), c, r);
-  // Columns stored as rows for contiguous access.
-  const a = transpose(M, r, c);
+  // Columns stored as rows for contiguous access. Beyond a few columns they are first rotated by
+  // the eigenvectors V of MᵀM: M V has columns orthogonal to ~ε, so the sweeps converge (quadratically)
+  // in one to four instead of ~8, and the σᵢ still come from Jacobi's column norms, as accurate as
+  // V is orthogonal (the eigenvalues of MᵀM alone would lose the small σᵢ).
+  const a = c > 8 ? matmulTransB(rowSet(transpose(symmetricEigen({ data: matmulTransB(rowSet(transpose(M, r, c), c, r)), shape: [c, c] }).vectors.data, c, c), c, c), rowSet(M, r, c)) : transpose(M, r, c);
   for (let sweep = 0; sweep < 60; sweep++) {
     let off = 0;
     for (let i = 0; i < c - 1; i++) for (let j = i + 1; j < c; j++) {
