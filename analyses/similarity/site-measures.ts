@@ -81,8 +81,9 @@ interface Basis {
   total: number;
   /** Qᵀ X_c, r × p. */
   loadings: Float64Array;
-  /** T with Qᵀ X_c = T Vᵀ (V orthonormal columns), r × r. */
+  /** T with Qᵀ X_c = T Vᵀ (V orthonormal columns), r × r; diagonal when Q came from the m × m Gram. */
   t: Float64Array;
+  diagonal: boolean;
 }
 
 function centred(x: SiteFeatures): Float64Array {
@@ -129,7 +130,7 @@ function basis(x: SiteFeatures): Basis {
     const qt = solveLower(l, q1, r, m);
     const loadings = matmulTransB(rowSet(qt, r, m), rowSet(xct, p, m));
     const t = matmulTransB(rowSet(loadings, r, p), rowSet(vt, r, p));
-    return { m, p, r, rank: rankOf(e.values), qt, variances: e.values.slice(0, r), total, loadings, t };
+    return { m, p, r, rank: rankOf(e.values), qt, variances: e.values.slice(0, r), total, loadings, t, diagonal: false };
   }
   const e = symmetricEigen({ data: matmulTransB(rowSet(xc, m, p)), shape: [m, m] });
   const r = rankOf(e.values, BASIS_TOLERANCE);
@@ -137,7 +138,7 @@ function basis(x: SiteFeatures): Basis {
   const loadings = matmulTransB(rowSet(qt, r, m), rowSet(xct, p, m));
   const t = new Float64Array(r * r);
   for (let c = 0; c < r; c++) t[c * r + c] = Math.sqrt(e.values[c]);
-  return { m, p, r, rank: rankOf(e.values), qt, variances: e.values.slice(0, r), total, loadings, t };
+  return { m, p, r, rank: rankOf(e.values), qt, variances: e.values.slice(0, r), total, loadings, t, diagonal: true };
 }
 
 /** The leading `kx × ky` block of an r_x × r_y matrix. */
@@ -397,6 +398,8 @@ interface RidgeSite {
   rht: Float64Array;
   rr: number;
   sst: number;
+  /** Target Grams when q > n_f (see targetGrams), made on first use. */
+  grams?: { k: Float64Array; nt: Float64Array };
 }
 
 function rows(data: Float64Array, p: number, which: number[]): Float64Array {
@@ -461,18 +464,41 @@ function ridgeSite(x: SiteFeatures, every: number): RidgeSite {
   return { r, s, ut, zt, g, q: p, yft, rht, rr, sst };
 }
 
+/** A target site's K = Y_fᵀY_f (n_f × n_f) and Nᵀ = (R_hᵀY_f)ᵀ (n_f × h), once per site. */
+function targetGrams(y: RidgeSite, nf: number, h: number): { k: Float64Array; nt: Float64Array } {
+  if (!y.grams) {
+    const q = y.q;
+    y.grams = { k: columnGram(rowSet(y.yft, q, nf)), nt: matmulTransB(rowSet(transpose(y.yft, q, nf), nf, q), rowSet(transpose(y.rht, q, h), h, q)) };
+  }
+  return y.grams;
+}
+
 /** Holdout R² of every λ and the chosen one (ties to the larger λ, as the probes). */
 function ridgePair(x: RidgeSite, y: RidgeSite, lambdas: readonly number[], nf: number, h: number): { r2: number; lambda: number } {
   if (!(y.sst > 0)) return { r2: NaN, lambda: NaN };
   const { r } = x, q = y.q;
-  const C = matmulTransB(rowSet(x.ut, r, nf), rowSet(y.yft, q, nf));
-  const E = matmulTransB(rowSet(x.zt, r, h), rowSet(y.rht, q, h));
-  const H = matmulTransB(rowSet(C, r, q));
+  let H: Float64Array;
   const ec = new Float64Array(r);
-  for (let j = 0; j < r; j++) {
-    let s = 0;
-    for (let c = 0; c < q; c++) s += E[j * q + c] * C[j * q + c];
-    ec[j] = s;
+  if (q <= nf) {
+    const C = matmulTransB(rowSet(x.ut, r, nf), rowSet(y.yft, q, nf));
+    const E = matmulTransB(rowSet(x.zt, r, h), rowSet(y.rht, q, h));
+    H = matmulTransB(rowSet(C, r, q));
+    for (let j = 0; j < r; j++) {
+      let s = 0;
+      for (let c = 0; c < q; c++) s += E[j * q + c] * C[j * q + c];
+      ec[j] = s;
+    }
+  } else {
+    // More targets than fit examples: through the target's own n_f × n_f Gram K = Y_fᵀY_f and its
+    // cross-Gram N = R_hᵀY_f, H = Uᵀ K U and ecⱼ = (Zᵀ N U)ⱼⱼ cost O(r·n_f²) a pair, not O(r·q·n_f).
+    const { k, nt } = targetGrams(y, nf, h);
+    H = matmulTransB(rowSet(matmulTransB(rowSet(x.ut, r, nf), rowSet(k, nf, nf)), r, nf), rowSet(x.ut, r, nf));
+    const Z = matmulTransB(rowSet(x.zt, r, h), rowSet(nt, nf, h));
+    for (let j = 0; j < r; j++) {
+      let s = 0;
+      for (let b = 0; b < nf; b++) s += Z[j * nf + b] * x.ut[j * nf + b];
+      ec[j] = s;
+    }
   }
   const d = new Float64Array(r);
   const r2 = new Float64Array(lambdas.length);
@@ -540,7 +566,7 @@ export class SiteBank {
     return v;
   }
 
-  private basis(mi: number, si: number): Basis {
+  basis(mi: number, si: number): Basis {
     return this.cached(this.bases, `${mi}:${si}`, () => basis(this.models[mi][si]));
   }
 
@@ -614,9 +640,15 @@ export class SiteBank {
       case "procrustes": {
         const x = this.basis(...a), y = this.basis(...b);
         const P = this.product(a, b);
-        // M = T_xᵀ P T_y (r_x × r_y): ‖X_cᵀ Y_c‖_* = ‖M‖_*.
-        const tp = matmulTransB(rowSet(transpose(x.t, x.r, x.r), x.r, x.r), rowSet(transpose(P, x.r, y.r), y.r, x.r));
-        const M = matmulTransB(rowSet(tp, x.r, y.r), rowSet(transpose(y.t, y.r, y.r), y.r, y.r));
+        // M = T_xᵀ P T_y (r_x × r_y): ‖X_cᵀ Y_c‖_* = ‖M‖_*; T diagonal (from the Gram) scales rows and columns.
+        let M: Float64Array;
+        if (x.diagonal && y.diagonal) {
+          M = new Float64Array(x.r * y.r);
+          for (let i = 0; i < x.r; i++) for (let j = 0; j < y.r; j++) M[i * y.r + j] = x.t[i * x.r + i] * P[i * y.r + j] * y.t[j * y.r + j];
+        } else {
+          const tp = matmulTransB(rowSet(transpose(x.t, x.r, x.r), x.r, x.r), rowSet(transpose(P, x.r, y.r), y.r, x.r));
+          M = matmulTransB(rowSet(tp, x.r, y.r), rowSet(transpose(y.t, y.r, y.r), y.r, y.r));
+        }
         const nuclear = nuclearNorm(M, x.r, y.r);
         const rho = Math.min(1, nuclear / Math.sqrt(x.total * y.total));
         return same([Math.acos(Math.max(-1, rho)), Math.sqrt(Math.max(0, 2 - 2 * rho))]);
@@ -675,6 +707,13 @@ export class SiteBank {
 }
 
 /**
+ * Columns whose cosine is below this are left unrotated: their norms then differ from the σᵢ by
+ * O(n·cos²) relatively (Demmel & Veselić 1992), ~1e-16 at n ~ 100; after the preconditioning
+ * below only pairs involving small σᵢ exceed it, where ε would rotate nearly every pair every sweep.
+ */
+const JACOBI_TOLERANCE = 1e-9;
+
+/**
  * Σ σᵢ of an r × c matrix by one-sided Jacobi (Hestenes 1958): the columns are rotated until
  * orthogonal and the σᵢ are their norms, each accurate to ~ε·‖M‖. The eigenvalues of MᵀM would
  * square the σᵢ, losing those below √ε·σ_max, and with them the angle of identical sites (0
@@ -687,29 +726,35 @@ export function nuclearNorm(M: Float64Array, r: number, c: number): number {
   // in one to four instead of ~8, and the σᵢ still come from Jacobi's column norms, as accurate as
   // V is orthogonal (the eigenvalues of MᵀM alone would lose the small σᵢ).
   const a = c > 8 ? matmulTransB(rowSet(transpose(symmetricEigen({ data: matmulTransB(rowSet(transpose(M, r, c), c, r)), shape: [c, c] }).vectors.data, c, c), c, c), rowSet(M, r, c)) : transpose(M, r, c);
+  // Squared column norms: recomputed each sweep, updated exactly in between (α − tγ, β + tγ after
+  // the rotation that zeroes γ), so a pair costs one dot product, not three.
+  const norms = new Float64Array(c);
   for (let sweep = 0; sweep < 60; sweep++) {
     let off = 0;
+    for (let i = 0; i < c; i++) {
+      let n = 0;
+      for (let t = 0; t < r; t++) n += a[i * r + t] * a[i * r + t];
+      norms[i] = n;
+    }
     for (let i = 0; i < c - 1; i++) for (let j = i + 1; j < c; j++) {
-      let alpha = 0, beta = 0, gamma = 0;
+      const alpha = norms[i], beta = norms[j];
+      let gamma = 0;
       const oi = i * r, oj = j * r;
-      for (let t = 0; t < r; t++) {
-        const x = a[oi + t], y = a[oj + t];
-        alpha += x * x;
-        beta += y * y;
-        gamma += x * y;
-      }
-      if (gamma === 0 || Math.abs(gamma) <= Number.EPSILON * Math.sqrt(alpha * beta)) continue;
+      for (let t = 0; t < r; t++) gamma += a[oi + t] * a[oj + t];
+      if (gamma === 0 || Math.abs(gamma) <= JACOBI_TOLERANCE * Math.sqrt(alpha * beta)) continue;
       off = Math.max(off, Math.abs(gamma) / Math.sqrt(alpha * beta));
       const zeta = (beta - alpha) / (2 * gamma);
       const tan = Math.sign(zeta || 1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
       const cos = 1 / Math.sqrt(1 + tan * tan), sin = cos * tan;
+      norms[i] = alpha - tan * gamma;
+      norms[j] = beta + tan * gamma;
       for (let t = 0; t < r; t++) {
         const x = a[oi + t], y = a[oj + t];
         a[oi + t] = cos * x - sin * y;
         a[oj + t] = sin * x + cos * y;
       }
     }
-    if (off <= Number.EPSILON) break;
+    if (off <= JACOBI_TOLERANCE) break;
   }
   let s = 0;
   for (let i = 0; i < c; i++) {
