@@ -19,13 +19,60 @@
  *   λ then follows from r×q products (see `ridgeSite`).
  */
 import { cholesky, symmetricEigen, symmetricEigenvalues } from "../../src/numeric/linalg.js";
-import { columnGram, matmulTransB, rowSet, type RowSet } from "../../src/numeric/matmul.js";
+import { columnGram, matmulTransB, rowSet } from "../../src/numeric/matmul.js";
 import { columnMoments } from "../../src/numeric/stats.js";
 import { bestLambda, STD_EPSILON } from "../probes/ridge.js";
 import { solveLower, transpose } from "./cca.js";
 import { averageRanks } from "./rsa.js";
 import { DEFAULT_LAMBDAS } from "./predictivity.js";
 import type { SiteFeatures } from "./pooled.js";
+
+/** One product C = A·Bᵀ of dense row-major float64 matrices (A: rows × k, B: cols × k; B null: A·Aᵀ). */
+export interface ProductRequest {
+  a: Float64Array;
+  rows: number;
+  b: Float64Array | null;
+  cols: number;
+  k: number;
+}
+
+/**
+ * A faster float64 product injected by the pipeline layer (onnxruntime's Gemm there; analyses stay
+ * free of Node APIs, and without one the JS kernel of matmul.ts answers).
+ */
+export type Products = (request: ProductRequest) => Promise<Float64Array>;
+
+/**
+ * Products below this many multiply-adds stay on the JS kernel: an injected call costs ~0.1 ms
+ * of overhead, the JS kernel ~1 ms per million.
+ */
+export const INJECTED_MIN = 1_000_000;
+
+/** A computation that yields the products it needs and receives each C in turn. */
+type Steps<T> = Generator<ProductRequest, T, Float64Array>;
+
+function jsProduct(q: ProductRequest): Float64Array {
+  return q.b === null ? matmulTransB(rowSet(q.a, q.rows, q.k)) : matmulTransB(rowSet(q.a, q.rows, q.k), rowSet(q.b, q.cols, q.k));
+}
+
+function* product(a: Float64Array, rows: number, b: Float64Array | null, cols: number, k: number): Steps<Float64Array> {
+  return yield { a, rows, b, cols, k };
+}
+
+function runSteps<T>(g: Steps<T>): T {
+  let r = g.next();
+  while (!r.done) r = g.next(jsProduct(r.value));
+  return r.value;
+}
+
+async function runStepsAsync<T>(g: Steps<T>, products: Products, minimum: number): Promise<T> {
+  let r = g.next();
+  while (!r.done) {
+    const q = r.value;
+    r = g.next(q.rows * q.cols * q.k >= minimum ? await products(q) : jsProduct(q));
+  }
+  return r.value;
+}
 
 /** The measures, by registered analysis id. */
 export const MEASURES = ["cca", "svcca", "pwcca", "procrustes", "rsa", "mutual-knn", "predictivity"] as const;
@@ -176,11 +223,15 @@ function correlations(P: Float64Array, ry: number, kx: number, ky: number): Floa
  * B its k_side × k_other block; Λ = Qᵀ X_c its loadings, given transposed, p × r). The k × p
  * products aᵢᵀ Λ as one blocked product: at p = 768 a loop over them cost seconds per run.
  */
-function pwccaWeights(vec: Float64Array, rows: number, loadingsT: Float64Array, r: number, p: number, k: number): Float64Array {
+function* pwccaWeights(vec: Float64Array, rows: number, loadingsT: Float64Array, r: number, p: number, k: number): Steps<Float64Array> {
   const at = new Float64Array(k * rows);
   for (let i = 0; i < k; i++) for (let t = 0; t < rows; t++) at[i * rows + t] = vec[t * rows + i];
-  const lt: RowSet = { arrays: new Array(p).fill(loadingsT), offsets: Array.from({ length: p }, (_, j) => j * r), cols: rows };
-  const d = matmulTransB(rowSet(at, k, rows), lt);
+  let lt = loadingsT;
+  if (rows < r) {
+    lt = new Float64Array(p * rows);
+    for (let j = 0; j < p; j++) for (let t = 0; t < rows; t++) lt[j * rows + t] = loadingsT[j * r + t];
+  }
+  const d = yield* product(at, k, lt, p, rows);
   const w = new Float64Array(k);
   let total = 0;
   for (let i = 0; i < k; i++) {
@@ -474,15 +525,15 @@ function targetGrams(y: RidgeSite, nf: number, h: number): { k: Float64Array; nt
 }
 
 /** Holdout R² of every λ and the chosen one (ties to the larger λ, as the probes). */
-function ridgePair(x: RidgeSite, y: RidgeSite, lambdas: readonly number[], nf: number, h: number): { r2: number; lambda: number } {
+function* ridgePair(x: RidgeSite, y: RidgeSite, lambdas: readonly number[], nf: number, h: number): Steps<{ r2: number; lambda: number }> {
   if (!(y.sst > 0)) return { r2: NaN, lambda: NaN };
   const { r } = x, q = y.q;
   let H: Float64Array;
   const ec = new Float64Array(r);
   if (q <= nf) {
-    const C = matmulTransB(rowSet(x.ut, r, nf), rowSet(y.yft, q, nf));
-    const E = matmulTransB(rowSet(x.zt, r, h), rowSet(y.rht, q, h));
-    H = matmulTransB(rowSet(C, r, q));
+    const C = yield* product(x.ut, r, y.yft, q, nf);
+    const E = yield* product(x.zt, r, y.rht, q, h);
+    H = yield* product(C, r, null, r, q);
     for (let j = 0; j < r; j++) {
       let s = 0;
       for (let c = 0; c < q; c++) s += E[j * q + c] * C[j * q + c];
@@ -492,8 +543,8 @@ function ridgePair(x: RidgeSite, y: RidgeSite, lambdas: readonly number[], nf: n
     // More targets than fit examples: through the target's own n_f × n_f Gram K = Y_fᵀY_f and its
     // cross-Gram N = R_hᵀY_f, H = Uᵀ K U and ecⱼ = (Zᵀ N U)ⱼⱼ cost O(r·n_f²) a pair, not O(r·q·n_f).
     const { k, nt } = targetGrams(y, nf, h);
-    H = matmulTransB(rowSet(matmulTransB(rowSet(x.ut, r, nf), rowSet(k, nf, nf)), r, nf), rowSet(x.ut, r, nf));
-    const Z = matmulTransB(rowSet(x.zt, r, h), rowSet(nt, nf, h));
+    H = yield* product(yield* product(x.ut, r, k, nf, nf), r, x.ut, r, nf);
+    const Z = yield* product(x.zt, r, nt, nf, h);
     for (let j = 0; j < r; j++) {
       let s = 0;
       for (let b = 0; b < nf; b++) s += Z[j * nf + b] * x.ut[j * nf + b];
@@ -528,6 +579,12 @@ export interface SiteNote {
   /** SVCCA: directions kept and their share of the variance. */
   svccaDims: number;
   svccaVariance: number;
+}
+
+/** A measure's site × site matrices per value, read forward (rows: the first model) and backward. */
+export interface MeasureMatrices {
+  forward: Record<string, Float64Array>;
+  backward: Record<string, Float64Array>;
 }
 
 /** One measure's matrices of one comparison: value → key (AA, BB, AB, BA) → row-major data. */
@@ -579,11 +636,14 @@ export class SiteBank {
   }
 
   /** P = Q_xᵀ Q_y at full rank. */
-  private product(a: [number, number], b: [number, number]): Float64Array {
-    return this.cached(this.products, `${a}|${b}`, () => {
+  private *product(a: [number, number], b: [number, number]): Steps<Float64Array> {
+    const key = `${a}|${b}`;
+    let P = this.products.get(key);
+    if (P === undefined) {
       const x = this.basis(...a), y = this.basis(...b);
-      return matmulTransB(rowSet(x.qt, x.r, x.m), rowSet(y.qt, y.r, y.m));
-    });
+      this.products.set(key, (P = yield* product(x.qt, x.r, y.qt, y.r, x.m)));
+    }
+    return P;
   }
 
   /** Directions the CCA family uses: the rank, or ⌊(m − 1)/2⌋ principal directions when p ≥ m (two such sites then never share a forced ρ = 1). */
@@ -612,44 +672,44 @@ export class SiteBank {
   }
 
   /** Forward and backward values of one pair of sites (backward: the pair read the other way). */
-  private pair(measure: Measure, a: [number, number], b: [number, number]): { forward: number[]; backward: number[] } {
+  private *pair(measure: Measure, a: [number, number], b: [number, number]): Steps<{ forward: number[]; backward: number[] }> {
     const same = (f: number[]) => ({ forward: f, backward: f });
     switch (measure) {
       case "cca": {
         const x = this.basis(...a), y = this.basis(...b);
-        const rho = correlations(this.product(a, b), y.r, this.ccaDims(x), this.ccaDims(y));
+        const rho = correlations(yield* this.product(a, b), y.r, this.ccaDims(x), this.ccaDims(y));
         return same([mean(rho, 2)]);
       }
       case "svcca": {
         const x = this.basis(...a), y = this.basis(...b);
         const kx = this.svccaDims(x).kept, ky = this.svccaDims(y).kept;
         if (kx >= this.m || ky >= this.m) throw new RangeError(`invalid svcca: ${kx} and ${ky} directions kept for m = ${this.m} examples`);
-        return same([mean(correlations(this.product(a, b), y.r, kx, ky), 1)]);
+        return same([mean(correlations(yield* this.product(a, b), y.r, kx, ky), 1)]);
       }
       case "pwcca": {
         const x = this.basis(...a), y = this.basis(...b);
         const kx = this.ccaDims(x), ky = this.ccaDims(y), k = Math.min(kx, ky);
-        const B = block(this.product(a, b), y.r, kx, ky);
+        const B = block(yield* this.product(a, b), y.r, kx, ky);
         // Both sides' variates, and ρ from the smaller side's eigenvalues (as `correlations`).
         const ex = leftGramEigen(B, kx, ky), ey = leftGramEigen(transpose(B, kx, ky), ky, kx);
         const rho = rhoOf((kx <= ky ? ex : ey).values, k);
-        const wx = pwccaWeights(ex.vectors.data, kx, this.loadingsT(a), x.r, x.p, k);
-        const wy = pwccaWeights(ey.vectors.data, ky, this.loadingsT(b), y.r, y.p, k);
+        const wx = yield* pwccaWeights(ex.vectors.data, kx, this.loadingsT(a), x.r, x.p, k);
+        const wy = yield* pwccaWeights(ey.vectors.data, ky, this.loadingsT(b), y.r, y.p, k);
         return { forward: [weighted(wx, rho)], backward: [weighted(wy, rho)] };
       }
       case "procrustes": {
         const x = this.basis(...a), y = this.basis(...b);
-        const P = this.product(a, b);
+        const P = yield* this.product(a, b);
         // M = T_xᵀ P T_y (r_x × r_y): ‖X_cᵀ Y_c‖_* = ‖M‖_*; T diagonal (from the Gram) scales rows and columns.
         let M: Float64Array;
         if (x.diagonal && y.diagonal) {
           M = new Float64Array(x.r * y.r);
           for (let i = 0; i < x.r; i++) for (let j = 0; j < y.r; j++) M[i * y.r + j] = x.t[i * x.r + i] * P[i * y.r + j] * y.t[j * y.r + j];
         } else {
-          const tp = matmulTransB(rowSet(transpose(x.t, x.r, x.r), x.r, x.r), rowSet(transpose(P, x.r, y.r), y.r, x.r));
-          M = matmulTransB(rowSet(tp, x.r, y.r), rowSet(transpose(y.t, y.r, y.r), y.r, y.r));
+          const tp = yield* product(transpose(x.t, x.r, x.r), x.r, transpose(P, x.r, y.r), y.r, x.r);
+          M = yield* product(tp, x.r, transpose(y.t, y.r, y.r), y.r, y.r);
         }
-        const nuclear = nuclearNorm(M, x.r, y.r);
+        const nuclear = yield* nuclearNormSteps(M, x.r, y.r);
         const rho = Math.min(1, nuclear / Math.sqrt(x.total * y.total));
         return same([Math.acos(Math.max(-1, rho)), Math.sqrt(Math.max(0, 2 - 2 * rho))]);
       }
@@ -669,7 +729,7 @@ export class SiteBank {
         const x = this.cached(this.ridge, `${a}`, () => ridgeSite(this.models[a[0]][a[1]], every));
         const y = this.cached(this.ridge, `${b}`, () => ridgeSite(this.models[b[0]][b[1]], every));
         const h = Math.floor(this.m / every), nf = this.m - h;
-        const f = ridgePair(x, y, this.options.lambdas, nf, h), g = ridgePair(y, x, this.options.lambdas, nf, h);
+        const f = yield* ridgePair(x, y, this.options.lambdas, nf, h), g = yield* ridgePair(y, x, this.options.lambdas, nf, h);
         return { forward: [f.r2, f.lambda], backward: [g.r2, g.lambda] };
       }
     }
@@ -681,13 +741,22 @@ export class SiteBank {
    * Asymmetric measures read M[i][j] as row i against column j; `backward` holds M' with
    * M'[j][i] the pair read from column to row (rows: mb's sites), which for ma = mb is M itself.
    */
-  matrix(measure: Measure, ma: number, mb: number): { forward: Record<string, Float64Array>; backward: Record<string, Float64Array> } {
+  matrix(measure: Measure, ma: number, mb: number): MeasureMatrices {
+    return runSteps(this.matrixSteps(measure, ma, mb));
+  }
+
+  /** As `matrix`, with the products of at least `minimum` multiply-adds through `products` (the same values to rounding). */
+  matrixAsync(measure: Measure, ma: number, mb: number, products: Products, minimum = INJECTED_MIN): Promise<MeasureMatrices> {
+    return runStepsAsync(this.matrixSteps(measure, ma, mb), products, minimum);
+  }
+
+  private *matrixSteps(measure: Measure, ma: number, mb: number): Steps<MeasureMatrices> {
     const A = this.models[ma], B = this.models[mb];
     const values = MEASURE_VALUES[measure];
     const fwd = values.map(() => new Float64Array(A.length * B.length));
     const bwd = values.map(() => new Float64Array(B.length * A.length));
     for (let i = 0; i < A.length; i++) for (let j = ma === mb ? i : 0; j < B.length; j++) {
-      const r = this.pair(measure, [ma, i], [mb, j]);
+      const r = yield* this.pair(measure, [ma, i], [mb, j]);
       values.forEach((_, v) => {
         fwd[v][i * B.length + j] = r.forward[v];
         bwd[v][j * A.length + i] = r.backward[v];
@@ -720,12 +789,20 @@ const JACOBI_TOLERANCE = 1e-9;
  * needs 1 − ρ to ~1e-13).
  */
 export function nuclearNorm(M: Float64Array, r: number, c: number): number {
-  if (c > r) return nuclearNorm(transpose(M, r, c), c, r);
+  return runSteps(nuclearNormSteps(M, r, c));
+}
+
+function* nuclearNormSteps(M: Float64Array, r: number, c: number): Steps<number> {
+  if (c > r) return yield* nuclearNormSteps(transpose(M, r, c), c, r);
   // Columns stored as rows for contiguous access. Beyond a few columns they are first rotated by
   // the eigenvectors V of MᵀM: M V has columns orthogonal to ~ε, so the sweeps converge (quadratically)
   // in one to four instead of ~8, and the σᵢ still come from Jacobi's column norms, as accurate as
   // V is orthogonal (the eigenvalues of MᵀM alone would lose the small σᵢ).
-  const a = c > 8 ? matmulTransB(rowSet(transpose(symmetricEigen({ data: matmulTransB(rowSet(transpose(M, r, c), c, r)), shape: [c, c] }).vectors.data, c, c), c, c), rowSet(M, r, c)) : transpose(M, r, c);
+  let a: Float64Array;
+  if (c > 8) {
+    const v = symmetricEigen({ data: yield* product(transpose(M, r, c), c, null, c, r), shape: [c, c] }).vectors.data;
+    a = yield* product(transpose(v, c, c), c, M, r, c);
+  } else a = transpose(M, r, c);
   // Squared column norms: recomputed each sweep, updated exactly in between (α − tγ, β + tγ after
   // the rotation that zeroes γ), so a pair costs one dot product, not three.
   const norms = new Float64Array(c);
