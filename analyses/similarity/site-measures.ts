@@ -155,7 +155,7 @@ function leadingRows(vectors: Float64Array, n: number, r: number): Float64Array 
   return out;
 }
 
-function basis(x: SiteFeatures): Basis {
+function* basis(x: SiteFeatures): Steps<Basis> {
   const { m, p } = x;
   if (m < 3) throw new RangeError(`invalid examples: ${m} (the measures need at least 3)`);
   const xc = centred(x);
@@ -164,25 +164,25 @@ function basis(x: SiteFeatures): Basis {
   if (!(total > 0)) throw new RangeError(`invalid site ${x.name}: its pooled features are constant over the examples`);
   const xct = transpose(xc, m, p);
   if (p < m) {
-    const e = symmetricEigen({ data: columnGram(rowSet(xc, m, p)), shape: [p, p] });
+    const e = symmetricEigen({ data: yield* product(xct, p, null, p, m), shape: [p, p] });
     const r = rankOf(e.values, BASIS_TOLERANCE);
     const vt = leadingRows(e.vectors.data, p, r);
-    const q1 = matmulTransB(rowSet(vt, r, p), rowSet(xc, m, p));
+    const q1 = yield* product(vt, r, xc, m, p);
     for (let c = 0; c < r; c++) {
       const s = Math.sqrt(e.values[c]);
       for (let i = 0; i < m; i++) q1[c * m + i] /= s;
     }
     // One Cholesky-QR step: Q₁ is orthonormal only to ~ε·κ²; Q = Q₁ L⁻ᵀ keeps each leading span.
-    const l = cholesky({ data: matmulTransB(rowSet(q1, r, m)), shape: [r, r] }).data;
+    const l = cholesky({ data: yield* product(q1, r, null, r, m), shape: [r, r] }).data;
     const qt = solveLower(l, q1, r, m);
-    const loadings = matmulTransB(rowSet(qt, r, m), rowSet(xct, p, m));
-    const t = matmulTransB(rowSet(loadings, r, p), rowSet(vt, r, p));
+    const loadings = yield* product(qt, r, xct, p, m);
+    const t = yield* product(loadings, r, vt, r, p);
     return { m, p, r, rank: rankOf(e.values), qt, variances: e.values.slice(0, r), total, loadings, t, diagonal: false };
   }
-  const e = symmetricEigen({ data: matmulTransB(rowSet(xc, m, p)), shape: [m, m] });
+  const e = symmetricEigen({ data: yield* product(xc, m, null, m, p), shape: [m, m] });
   const r = rankOf(e.values, BASIS_TOLERANCE);
   const qt = leadingRows(e.vectors.data, m, r);
-  const loadings = matmulTransB(rowSet(qt, r, m), rowSet(xct, p, m));
+  const loadings = yield* product(qt, r, xct, p, m);
   const t = new Float64Array(r * r);
   for (let c = 0; c < r; c++) t[c * r + c] = Math.sqrt(e.values[c]);
   return { m, p, r, rank: rankOf(e.values), qt, variances: e.values.slice(0, r), total, loadings, t, diagonal: true };
@@ -374,10 +374,10 @@ function rowsUnit(x: SiteFeatures, centre: boolean): Float64Array {
   return z;
 }
 
-function rsaSite(x: SiteFeatures): RsaSite {
+function* rsaSite(x: SiteFeatures): Steps<RsaSite> {
   if (x.p < 2) throw new RangeError(`invalid site ${x.name}: RSA needs p ≥ 2 features`);
   const m = x.m;
-  const c = matmulTransB(rowSet(rowsUnit(x, true), m, x.p));
+  const c = yield* product(rowsUnit(x, true), m, null, m, x.p);
   const u = new Float64Array((m * (m - 1)) / 2);
   let t = 0;
   for (let i = 0; i < m; i++) for (let j = i + 1; j < m; j++) u[t++] = 1 - c[i * m + j];
@@ -395,10 +395,10 @@ function dot(a: Float64Array, b: Float64Array): number {
  * unit-normalised features (Huh et al. 2024 normalise first), D² from the Gram as in
  * squaredDistances; equal distances go to the lower index.
  */
-function knnSite(x: SiteFeatures, k: number): Int32Array {
+function* knnSite(x: SiteFeatures, k: number): Steps<Int32Array> {
   const m = x.m;
   if (!(Number.isInteger(k) && k >= 1 && k < m)) throw new RangeError(`invalid k: ${k} (needs 1 ≤ k < m = ${m})`);
-  const g = matmulTransB(rowSet(rowsUnit(x, false), m, x.p));
+  const g = yield* product(rowsUnit(x, false), m, null, m, x.p);
   const out = new Int32Array(m * k);
   const best = new Float64Array(k);
   const idx = new Int32Array(k);
@@ -623,8 +623,19 @@ export class SiteBank {
     return v;
   }
 
-  basis(mi: number, si: number): Basis {
-    return this.cached(this.bases, `${mi}:${si}`, () => basis(this.models[mi][si]));
+  private basis(mi: number, si: number): Basis {
+    return runSteps(this.basisSteps(mi, si));
+  }
+
+  /** A site's factors, made once (the first caller's products answer them). */
+  private *cachedSteps<T>(map: Map<string, T>, key: string, make: () => Steps<T>): Steps<T> {
+    let v = map.get(key);
+    if (v === undefined) map.set(key, (v = yield* make()));
+    return v;
+  }
+
+  private basisSteps(mi: number, si: number): Steps<Basis> {
+    return this.cachedSteps(this.bases, `${mi}:${si}`, () => basis(this.models[mi][si]));
   }
 
   /** A site's loadings Qᵀ X_c transposed (p × r), for PWCCA's weights. */
@@ -640,7 +651,7 @@ export class SiteBank {
     const key = `${a}|${b}`;
     let P = this.products.get(key);
     if (P === undefined) {
-      const x = this.basis(...a), y = this.basis(...b);
+      const x = yield* this.basisSteps(...a), y = yield* this.basisSteps(...b);
       this.products.set(key, (P = yield* product(x.qt, x.r, y.qt, y.r, x.m)));
     }
     return P;
@@ -676,18 +687,18 @@ export class SiteBank {
     const same = (f: number[]) => ({ forward: f, backward: f });
     switch (measure) {
       case "cca": {
-        const x = this.basis(...a), y = this.basis(...b);
+        const x = yield* this.basisSteps(...a), y = yield* this.basisSteps(...b);
         const rho = correlations(yield* this.product(a, b), y.r, this.ccaDims(x), this.ccaDims(y));
         return same([mean(rho, 2)]);
       }
       case "svcca": {
-        const x = this.basis(...a), y = this.basis(...b);
+        const x = yield* this.basisSteps(...a), y = yield* this.basisSteps(...b);
         const kx = this.svccaDims(x).kept, ky = this.svccaDims(y).kept;
         if (kx >= this.m || ky >= this.m) throw new RangeError(`invalid svcca: ${kx} and ${ky} directions kept for m = ${this.m} examples`);
         return same([mean(correlations(yield* this.product(a, b), y.r, kx, ky), 1)]);
       }
       case "pwcca": {
-        const x = this.basis(...a), y = this.basis(...b);
+        const x = yield* this.basisSteps(...a), y = yield* this.basisSteps(...b);
         const kx = this.ccaDims(x), ky = this.ccaDims(y), k = Math.min(kx, ky);
         const B = block(yield* this.product(a, b), y.r, kx, ky);
         // Both sides' variates, and ρ from the smaller side's eigenvalues (as `correlations`).
@@ -698,7 +709,7 @@ export class SiteBank {
         return { forward: [weighted(wx, rho)], backward: [weighted(wy, rho)] };
       }
       case "procrustes": {
-        const x = this.basis(...a), y = this.basis(...b);
+        const x = yield* this.basisSteps(...a), y = yield* this.basisSteps(...b);
         const P = yield* this.product(a, b);
         // M = T_xᵀ P T_y (r_x × r_y): ‖X_cᵀ Y_c‖_* = ‖M‖_*; T diagonal (from the Gram) scales rows and columns.
         let M: Float64Array;
@@ -714,14 +725,14 @@ export class SiteBank {
         return same([Math.acos(Math.max(-1, rho)), Math.sqrt(Math.max(0, 2 - 2 * rho))]);
       }
       case "rsa": {
-        const x = this.cached(this.rsa, `${a}`, () => rsaSite(this.models[a[0]][a[1]]));
-        const y = this.cached(this.rsa, `${b}`, () => rsaSite(this.models[b[0]][b[1]]));
+        const x = yield* this.cachedSteps(this.rsa, `${a}`, () => rsaSite(this.models[a[0]][a[1]]));
+        const y = yield* this.cachedSteps(this.rsa, `${b}`, () => rsaSite(this.models[b[0]][b[1]]));
         return same([dot(x.spearman, y.spearman), dot(x.pearson, y.pearson)]);
       }
       case "mutual-knn": {
         const k = this.options.k;
-        const x = this.cached(this.knn, `${a}`, () => knnSite(this.models[a[0]][a[1]], k));
-        const y = this.cached(this.knn, `${b}`, () => knnSite(this.models[b[0]][b[1]], k));
+        const x = yield* this.cachedSteps(this.knn, `${a}`, () => knnSite(this.models[a[0]][a[1]], k));
+        const y = yield* this.cachedSteps(this.knn, `${b}`, () => knnSite(this.models[b[0]][b[1]], k));
         return same([mutual(x, y, this.m, k, new Int32Array(this.m).fill(-1))]);
       }
       case "predictivity": {
