@@ -16,7 +16,12 @@
  *   Spearman), so a pair is one dot product.
  * - Mutual kNN: each site's k nearest neighbours once; a pair counts shared ones.
  * - Predictivity: the fit part's XᵀX = V Λ Vᵀ once per predictor site; the holdout SSE of every
- *   λ then follows from r×q products (see `ridgeSite`).
+ *   λ then follows from r×q products (see `ridgeSite`), or n_f × n_f ones when q > n_f.
+ *
+ * Every product goes through `Steps` generators: `matrix` answers them with the JS kernel,
+ * `matrixAsync` hands those of at least INJECTED_MIN multiply-adds to an injected float64 product
+ * (the pipeline passes onnxruntime's Gemm, 10–20× the JS kernel's speed), one code path for both.
+ * What stays in JS are the small eigendecompositions (tred2/tql2), Jacobi sweeps and RSA's ranks.
  */
 import { cholesky, symmetricEigen, symmetricEigenvalues } from "../../src/numeric/linalg.js";
 import { columnGram, matmulTransB, rowSet } from "../../src/numeric/matmul.js";

@@ -303,7 +303,7 @@ function measureAnalysis<Id extends Measure>(id: Id, summary: string, text: Meas
     id,
     summary,
     options: id === "cca" ? MEASURE_OPTIONS.slice(0, 1) : id === "svcca" ? MEASURE_OPTIONS.slice(1, 3) : id === "mutual-knn" ? MEASURE_OPTIONS.slice(3) : ([] as const),
-    // Opt-in (--analyses): their JS finish is not within 20% of a CKA-only pass (bench/index.ts).
+    // Opt-in (--analyses): their finish is not within 20% of a CKA-only run on the zoo (bench/index.ts --measures; docs/methods.md).
     default: false,
     plan(ctx) {
       if (ctx.options.measureExamples < 3) throw new UsageError(`invalid measure-examples: ${ctx.options.measureExamples} (at least 3)`);
