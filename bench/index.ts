@@ -339,8 +339,8 @@ async function wholeRun(file: string, n: number, batch: number, analyses: readon
 
 /**
  * The measures beyond CKA against a CKA-only run, interleaved (the machine is shared): their
- * cost is the pool taps in the pass plus the JS finish (per-site decompositions and per-pair
- * products of site-measures.ts), so the whole run is timed, not only the pass.
+ * cost is the pool taps in the pass plus the finish (per-site decompositions and per-pair
+ * products of site-measures.ts, the larger ones in onnxruntime), so the whole run is timed, not only the pass.
  */
 async function measuresTable(models: { name: string; file: string; n: number; batch: number; reps: number }[], say: (s: string) => void): Promise<void> {
   say("\n## Similarity measures beyond CKA (cca, svcca, pwcca, procrustes, rsa, mutual-knn, predictivity; one model's sites against each other) vs a CKA-only run (target ≤ 1.20)");

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { eigs, lup, lusolve, multiply, transpose as mjTranspose } from "mathjs";
-import { cholesky, choleskySolve, crossProduct, matrix, symmetricEigen } from "../src/numeric/linalg.js";
+import { cholesky, choleskySolve, crossProduct, matrix, symmetricEigen, symmetricEigenvalues } from "../src/numeric/linalg.js";
 import { product, transpose } from "./helpers/linalg.js";
 import { columnMoments } from "../src/numeric/stats.js";
 import { gram } from "../src/numeric/gram.js";
@@ -62,6 +62,13 @@ describe("symmetricEigen", () => {
     const I = product(transpose(vectors), vectors).data;
     for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) expect(Math.abs(I[r * n + c] - (r === c ? 1 : 0))).toBeLessThan(1e-12);
     for (let i = 1; i < n; i++) expect(values[i]).toBeLessThanOrEqual(values[i - 1]);
+  });
+
+  it("symmetricEigenvalues matches numpy.linalg.eigh, and symmetricEigen's values bit for bit (a 12 × 12, a rank-2 60 × 60, zeros)", () => {
+    const S = asMatrix(readFloat(`${dir}/linalg_sym.npy`));
+    expect(maxRelativeError(symmetricEigenvalues(S), readFloat(`${dir}/linalg_eigenvalues.npy`).data, 1e-6)).toBeLessThan(1e-10);
+    const x = Float64Array.from({ length: 60 * 2 }, (_, i) => Math.sin(3 * i + 1));
+    for (const a of [S, crossProduct(matrix(2, 60, x)), matrix(5, 5)]) expect(Array.from(symmetricEigenvalues(a))).toEqual(Array.from(symmetricEigen(a).values));
   });
 
   it("symmetricEigen of a diagonal matrix returns its diagonal sorted", () => {

@@ -16,9 +16,14 @@
  *   Spearman), so a pair is one dot product.
  * - Mutual kNN: each site's k nearest neighbours once; a pair counts shared ones.
  * - Predictivity: the fit part's XᵀX = V Λ Vᵀ once per predictor site; the holdout SSE of every
- *   λ then follows from r×q products (see `ridgeSite`).
+ *   λ then follows from r×q products (see `ridgeSite`), or n_f × n_f ones when q > n_f.
+ *
+ * Every product goes through `Steps` generators: `matrix` answers them with the JS kernel,
+ * `matrixAsync` hands those of at least INJECTED_MIN multiply-adds to an injected float64 product
+ * (the pipeline passes onnxruntime's Gemm, 10–20× the JS kernel's speed), one code path for both.
+ * What stays in JS are the small eigendecompositions (tred2/tql2), Jacobi sweeps and RSA's ranks.
  */
-import { cholesky, symmetricEigen } from "../../src/numeric/linalg.js";
+import { cholesky, symmetricEigen, symmetricEigenvalues } from "../../src/numeric/linalg.js";
 import { columnGram, matmulTransB, rowSet } from "../../src/numeric/matmul.js";
 import { columnMoments } from "../../src/numeric/stats.js";
 import { bestLambda, STD_EPSILON } from "../probes/ridge.js";
@@ -26,6 +31,53 @@ import { solveLower, transpose } from "./cca.js";
 import { averageRanks } from "./rsa.js";
 import { DEFAULT_LAMBDAS } from "./predictivity.js";
 import type { SiteFeatures } from "./pooled.js";
+
+/** One product C = A·Bᵀ of dense row-major float64 matrices (A: rows × k, B: cols × k; B null: A·Aᵀ). */
+export interface ProductRequest {
+  a: Float64Array;
+  rows: number;
+  b: Float64Array | null;
+  cols: number;
+  k: number;
+}
+
+/**
+ * A faster float64 product injected by the pipeline layer (onnxruntime's Gemm there; analyses stay
+ * free of Node APIs, and without one the JS kernel of matmul.ts answers).
+ */
+export type Products = (request: ProductRequest) => Promise<Float64Array>;
+
+/**
+ * Products below this many multiply-adds stay on the JS kernel: an injected call costs ~0.1 ms
+ * of overhead, the JS kernel ~1 ms per million.
+ */
+export const INJECTED_MIN = 1_000_000;
+
+/** A computation that yields the products it needs and receives each C in turn. */
+type Steps<T> = Generator<ProductRequest, T, Float64Array>;
+
+function jsProduct(q: ProductRequest): Float64Array {
+  return q.b === null ? matmulTransB(rowSet(q.a, q.rows, q.k)) : matmulTransB(rowSet(q.a, q.rows, q.k), rowSet(q.b, q.cols, q.k));
+}
+
+function* product(a: Float64Array, rows: number, b: Float64Array | null, cols: number, k: number): Steps<Float64Array> {
+  return yield { a, rows, b, cols, k };
+}
+
+function runSteps<T>(g: Steps<T>): T {
+  let r = g.next();
+  while (!r.done) r = g.next(jsProduct(r.value));
+  return r.value;
+}
+
+async function runStepsAsync<T>(g: Steps<T>, products: Products, minimum: number): Promise<T> {
+  let r = g.next();
+  while (!r.done) {
+    const q = r.value;
+    r = g.next(q.rows * q.cols * q.k >= minimum ? await products(q) : jsProduct(q));
+  }
+  return r.value;
+}
 
 /** The measures, by registered analysis id. */
 export const MEASURES = ["cca", "svcca", "pwcca", "procrustes", "rsa", "mutual-knn", "predictivity"] as const;
@@ -81,8 +133,9 @@ interface Basis {
   total: number;
   /** Qᵀ X_c, r × p. */
   loadings: Float64Array;
-  /** T with Qᵀ X_c = T Vᵀ (V orthonormal columns), r × r. */
+  /** T with Qᵀ X_c = T Vᵀ (V orthonormal columns), r × r; diagonal when Q came from the m × m Gram. */
   t: Float64Array;
+  diagonal: boolean;
 }
 
 function centred(x: SiteFeatures): Float64Array {
@@ -107,7 +160,7 @@ function leadingRows(vectors: Float64Array, n: number, r: number): Float64Array 
   return out;
 }
 
-function basis(x: SiteFeatures): Basis {
+function* basis(x: SiteFeatures): Steps<Basis> {
   const { m, p } = x;
   if (m < 3) throw new RangeError(`invalid examples: ${m} (the measures need at least 3)`);
   const xc = centred(x);
@@ -116,28 +169,28 @@ function basis(x: SiteFeatures): Basis {
   if (!(total > 0)) throw new RangeError(`invalid site ${x.name}: its pooled features are constant over the examples`);
   const xct = transpose(xc, m, p);
   if (p < m) {
-    const e = symmetricEigen({ data: columnGram(rowSet(xc, m, p)), shape: [p, p] });
+    const e = symmetricEigen({ data: yield* product(xct, p, null, p, m), shape: [p, p] });
     const r = rankOf(e.values, BASIS_TOLERANCE);
     const vt = leadingRows(e.vectors.data, p, r);
-    const q1 = matmulTransB(rowSet(vt, r, p), rowSet(xc, m, p));
+    const q1 = yield* product(vt, r, xc, m, p);
     for (let c = 0; c < r; c++) {
       const s = Math.sqrt(e.values[c]);
       for (let i = 0; i < m; i++) q1[c * m + i] /= s;
     }
     // One Cholesky-QR step: Q₁ is orthonormal only to ~ε·κ²; Q = Q₁ L⁻ᵀ keeps each leading span.
-    const l = cholesky({ data: matmulTransB(rowSet(q1, r, m)), shape: [r, r] }).data;
+    const l = cholesky({ data: yield* product(q1, r, null, r, m), shape: [r, r] }).data;
     const qt = solveLower(l, q1, r, m);
-    const loadings = matmulTransB(rowSet(qt, r, m), rowSet(xct, p, m));
-    const t = matmulTransB(rowSet(loadings, r, p), rowSet(vt, r, p));
-    return { m, p, r, rank: rankOf(e.values), qt, variances: e.values.slice(0, r), total, loadings, t };
+    const loadings = yield* product(qt, r, xct, p, m);
+    const t = yield* product(loadings, r, vt, r, p);
+    return { m, p, r, rank: rankOf(e.values), qt, variances: e.values.slice(0, r), total, loadings, t, diagonal: false };
   }
-  const e = symmetricEigen({ data: matmulTransB(rowSet(xc, m, p)), shape: [m, m] });
+  const e = symmetricEigen({ data: yield* product(xc, m, null, m, p), shape: [m, m] });
   const r = rankOf(e.values, BASIS_TOLERANCE);
   const qt = leadingRows(e.vectors.data, m, r);
-  const loadings = matmulTransB(rowSet(qt, r, m), rowSet(xct, p, m));
+  const loadings = yield* product(qt, r, xct, p, m);
   const t = new Float64Array(r * r);
   for (let c = 0; c < r; c++) t[c * r + c] = Math.sqrt(e.values[c]);
-  return { m, p, r, rank: rankOf(e.values), qt, variances: e.values.slice(0, r), total, loadings, t };
+  return { m, p, r, rank: rankOf(e.values), qt, variances: e.values.slice(0, r), total, loadings, t, diagonal: true };
 }
 
 /** The leading `kx × ky` block of an r_x × r_y matrix. */
@@ -157,26 +210,38 @@ function sqrtClipped(v: number): number {
   return Math.sqrt(Math.min(1, Math.max(0, v)));
 }
 
-/** Canonical correlations of the leading kx, ky directions (singular values of P's block), descending. */
-function correlations(P: Float64Array, ry: number, kx: number, ky: number): Float64Array {
-  const b = block(P, ry, kx, ky);
-  const k = Math.min(kx, ky);
-  const values = kx <= ky ? leftGramEigen(b, kx, ky).values : leftGramEigen(transpose(b, kx, ky), ky, kx).values;
+/** Canonical correlations from the eigenvalues of B Bᵀ or Bᵀ B (the smaller), descending. */
+function rhoOf(values: Float64Array, k: number): Float64Array {
   return Float64Array.from({ length: k }, (_, i) => sqrtClipped(values[i]));
 }
 
-/** PWCCA weights αᵢ ∝ Σⱼ |aᵢᵀ Λ_{:, j}| of one side's top k variates (vectors of B Bᵀ, B its k_side × k_other block). */
-function pwccaWeights(b: Float64Array, rows: number, cols: number, loadings: Float64Array, p: number, k: number): Float64Array {
-  const vec = leftGramEigen(b, rows, cols).vectors.data;
+/** Canonical correlations of the leading kx, ky directions (singular values of P's block), descending; eigenvalues only. */
+function correlations(P: Float64Array, ry: number, kx: number, ky: number): Float64Array {
+  const b = block(P, ry, kx, ky);
+  const small = kx <= ky ? b : transpose(b, kx, ky);
+  const rows = Math.min(kx, ky), cols = Math.max(kx, ky);
+  return rhoOf(symmetricEigenvalues({ data: matmulTransB(rowSet(small, rows, cols)), shape: [rows, rows] }), rows);
+}
+
+/**
+ * PWCCA weights αᵢ ∝ Σⱼ |aᵢᵀ Λ_{:, j}| of one side's top k variates (`vec`: eigenvectors of B Bᵀ,
+ * B its k_side × k_other block; Λ = Qᵀ X_c its loadings, given transposed, p × r). The k × p
+ * products aᵢᵀ Λ as one blocked product: at p = 768 a loop over them cost seconds per run.
+ */
+function* pwccaWeights(vec: Float64Array, rows: number, loadingsT: Float64Array, r: number, p: number, k: number): Steps<Float64Array> {
+  const at = new Float64Array(k * rows);
+  for (let i = 0; i < k; i++) for (let t = 0; t < rows; t++) at[i * rows + t] = vec[t * rows + i];
+  let lt = loadingsT;
+  if (rows < r) {
+    lt = new Float64Array(p * rows);
+    for (let j = 0; j < p; j++) for (let t = 0; t < rows; t++) lt[j * rows + t] = loadingsT[j * r + t];
+  }
+  const d = yield* product(at, k, lt, p, rows);
   const w = new Float64Array(k);
   let total = 0;
   for (let i = 0; i < k; i++) {
     let s = 0;
-    for (let j = 0; j < p; j++) {
-      let d = 0;
-      for (let t = 0; t < rows; t++) d += vec[t * rows + i] * loadings[t * p + j];
-      s += Math.abs(d);
-    }
+    for (let j = 0; j < p; j++) s += Math.abs(d[i * p + j]);
     w[i] = s;
     total += s;
   }
@@ -206,51 +271,89 @@ function unitCentred(v: Float64Array): Float64Array {
 }
 
 /**
- * Average ranks (1-based, ties sharing their mean rank), as averageRanks but by an LSD radix sort
- * of the values' IEEE bits (made monotonic: negatives' bits flipped, positives' sign bit set),
- * four 16-bit passes carrying the indices: a comparison sort of RSA's m(m − 1)/2 values with a
- * comparator, or binary searches into a sorted copy (cache misses), took seconds per site.
+ * Average ranks (1-based, ties sharing their mean rank), as averageRanks but by a bucket sort:
+ * each value goes to bucket ⌊(v − min)·n / (max − min)⌋ (a monotone map, so buckets are ordered),
+ * one counting pass scatters values and indices, and each bucket (about one value on RSA's
+ * smooth dissimilarities) is sorted on its own, larger ones by the same rule over their own range.
+ * A comparison sort of RSA's m(m − 1)/2 values with a comparator, or binary searches into a
+ * sorted copy (cache misses), took seconds per site at m = 1,000.
  */
 export function fastRanks(v: Float64Array): Float64Array {
   const n = v.length;
-  if (v.some(Number.isNaN)) return averageRanks(v);
-  const words = new Uint32Array(v.buffer, v.byteOffset, 2 * n);
-  const lo = new Uint32Array(n), hi = new Uint32Array(n);
-  for (let i = 0; i < n; i++) {
-    // Little-endian: word 2i is the low half of value i.
-    const l = words[2 * i], h = words[2 * i + 1];
-    if (h & 0x80000000) {
-      lo[i] = ~l >>> 0;
-      hi[i] = ~h >>> 0;
-    } else {
-      lo[i] = l;
-      hi[i] = (h | 0x80000000) >>> 0;
-    }
-  }
-  let idx = new Uint32Array(n), tmp = new Uint32Array(n);
-  for (let i = 0; i < n; i++) idx[i] = i;
-  const count = new Uint32Array(65537);
-  for (let pass = 0; pass < 4; pass++) {
-    const key = pass < 2 ? lo : hi;
-    const shift = pass % 2 === 0 ? 0 : 16;
-    count.fill(0);
-    for (let i = 0; i < n; i++) count[((key[idx[i]] >>> shift) & 0xffff) + 1]++;
-    for (let d = 0; d < 65536; d++) count[d + 1] += count[d];
-    for (let i = 0; i < n; i++) {
-      const j = idx[i];
-      tmp[count[(key[j] >>> shift) & 0xffff]++] = j;
-    }
-    [idx, tmp] = [tmp, idx];
-  }
   const out = new Float64Array(n);
+  if (n === 0) return out;
+  for (let i = 0; i < n; i++) if (!Number.isFinite(v[i])) return averageRanks(v);
+  const values = Float64Array.from(v);
+  const index = new Uint32Array(n);
+  for (let i = 0; i < n; i++) index[i] = i;
+  const sv = new Float64Array(n), si = new Uint32Array(n);
+  bucketSort(values, index, 0, n, sv, si, 0);
   for (let s = 0; s < n; ) {
     let e = s + 1;
-    while (e < n && v[idx[e]] === v[idx[s]]) e++;
+    while (e < n && values[e] === values[s]) e++;
     const r = (s + 1 + e) / 2;
-    for (let t = s; t < e; t++) out[idx[t]] = r;
+    for (let t = s; t < e; t++) out[index[t]] = r;
     s = e;
   }
   return out;
+}
+
+/** Sorts values[s, e) ascending, carrying index along; sv, si are scratch of the same length. */
+function bucketSort(values: Float64Array, index: Uint32Array, s: number, e: number, sv: Float64Array, si: Uint32Array, depth: number): void {
+  const n = e - s;
+  if (n <= 24) {
+    for (let i = s + 1; i < e; i++) {
+      const x = values[i], ix = index[i];
+      let j = i - 1;
+      while (j >= s && values[j] > x) {
+        values[j + 1] = values[j];
+        index[j + 1] = index[j];
+        j--;
+      }
+      values[j + 1] = x;
+      index[j + 1] = ix;
+    }
+    return;
+  }
+  let lo = values[s], hi = lo;
+  for (let i = s + 1; i < e; i++) {
+    const x = values[i];
+    if (x < lo) lo = x;
+    else if (x > hi) hi = x;
+  }
+  if (!(hi > lo)) return;
+  const scale = n / (hi - lo);
+  if (depth > 6 || !Number.isFinite(scale)) {
+    // A pathological spread (values packed into few buckets level after level): a comparison sort.
+    const order = Array.from({ length: n }, (_, i) => s + i).sort((i, j) => values[i] - values[j]);
+    for (let t = 0; t < n; t++) {
+      sv[s + t] = values[order[t]];
+      si[s + t] = index[order[t]];
+    }
+    values.set(sv.subarray(s, e), s);
+    index.set(si.subarray(s, e), s);
+    return;
+  }
+  const count = new Uint32Array(n + 1);
+  const bucket = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const b = Math.min(n - 1, Math.floor((values[s + i] - lo) * scale));
+    bucket[i] = b;
+    count[b + 1]++;
+  }
+  for (let b = 0; b < n; b++) count[b + 1] += count[b];
+  const start = count.slice(0, n + 1);
+  for (let i = 0; i < n; i++) {
+    const at = s + count[bucket[i]]++;
+    sv[at] = values[s + i];
+    si[at] = index[s + i];
+  }
+  values.set(sv.subarray(s, e), s);
+  index.set(si.subarray(s, e), s);
+  for (let b = 0; b < n; b++) {
+    const bs = s + start[b], be = s + start[b + 1];
+    if (be - bs > 1) bucketSort(values, index, bs, be, sv, si, depth + 1);
+  }
 }
 
 /** Each example centred over its own features and scaled to unit norm (m × p); throws on a constant example. */
@@ -276,10 +379,10 @@ function rowsUnit(x: SiteFeatures, centre: boolean): Float64Array {
   return z;
 }
 
-function rsaSite(x: SiteFeatures): RsaSite {
+function* rsaSite(x: SiteFeatures): Steps<RsaSite> {
   if (x.p < 2) throw new RangeError(`invalid site ${x.name}: RSA needs p ≥ 2 features`);
   const m = x.m;
-  const c = matmulTransB(rowSet(rowsUnit(x, true), m, x.p));
+  const c = yield* product(rowsUnit(x, true), m, null, m, x.p);
   const u = new Float64Array((m * (m - 1)) / 2);
   let t = 0;
   for (let i = 0; i < m; i++) for (let j = i + 1; j < m; j++) u[t++] = 1 - c[i * m + j];
@@ -297,10 +400,10 @@ function dot(a: Float64Array, b: Float64Array): number {
  * unit-normalised features (Huh et al. 2024 normalise first), D² from the Gram as in
  * squaredDistances; equal distances go to the lower index.
  */
-function knnSite(x: SiteFeatures, k: number): Int32Array {
+function* knnSite(x: SiteFeatures, k: number): Steps<Int32Array> {
   const m = x.m;
   if (!(Number.isInteger(k) && k >= 1 && k < m)) throw new RangeError(`invalid k: ${k} (needs 1 ≤ k < m = ${m})`);
-  const g = matmulTransB(rowSet(rowsUnit(x, false), m, x.p));
+  const g = yield* product(rowsUnit(x, false), m, null, m, x.p);
   const out = new Int32Array(m * k);
   const best = new Float64Array(k);
   const idx = new Int32Array(k);
@@ -351,6 +454,8 @@ interface RidgeSite {
   rht: Float64Array;
   rr: number;
   sst: number;
+  /** Target Grams when q > n_f (see targetGrams), made on first use. */
+  grams?: { k: Float64Array; nt: Float64Array };
 }
 
 function rows(data: Float64Array, p: number, which: number[]): Float64Array {
@@ -415,18 +520,41 @@ function ridgeSite(x: SiteFeatures, every: number): RidgeSite {
   return { r, s, ut, zt, g, q: p, yft, rht, rr, sst };
 }
 
+/** A target site's K = Y_fᵀY_f (n_f × n_f) and Nᵀ = (R_hᵀY_f)ᵀ (n_f × h), once per site. */
+function targetGrams(y: RidgeSite, nf: number, h: number): { k: Float64Array; nt: Float64Array } {
+  if (!y.grams) {
+    const q = y.q;
+    y.grams = { k: columnGram(rowSet(y.yft, q, nf)), nt: matmulTransB(rowSet(transpose(y.yft, q, nf), nf, q), rowSet(transpose(y.rht, q, h), h, q)) };
+  }
+  return y.grams;
+}
+
 /** Holdout R² of every λ and the chosen one (ties to the larger λ, as the probes). */
-function ridgePair(x: RidgeSite, y: RidgeSite, lambdas: readonly number[], nf: number, h: number): { r2: number; lambda: number } {
+function* ridgePair(x: RidgeSite, y: RidgeSite, lambdas: readonly number[], nf: number, h: number): Steps<{ r2: number; lambda: number }> {
   if (!(y.sst > 0)) return { r2: NaN, lambda: NaN };
   const { r } = x, q = y.q;
-  const C = matmulTransB(rowSet(x.ut, r, nf), rowSet(y.yft, q, nf));
-  const E = matmulTransB(rowSet(x.zt, r, h), rowSet(y.rht, q, h));
-  const H = matmulTransB(rowSet(C, r, q));
+  let H: Float64Array;
   const ec = new Float64Array(r);
-  for (let j = 0; j < r; j++) {
-    let s = 0;
-    for (let c = 0; c < q; c++) s += E[j * q + c] * C[j * q + c];
-    ec[j] = s;
+  if (q <= nf) {
+    const C = yield* product(x.ut, r, y.yft, q, nf);
+    const E = yield* product(x.zt, r, y.rht, q, h);
+    H = yield* product(C, r, null, r, q);
+    for (let j = 0; j < r; j++) {
+      let s = 0;
+      for (let c = 0; c < q; c++) s += E[j * q + c] * C[j * q + c];
+      ec[j] = s;
+    }
+  } else {
+    // More targets than fit examples: through the target's own n_f × n_f Gram K = Y_fᵀY_f and its
+    // cross-Gram N = R_hᵀY_f, H = Uᵀ K U and ecⱼ = (Zᵀ N U)ⱼⱼ cost O(r·n_f²) a pair, not O(r·q·n_f).
+    const { k, nt } = targetGrams(y, nf, h);
+    H = yield* product(yield* product(x.ut, r, k, nf, nf), r, x.ut, r, nf);
+    const Z = yield* product(x.zt, r, nt, nf, h);
+    for (let j = 0; j < r; j++) {
+      let s = 0;
+      for (let b = 0; b < nf; b++) s += Z[j * nf + b] * x.ut[j * nf + b];
+      ec[j] = s;
+    }
   }
   const d = new Float64Array(r);
   const r2 = new Float64Array(lambdas.length);
@@ -458,6 +586,12 @@ export interface SiteNote {
   svccaVariance: number;
 }
 
+/** A measure's site × site matrices per value, read forward (rows: the first model) and backward. */
+export interface MeasureMatrices {
+  forward: Record<string, Float64Array>;
+  backward: Record<string, Float64Array>;
+}
+
 /** One measure's matrices of one comparison: value → key (AA, BB, AB, BA) → row-major data. */
 export type ComparisonMatrices = Record<string, Partial<Record<"AA" | "BB" | "AB" | "BA", Float64Array>>>;
 
@@ -470,6 +604,7 @@ export type ComparisonMatrices = Record<string, Partial<Record<"AA" | "BB" | "AB
 export class SiteBank {
   private bases = new Map<string, Basis>();
   private products = new Map<string, Float64Array>();
+  private transposed = new Map<string, Float64Array>();
   private rsa = new Map<string, RsaSite>();
   private knn = new Map<string, Int32Array>();
   private ridge = new Map<string, RidgeSite>();
@@ -494,15 +629,37 @@ export class SiteBank {
   }
 
   private basis(mi: number, si: number): Basis {
-    return this.cached(this.bases, `${mi}:${si}`, () => basis(this.models[mi][si]));
+    return runSteps(this.basisSteps(mi, si));
+  }
+
+  /** A site's factors, made once (the first caller's products answer them). */
+  private *cachedSteps<T>(map: Map<string, T>, key: string, make: () => Steps<T>): Steps<T> {
+    let v = map.get(key);
+    if (v === undefined) map.set(key, (v = yield* make()));
+    return v;
+  }
+
+  private basisSteps(mi: number, si: number): Steps<Basis> {
+    return this.cachedSteps(this.bases, `${mi}:${si}`, () => basis(this.models[mi][si]));
+  }
+
+  /** A site's loadings Qᵀ X_c transposed (p × r), for PWCCA's weights. */
+  private loadingsT(a: [number, number]): Float64Array {
+    return this.cached(this.transposed, `${a}`, () => {
+      const x = this.basis(...a);
+      return transpose(x.loadings, x.r, x.p);
+    });
   }
 
   /** P = Q_xᵀ Q_y at full rank. */
-  private product(a: [number, number], b: [number, number]): Float64Array {
-    return this.cached(this.products, `${a}|${b}`, () => {
-      const x = this.basis(...a), y = this.basis(...b);
-      return matmulTransB(rowSet(x.qt, x.r, x.m), rowSet(y.qt, y.r, y.m));
-    });
+  private *product(a: [number, number], b: [number, number]): Steps<Float64Array> {
+    const key = `${a}|${b}`;
+    let P = this.products.get(key);
+    if (P === undefined) {
+      const x = yield* this.basisSteps(...a), y = yield* this.basisSteps(...b);
+      this.products.set(key, (P = yield* product(x.qt, x.r, y.qt, y.r, x.m)));
+    }
+    return P;
   }
 
   /** Directions the CCA family uses: the rank, or ⌊(m − 1)/2⌋ principal directions when p ≥ m (two such sites then never share a forced ρ = 1). */
@@ -531,48 +688,56 @@ export class SiteBank {
   }
 
   /** Forward and backward values of one pair of sites (backward: the pair read the other way). */
-  private pair(measure: Measure, a: [number, number], b: [number, number]): { forward: number[]; backward: number[] } {
+  private *pair(measure: Measure, a: [number, number], b: [number, number]): Steps<{ forward: number[]; backward: number[] }> {
     const same = (f: number[]) => ({ forward: f, backward: f });
     switch (measure) {
       case "cca": {
-        const x = this.basis(...a), y = this.basis(...b);
-        const rho = correlations(this.product(a, b), y.r, this.ccaDims(x), this.ccaDims(y));
+        const x = yield* this.basisSteps(...a), y = yield* this.basisSteps(...b);
+        const rho = correlations(yield* this.product(a, b), y.r, this.ccaDims(x), this.ccaDims(y));
         return same([mean(rho, 2)]);
       }
       case "svcca": {
-        const x = this.basis(...a), y = this.basis(...b);
+        const x = yield* this.basisSteps(...a), y = yield* this.basisSteps(...b);
         const kx = this.svccaDims(x).kept, ky = this.svccaDims(y).kept;
         if (kx >= this.m || ky >= this.m) throw new RangeError(`invalid svcca: ${kx} and ${ky} directions kept for m = ${this.m} examples`);
-        return same([mean(correlations(this.product(a, b), y.r, kx, ky), 1)]);
+        return same([mean(correlations(yield* this.product(a, b), y.r, kx, ky), 1)]);
       }
       case "pwcca": {
-        const x = this.basis(...a), y = this.basis(...b);
+        const x = yield* this.basisSteps(...a), y = yield* this.basisSteps(...b);
         const kx = this.ccaDims(x), ky = this.ccaDims(y), k = Math.min(kx, ky);
-        const B = block(this.product(a, b), y.r, kx, ky);
-        const rho = correlations(this.product(a, b), y.r, kx, ky);
-        const wx = pwccaWeights(B, kx, ky, x.loadings, x.p, k);
-        const wy = pwccaWeights(transpose(B, kx, ky), ky, kx, y.loadings, y.p, k);
+        const B = block(yield* this.product(a, b), y.r, kx, ky);
+        // Both sides' variates, and ρ from the smaller side's eigenvalues (as `correlations`).
+        const ex = leftGramEigen(B, kx, ky), ey = leftGramEigen(transpose(B, kx, ky), ky, kx);
+        const rho = rhoOf((kx <= ky ? ex : ey).values, k);
+        const wx = yield* pwccaWeights(ex.vectors.data, kx, this.loadingsT(a), x.r, x.p, k);
+        const wy = yield* pwccaWeights(ey.vectors.data, ky, this.loadingsT(b), y.r, y.p, k);
         return { forward: [weighted(wx, rho)], backward: [weighted(wy, rho)] };
       }
       case "procrustes": {
-        const x = this.basis(...a), y = this.basis(...b);
-        const P = this.product(a, b);
-        // M = T_xᵀ P T_y (r_x × r_y): ‖X_cᵀ Y_c‖_* = ‖M‖_*.
-        const tp = matmulTransB(rowSet(transpose(x.t, x.r, x.r), x.r, x.r), rowSet(transpose(P, x.r, y.r), y.r, x.r));
-        const M = matmulTransB(rowSet(tp, x.r, y.r), rowSet(transpose(y.t, y.r, y.r), y.r, y.r));
-        const nuclear = nuclearNorm(M, x.r, y.r);
+        const x = yield* this.basisSteps(...a), y = yield* this.basisSteps(...b);
+        const P = yield* this.product(a, b);
+        // M = T_xᵀ P T_y (r_x × r_y): ‖X_cᵀ Y_c‖_* = ‖M‖_*; T diagonal (from the Gram) scales rows and columns.
+        let M: Float64Array;
+        if (x.diagonal && y.diagonal) {
+          M = new Float64Array(x.r * y.r);
+          for (let i = 0; i < x.r; i++) for (let j = 0; j < y.r; j++) M[i * y.r + j] = x.t[i * x.r + i] * P[i * y.r + j] * y.t[j * y.r + j];
+        } else {
+          const tp = yield* product(transpose(x.t, x.r, x.r), x.r, transpose(P, x.r, y.r), y.r, x.r);
+          M = yield* product(tp, x.r, transpose(y.t, y.r, y.r), y.r, y.r);
+        }
+        const nuclear = yield* nuclearNormSteps(M, x.r, y.r);
         const rho = Math.min(1, nuclear / Math.sqrt(x.total * y.total));
         return same([Math.acos(Math.max(-1, rho)), Math.sqrt(Math.max(0, 2 - 2 * rho))]);
       }
       case "rsa": {
-        const x = this.cached(this.rsa, `${a}`, () => rsaSite(this.models[a[0]][a[1]]));
-        const y = this.cached(this.rsa, `${b}`, () => rsaSite(this.models[b[0]][b[1]]));
+        const x = yield* this.cachedSteps(this.rsa, `${a}`, () => rsaSite(this.models[a[0]][a[1]]));
+        const y = yield* this.cachedSteps(this.rsa, `${b}`, () => rsaSite(this.models[b[0]][b[1]]));
         return same([dot(x.spearman, y.spearman), dot(x.pearson, y.pearson)]);
       }
       case "mutual-knn": {
         const k = this.options.k;
-        const x = this.cached(this.knn, `${a}`, () => knnSite(this.models[a[0]][a[1]], k));
-        const y = this.cached(this.knn, `${b}`, () => knnSite(this.models[b[0]][b[1]], k));
+        const x = yield* this.cachedSteps(this.knn, `${a}`, () => knnSite(this.models[a[0]][a[1]], k));
+        const y = yield* this.cachedSteps(this.knn, `${b}`, () => knnSite(this.models[b[0]][b[1]], k));
         return same([mutual(x, y, this.m, k, new Int32Array(this.m).fill(-1))]);
       }
       case "predictivity": {
@@ -580,7 +745,7 @@ export class SiteBank {
         const x = this.cached(this.ridge, `${a}`, () => ridgeSite(this.models[a[0]][a[1]], every));
         const y = this.cached(this.ridge, `${b}`, () => ridgeSite(this.models[b[0]][b[1]], every));
         const h = Math.floor(this.m / every), nf = this.m - h;
-        const f = ridgePair(x, y, this.options.lambdas, nf, h), g = ridgePair(y, x, this.options.lambdas, nf, h);
+        const f = yield* ridgePair(x, y, this.options.lambdas, nf, h), g = yield* ridgePair(y, x, this.options.lambdas, nf, h);
         return { forward: [f.r2, f.lambda], backward: [g.r2, g.lambda] };
       }
     }
@@ -592,13 +757,22 @@ export class SiteBank {
    * Asymmetric measures read M[i][j] as row i against column j; `backward` holds M' with
    * M'[j][i] the pair read from column to row (rows: mb's sites), which for ma = mb is M itself.
    */
-  matrix(measure: Measure, ma: number, mb: number): { forward: Record<string, Float64Array>; backward: Record<string, Float64Array> } {
+  matrix(measure: Measure, ma: number, mb: number): MeasureMatrices {
+    return runSteps(this.matrixSteps(measure, ma, mb));
+  }
+
+  /** As `matrix`, with the products of at least `minimum` multiply-adds through `products` (the same values to rounding). */
+  matrixAsync(measure: Measure, ma: number, mb: number, products: Products, minimum = INJECTED_MIN): Promise<MeasureMatrices> {
+    return runStepsAsync(this.matrixSteps(measure, ma, mb), products, minimum);
+  }
+
+  private *matrixSteps(measure: Measure, ma: number, mb: number): Steps<MeasureMatrices> {
     const A = this.models[ma], B = this.models[mb];
     const values = MEASURE_VALUES[measure];
     const fwd = values.map(() => new Float64Array(A.length * B.length));
     const bwd = values.map(() => new Float64Array(B.length * A.length));
     for (let i = 0; i < A.length; i++) for (let j = ma === mb ? i : 0; j < B.length; j++) {
-      const r = this.pair(measure, [ma, i], [mb, j]);
+      const r = yield* this.pair(measure, [ma, i], [mb, j]);
       values.forEach((_, v) => {
         fwd[v][i * B.length + j] = r.forward[v];
         bwd[v][j * A.length + i] = r.backward[v];
@@ -618,38 +792,62 @@ export class SiteBank {
 }
 
 /**
+ * Columns whose cosine is below this are left unrotated: their norms then differ from the σᵢ by
+ * O(n·cos²) relatively (Demmel & Veselić 1992), ~1e-16 at n ~ 100; after the preconditioning
+ * below only pairs involving small σᵢ exceed it, where ε would rotate nearly every pair every sweep.
+ */
+const JACOBI_TOLERANCE = 1e-9;
+
+/**
  * Σ σᵢ of an r × c matrix by one-sided Jacobi (Hestenes 1958): the columns are rotated until
  * orthogonal and the σᵢ are their norms, each accurate to ~ε·‖M‖. The eigenvalues of MᵀM would
  * square the σᵢ, losing those below √ε·σ_max, and with them the angle of identical sites (0
  * needs 1 − ρ to ~1e-13).
  */
 export function nuclearNorm(M: Float64Array, r: number, c: number): number {
-  if (c > r) return nuclearNorm(transpose(M, r, c), c, r);
-  // Columns stored as rows for contiguous access.
-  const a = transpose(M, r, c);
+  return runSteps(nuclearNormSteps(M, r, c));
+}
+
+function* nuclearNormSteps(M: Float64Array, r: number, c: number): Steps<number> {
+  if (c > r) return yield* nuclearNormSteps(transpose(M, r, c), c, r);
+  // Columns stored as rows for contiguous access. Beyond a few columns they are first rotated by
+  // the eigenvectors V of MᵀM: M V has columns orthogonal to ~ε, so the sweeps converge (quadratically)
+  // in one to four instead of ~8, and the σᵢ still come from Jacobi's column norms, as accurate as
+  // V is orthogonal (the eigenvalues of MᵀM alone would lose the small σᵢ).
+  let a: Float64Array;
+  if (c > 8) {
+    const v = symmetricEigen({ data: yield* product(transpose(M, r, c), c, null, c, r), shape: [c, c] }).vectors.data;
+    a = yield* product(transpose(v, c, c), c, M, r, c);
+  } else a = transpose(M, r, c);
+  // Squared column norms: recomputed each sweep, updated exactly in between (α − tγ, β + tγ after
+  // the rotation that zeroes γ), so a pair costs one dot product, not three.
+  const norms = new Float64Array(c);
   for (let sweep = 0; sweep < 60; sweep++) {
     let off = 0;
+    for (let i = 0; i < c; i++) {
+      let n = 0;
+      for (let t = 0; t < r; t++) n += a[i * r + t] * a[i * r + t];
+      norms[i] = n;
+    }
     for (let i = 0; i < c - 1; i++) for (let j = i + 1; j < c; j++) {
-      let alpha = 0, beta = 0, gamma = 0;
+      const alpha = norms[i], beta = norms[j];
+      let gamma = 0;
       const oi = i * r, oj = j * r;
-      for (let t = 0; t < r; t++) {
-        const x = a[oi + t], y = a[oj + t];
-        alpha += x * x;
-        beta += y * y;
-        gamma += x * y;
-      }
-      if (gamma === 0 || Math.abs(gamma) <= Number.EPSILON * Math.sqrt(alpha * beta)) continue;
+      for (let t = 0; t < r; t++) gamma += a[oi + t] * a[oj + t];
+      if (gamma === 0 || Math.abs(gamma) <= JACOBI_TOLERANCE * Math.sqrt(alpha * beta)) continue;
       off = Math.max(off, Math.abs(gamma) / Math.sqrt(alpha * beta));
       const zeta = (beta - alpha) / (2 * gamma);
       const tan = Math.sign(zeta || 1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
       const cos = 1 / Math.sqrt(1 + tan * tan), sin = cos * tan;
+      norms[i] = alpha - tan * gamma;
+      norms[j] = beta + tan * gamma;
       for (let t = 0; t < r; t++) {
         const x = a[oi + t], y = a[oj + t];
         a[oi + t] = cos * x - sin * y;
         a[oj + t] = sin * x + cos * y;
       }
     }
-    if (off <= Number.EPSILON) break;
+    if (off <= JACOBI_TOLERANCE) break;
   }
   let s = 0;
   for (let i = 0; i < c; i++) {

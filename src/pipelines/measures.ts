@@ -13,7 +13,8 @@ import type { Driver, BatchView } from "../engine/stream.js";
 import type { TapSpec } from "../engine/taps.js";
 import { encodeNpy } from "../data/npy.js";
 import { pooledReducer, type PooledFeatures, type PooledState } from "../../analyses/similarity/pooled.js";
-import { ASYMMETRIC, MEASURES, MEASURE_VALUES, SiteBank, type Measure, type SiteNote } from "../../analyses/similarity/site-measures.js";
+import { ASYMMETRIC, MEASURES, MEASURE_VALUES, SiteBank, type Measure, type MeasureMatrices, type Products, type SiteNote } from "../../analyses/similarity/site-measures.js";
+import { productOf, productSession, release } from "../runtime/session.js";
 import type { HeatmapPanel } from "../../reports/types.js";
 import { defaulted, nonNegativeInt, positiveInt } from "../options.js";
 import { defineAnalysis, type FinishContext, type OutputContext, type PlanContext, type PlanModel } from "./contract.js";
@@ -173,7 +174,7 @@ const SETTINGS: Record<Measure, (o: any) => Record<string, unknown>> = {
   predictivity: () => ({ holdoutEvery: 5, lambdas: "1e-6 … 1e6 (13)", standardise: "fit-mean-std+1e-5", intercept: "unpenalised", scoredOn: "holdout", r2: "pooled-over-outputs" }),
 };
 
-function finishMeasure(measure: Measure, ctx: FinishContext<any, any>): MeasureSection | undefined {
+async function finishMeasure(measure: Measure, ctx: FinishContext<any, any>): Promise<MeasureSection | undefined> {
   const got = store(ctx);
   if (!got) return undefined;
   const { store: { features, bank }, models } = got;
@@ -186,13 +187,16 @@ function finishMeasure(measure: Measure, ctx: FinishContext<any, any>): MeasureS
   }
   const asym = ASYMMETRIC.has(measure);
   const comparisons: MeasureComparison[] = [];
+  // The larger products through onnxruntime's float64 Gemm (analyses/ cannot import it).
+  const session = await productSession({ threads: ctx.options.threads ?? 0 });
+  const products: Products = (q) => productOf(session, q.a, q.rows, q.b, q.cols, q.k);
   try {
     const pairs: [number, number | null][] = models.length === 1 ? [[0, null]] : models.slice(1).map((_, j) => [0, j + 1]);
-    let aa: ReturnType<SiteBank["matrix"]> | undefined;
+    let aa: MeasureMatrices | undefined;
     for (const [a, b] of pairs) {
-      aa ??= bank.matrix(measure, a, a);
-      const bb = b === null ? undefined : bank.matrix(measure, b, b);
-      const ab = b === null ? undefined : bank.matrix(measure, a, b);
+      aa ??= await bank.matrixAsync(measure, a, a, products);
+      const bb = b === null ? undefined : await bank.matrixAsync(measure, b, b, products);
+      const ab = b === null ? undefined : await bank.matrixAsync(measure, a, b, products);
       const matrices: MeasureComparison["matrices"] = {};
       for (const v of MEASURE_VALUES[measure]) {
         const out: MeasureComparison["matrices"][string] = { AA: labelled(sites[a], sites[a], aa.forward[v]) };
@@ -210,6 +214,8 @@ function finishMeasure(measure: Measure, ctx: FinishContext<any, any>): MeasureS
     if (!(e instanceof RangeError)) throw e;
     ctx.warn(`${measure} skipped: ${e.message}`);
     return undefined;
+  } finally {
+    await release(session.session);
   }
   const section: MeasureSection = {
     measure,
@@ -297,7 +303,7 @@ function measureAnalysis<Id extends Measure>(id: Id, summary: string, text: Meas
     id,
     summary,
     options: id === "cca" ? MEASURE_OPTIONS.slice(0, 1) : id === "svcca" ? MEASURE_OPTIONS.slice(1, 3) : id === "mutual-knn" ? MEASURE_OPTIONS.slice(3) : ([] as const),
-    // Opt-in (--analyses): their JS finish is not within 20% of a CKA-only pass (bench/index.ts).
+    // Opt-in (--analyses): their finish is not within 20% of a CKA-only run on the zoo (bench/index.ts --measures; docs/methods.md).
     default: false,
     plan(ctx) {
       if (ctx.options.measureExamples < 3) throw new UsageError(`invalid measure-examples: ${ctx.options.measureExamples} (at least 3)`);

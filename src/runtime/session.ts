@@ -258,3 +258,51 @@ export async function gramMatrix(g: GramSession, x: Tensor): Promise<Float64Arra
   }
   return results.G.data as Float64Array;
 }
+
+/** A session computing C = A·Bᵀ in float64 (one Gemm, transB = 1) for any shapes. */
+export interface ProductSession {
+  session: Session;
+}
+
+/**
+ * Opens a standalone float64 Gemm(transB=1) session: the similarity measures' mid-size products
+ * (r × k by c × k, r, c ~ 100, k ~ 100–1,000) run there 10–20× faster than on the JS kernel
+ * (bench/index.ts --measures), with the same float64 rounding guarantees (DGEMM).
+ *
+ * @example
+ * const s = await productSession({ threads: 2 });
+ * const C = await productOf(s, A, 3, B, 4, 5); // 3 × 4, C[i·4 + j] = Σ_t A[i·5 + t] B[j·5 + t]
+ */
+export async function productSession(options: { threads?: number } = {}): Promise<ProductSession> {
+  const INT = onnx.AttributeProto.AttributeType.INT;
+  const dims = (a: string, b: string) => ({ dim: [{ dim_param: a }, { dim_param: b }] });
+  const bytes = onnx.ModelProto.encode({
+    ir_version: 8,
+    producer_name: "seelike",
+    opset_import: [{ domain: "", version: 17 }],
+    graph: {
+      name: "product",
+      node: [{ op_type: "Gemm", input: ["A", "B"], output: ["C"], attribute: [{ name: "transB", type: INT, i: 1 }] }],
+      input: [
+        { name: "A", type: { tensor_type: { elem_type: 11, shape: dims("r", "k") } } },
+        { name: "B", type: { tensor_type: { elem_type: 11, shape: dims("c", "k") } } },
+      ],
+      output: [{ name: "C", type: { tensor_type: { elem_type: 11, shape: dims("r", "c") } } }],
+    },
+  }).finish();
+  // No spinning: the JS work between products (eigendecompositions) leaves its threads idle.
+  return { session: await createSession(bytes, { threads: options.threads ?? 0, spinning: false, file: "product" }) };
+}
+
+/** A·Bᵀ (A: rows × k, B: cols × k, row-major float64; B null: A·Aᵀ) through a product session. */
+export async function productOf(s: ProductSession, a: Float64Array, rows: number, b: Float64Array | null, cols: number, k: number): Promise<Float64Array> {
+  const A = new ort.Tensor("float64", a.length === rows * k ? a : a.subarray(0, rows * k), [rows, k]);
+  const B = b === null ? A : new ort.Tensor("float64", b.length === cols * k ? b : b.subarray(0, cols * k), [cols, k]);
+  let results: ort.InferenceSession.OnnxValueMapType;
+  try {
+    results = await s.session.handle.run({ A, B }, ["C"], { logSeverityLevel: 4 });
+  } catch (e) {
+    throw new Error(`seelike bug: onnxruntime failed to compute a float64 product of [${rows}, ${k}] and [${cols}, ${k}]: ${ortMessage(e)}`);
+  }
+  return results.C.data as Float64Array;
+}
