@@ -16,6 +16,7 @@ import { pooledReducer, type PooledFeatures, type SiteFeatures } from "../analys
 import { MEASURES, MEASURE_VALUES, SiteBank, nuclearNorm, type Measure } from "../analyses/similarity/site-measures.js";
 import type { MeasureSection } from "../src/pipelines/measures.js";
 import { readNpy } from "./helpers/npy.js";
+import { exported } from "./helpers/pooled.js";
 
 const root = path.resolve(__dirname, "..");
 const dir = path.join(root, "fixtures/reference/similarity");
@@ -24,22 +25,8 @@ const RESNET = path.join(root, "fixtures/zoo/resnet-tiny.onnx");
 const DATA = path.join(root, "fixtures/data/probe-images-idx3-ubyte.gz");
 // As export_zoo_pooled.mjs: 200 images in batches of 40, the first 160 kept.
 const RUN = { data: DATA, limit: 200, batch: 40, measureExamples: 160, seed: 0, threads: 1 };
-const meta = JSON.parse(readFileSync(path.join(dir, "zoo_pooled.json"), "utf8"));
 const ref = JSON.parse(readFileSync(path.join(dir, "site_measures.json"), "utf8"));
 
-function exported(label: string): SiteFeatures[] {
-  const x = readNpy(path.join(dir, `zoo_pooled_${label}.npy`));
-  const model = meta.models.find((m: { label: string }) => m.label === label);
-  const [m, total] = x.shape;
-  let off = 0;
-  return model.sites.map((name: string, si: number) => {
-    const p = model.dims[si];
-    const data = new Float64Array(m * p);
-    for (let i = 0; i < m; i++) for (let j = 0; j < p; j++) data[i * p + j] = x.data[i * total + off + j];
-    off += p;
-    return { name, data, m, p };
-  });
-}
 
 const wideX = readNpy(path.join(dir, "zoo_wide.npy"));
 const wide: SiteFeatures[] = [{ name: "wide", data: wideX.data, m: wideX.shape[0], p: wideX.shape[1] }];

@@ -8,29 +8,15 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SiteFeatures } from "../analyses/similarity/pooled.js";
 import { MEASURES, MEASURE_VALUES, SiteBank, type Products } from "../analyses/similarity/site-measures.js";
 import { matmulTransB, rowSet } from "../src/numeric/matmul.js";
 import { productOf, productSession, release, type ProductSession } from "../src/runtime/session.js";
 import { readNpy } from "./helpers/npy.js";
+import { exported } from "./helpers/pooled.js";
 
 const dir = path.resolve(__dirname, "../fixtures/reference/similarity");
-const meta = JSON.parse(readFileSync(path.join(dir, "zoo_pooled.json"), "utf8"));
 const ref = JSON.parse(readFileSync(path.join(dir, "site_measures.json"), "utf8"));
 
-function exported(label: string): SiteFeatures[] {
-  const x = readNpy(path.join(dir, `zoo_pooled_${label}.npy`));
-  const model = meta.models.find((m: { label: string }) => m.label === label);
-  const [m, total] = x.shape;
-  let off = 0;
-  return model.sites.map((name: string, si: number) => {
-    const p = model.dims[si];
-    const data = new Float64Array(m * p);
-    for (let i = 0; i < m; i++) for (let j = 0; j < p; j++) data[i * p + j] = x.data[i * total + off + j];
-    off += p;
-    return { name, data, m, p };
-  });
-}
 
 const KEYS: Record<string, string> = {
   "cca/mean-r2": "cca", "svcca/mean-rho": "svcca", "pwcca/pwcca": "pwcca", "procrustes/angle": "angle", "procrustes/distance": "distance",

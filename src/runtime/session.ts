@@ -193,6 +193,17 @@ export async function release(session: Session): Promise<void> {
   await session.handle.release();
 }
 
+/** The bytes of a standalone model over 2-D tensors of one element type with symbolic dimensions (the Gram and product sessions). */
+function matrixModel(name: string, nodes: onnx.INodeProto[], elem: number, inputs: [string, string, string][], [out, r, c]: [string, string, string]): Uint8Array {
+  const tensor = (n: string, a: string, b: string) => ({ name: n, type: { tensor_type: { elem_type: elem, shape: { dim: [{ dim_param: a }, { dim_param: b }] } } } });
+  return onnx.ModelProto.encode({
+    ir_version: 8,
+    producer_name: "seelike",
+    opset_import: [{ domain: "", version: 17 }],
+    graph: { name, node: nodes, input: inputs.map(([n, a, b]) => tensor(n, a, b)), output: [tensor(out, r, c)] },
+  }).finish();
+}
+
 /** A session computing the Gram matrix G = X·Xᵀ (of the column-centred X when `centre`). */
 export interface GramSession {
   session: Session;
@@ -222,18 +233,7 @@ export async function gramSession(options: { centre?: boolean; threads?: number;
     x = "Xc";
   }
   nodes.push({ op_type: "Gemm", input: [x, x], output: ["G"], attribute: [{ name: "transB", type: INT, i: 1 }] });
-  const dims = (a: string, b: string) => ({ dim: [{ dim_param: a }, { dim_param: b }] });
-  const bytes = onnx.ModelProto.encode({
-    ir_version: 8,
-    producer_name: "seelike",
-    opset_import: [{ domain: "", version: 17 }],
-    graph: {
-      name: "gram",
-      node: nodes,
-      input: [{ name: "X", type: { tensor_type: { elem_type: elem, shape: dims("n", "p") } } }],
-      output: [{ name: "G", type: { tensor_type: { elem_type: elem, shape: dims("n", "n") } } }],
-    },
-  }).finish();
+  const bytes = matrixModel("gram", nodes, elem, [["X", "n", "p"]], ["G", "n", "n"]);
   return { session: await createSession(bytes, { threads: options.threads ?? 0 }), centre, dtype };
 }
 
@@ -274,22 +274,8 @@ export interface ProductSession {
  * const C = await productOf(s, A, 3, B, 4, 5); // 3 × 4, C[i·4 + j] = Σ_t A[i·5 + t] B[j·5 + t]
  */
 export async function productSession(options: { threads?: number } = {}): Promise<ProductSession> {
-  const INT = onnx.AttributeProto.AttributeType.INT;
-  const dims = (a: string, b: string) => ({ dim: [{ dim_param: a }, { dim_param: b }] });
-  const bytes = onnx.ModelProto.encode({
-    ir_version: 8,
-    producer_name: "seelike",
-    opset_import: [{ domain: "", version: 17 }],
-    graph: {
-      name: "product",
-      node: [{ op_type: "Gemm", input: ["A", "B"], output: ["C"], attribute: [{ name: "transB", type: INT, i: 1 }] }],
-      input: [
-        { name: "A", type: { tensor_type: { elem_type: 11, shape: dims("r", "k") } } },
-        { name: "B", type: { tensor_type: { elem_type: 11, shape: dims("c", "k") } } },
-      ],
-      output: [{ name: "C", type: { tensor_type: { elem_type: 11, shape: dims("r", "c") } } }],
-    },
-  }).finish();
+  const gemm = { op_type: "Gemm", input: ["A", "B"], output: ["C"], attribute: [{ name: "transB", type: onnx.AttributeProto.AttributeType.INT, i: 1 }] };
+  const bytes = matrixModel("product", [gemm], 11, [["A", "r", "k"], ["B", "c", "k"]], ["C", "r", "c"]);
   // No spinning: the JS work between products (eigendecompositions) leaves its threads idle.
   return { session: await createSession(bytes, { threads: options.threads ?? 0, spinning: false, file: "product" }) };
 }
