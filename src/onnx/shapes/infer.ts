@@ -25,7 +25,8 @@ export function inferShapes(model: OnnxModel, options: InferOptions = {}): Map<s
     known.set(init.name, entry);
   }
   for (const inp of model.inputs) {
-    const shape = inp.shape ? inp.shape.map((d, i) => (typeof d === "number" && d > 0 ? d : i === 0 ? batch : inp.shape!.length === 4 && i === 1 ? 3 : side)) : null;
+    const given = options.inputs?.[inp.name];
+    const shape = given ? [...given] : inp.shape ? inp.shape.map((d, i) => (typeof d === "number" && d > 0 ? d : i === 0 ? batch : inp.shape!.length === 4 && i === 1 ? 3 : side)) : null;
     known.set(inp.name, { shape, dtype: inp.elemType });
   }
   for (const i of model.graph.order) {

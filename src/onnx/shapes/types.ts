@@ -16,6 +16,8 @@ export interface InferOptions {
   batch?: number;
   /** Image side substituted for symbolic H/W. Default 224. */
   imageSize?: number;
+  /** Whole shapes of named graph inputs, over the two above (the probe's [batch, C, H, W]). */
+  inputs?: Record<string, number[]>;
 }
 
 /** A shape dimension after comparing two batch sizes: a number, "B", or "B*k". */
