@@ -224,6 +224,35 @@ function correlations(P: Float64Array, ry: number, kx: number, ky: number): Floa
 }
 
 /**
+ * Below this singular value, the other side's variate Bᵀuᵢ/σᵢ carries a relative error ε/σᵢ
+ * (1e-10 here), so it comes from its own eigendecomposition instead.
+ */
+const PAIRED_MIN = 1e-6;
+
+/**
+ * The other side's top k singular vectors of B (rs × ro, `vec` the eigenvectors of B Bᵀ by
+ * columns, `values` their eigenvalues σ²): vᵢ = Bᵀuᵢ / ‖Bᵀuᵢ‖, as columns of an ro × ro matrix
+ * (the rest zero), or null when some σᵢ < PAIRED_MIN. This pairs vᵢ with uᵢ as numpy's SVD does,
+ * also within clusters of equal σ, and saves a second eigendecomposition per PWCCA pair.
+ */
+function pairedVectors(b: Float64Array, rs: number, ro: number, vec: Float64Array, values: Float64Array, k: number): Float64Array | null {
+  for (let i = 0; i < k; i++) if (!(values[i] >= PAIRED_MIN * PAIRED_MIN)) return null;
+  const out = new Float64Array(ro * ro), v = new Float64Array(ro);
+  for (let i = 0; i < k; i++) {
+    v.fill(0);
+    for (let s = 0; s < rs; s++) {
+      const c = vec[s * rs + i], o = s * ro;
+      if (c !== 0) for (let t = 0; t < ro; t++) v[t] += c * b[o + t];
+    }
+    let n = 0;
+    for (let t = 0; t < ro; t++) n += v[t] * v[t];
+    n = Math.sqrt(n);
+    for (let t = 0; t < ro; t++) out[t * ro + i] = v[t] / n;
+  }
+  return out;
+}
+
+/**
  * PWCCA weights αᵢ ∝ Σⱼ |aᵢᵀ Λ_{:, j}| of one side's top k variates (`vec`: eigenvectors of B Bᵀ,
  * B its k_side × k_other block; Λ = Qᵀ X_c its loadings, given transposed, p × r). The k × p
  * products aᵢᵀ Λ as one blocked product: at p = 768 a loop over them cost seconds per run.
@@ -249,8 +278,9 @@ function* pwccaWeights(vec: Float64Array, rows: number, loadingsT: Float64Array,
   return w;
 }
 
-/** RSA factors of a site: its RDM's upper triangle centred to unit norm, and the same of its average ranks. */
-interface RsaSite {
+/** RSA factors of a model's sites, one row per site: each RDM's upper triangle centred to unit norm, and the same of its average ranks. */
+interface RsaStack {
+  n: number;
   pearson: Float64Array;
   spearman: Float64Array;
 }
@@ -270,90 +300,117 @@ function unitCentred(v: Float64Array): Float64Array {
   return v;
 }
 
+/** Whether a Float64Array's low 32-bit word comes first (so the high word of value i is word 2i + 1). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Bits per radix digit: 2,048 counters (8 KB) stay in L1 while a pass scatters; three passes cover a 32-bit key. */
+const DIGIT_BITS = 11;
+
+/** Runs of equal high words longer than this are ordered by a comparison sort instead of insertion. */
+const RUN_INSERTION = 32;
+
+/** Reused between calls (RSA ranks one m(m − 1)/2 vector per site): fresh megabytes cost page faults every time. */
+let rankScratch = { n: 0, key: new Uint32Array(0), index: new Uint32Array(0), key2: new Uint32Array(0), index2: new Uint32Array(0) };
+
 /**
- * Average ranks (1-based, ties sharing their mean rank), as averageRanks but by a bucket sort:
- * each value goes to bucket ⌊(v − min)·n / (max − min)⌋ (a monotone map, so buckets are ordered),
- * one counting pass scatters values and indices, and each bucket (about one value on RSA's
- * smooth dissimilarities) is sorted on its own, larger ones by the same rule over their own range.
- * A comparison sort of RSA's m(m − 1)/2 values with a comparator, or binary searches into a
- * sorted copy (cache misses), took seconds per site at m = 1,000.
+ * Average ranks (1-based, ties sharing their mean rank), as averageRanks but by an LSD radix sort
+ * of the values' high 32-bit words (sign flipped, or every bit for negatives, so unsigned order is
+ * numeric order; −0 as +0), in 12-bit digits over only the bits that differ between values (two
+ * passes on RSA's dissimilarities in [0, 2]), carrying each value's index. Values sharing a high
+ * word (rare on smooth data: one in ~10⁶ of their range) are then ordered by their full value, and
+ * exact ties get their mean rank. A comparator sort of RSA's m(m − 1)/2 values took seconds per site
+ * at m = 1,000, a bucket sort on the values' range ~60 ms, this ~3× less. NaN or ±Inf: averageRanks.
  */
 export function fastRanks(v: Float64Array): Float64Array {
-  const n = v.length;
-  const out = new Float64Array(n);
-  if (n === 0) return out;
-  for (let i = 0; i < n; i++) if (!Number.isFinite(v[i])) return averageRanks(v);
-  const values = Float64Array.from(v);
-  const index = new Uint32Array(n);
-  for (let i = 0; i < n; i++) index[i] = i;
-  const sv = new Float64Array(n), si = new Uint32Array(n);
-  bucketSort(values, index, 0, n, sv, si, 0);
-  for (let s = 0; s < n; ) {
-    let e = s + 1;
-    while (e < n && values[e] === values[s]) e++;
-    const r = (s + 1 + e) / 2;
-    for (let t = s; t < e; t++) out[index[t]] = r;
-    s = e;
-  }
-  return out;
+  const out = new Float64Array(v.length);
+  return ranksInto(v, out) ? out : averageRanks(v);
 }
 
-/** Sorts values[s, e) ascending, carrying index along; sv, si are scratch of the same length. */
-function bucketSort(values: Float64Array, index: Uint32Array, s: number, e: number, sv: Float64Array, si: Uint32Array, depth: number): void {
-  const n = e - s;
-  if (n <= 24) {
-    for (let i = s + 1; i < e; i++) {
-      const x = values[i], ix = index[i];
-      let j = i - 1;
-      while (j >= s && values[j] > x) {
-        values[j + 1] = values[j];
-        index[j + 1] = index[j];
-        j--;
+/** fastRanks into `out`; false (out untouched) when v holds NaN or ±Inf. */
+function ranksInto(v: Float64Array, out: Float64Array): boolean {
+  const n = v.length;
+  if (n === 0) return true;
+  if (rankScratch.n < n) rankScratch = { n, key: new Uint32Array(n), index: new Uint32Array(n), key2: new Uint32Array(n), index2: new Uint32Array(n) };
+  let { key, index, key2, index2 } = rankScratch;
+  const words = new Uint32Array(v.buffer, v.byteOffset, 2 * n);
+  const H = LITTLE_ENDIAN ? 1 : 0, L = 1 - H;
+  let first = 0, differ = 0;
+  for (let i = 0; i < n; i++) {
+    const x = v[i];
+    if (x - x !== 0) return false;
+    let h = words[2 * i + H];
+    if (x === 0) h = 0x80000000;
+    else if (h & 0x80000000) h = ~h >>> 0;
+    else h = (h | 0x80000000) >>> 0;
+    if (i === 0) first = h;
+    differ |= h ^ first;
+    key[i] = h;
+  }
+  // The key: the 32 bits below the high word's shared leading bits, so runs of equal keys are
+  // nearly only exact ties and the fix-up below rarely reads v at random.
+  const up = Math.clz32(differ);
+  if (up > 0) {
+    for (let i = 0; i < n; i++) {
+      let l = words[2 * i + L];
+      if (v[i] === 0) l = 0;
+      else if (words[2 * i + H] & 0x80000000) l = ~l >>> 0;
+      key[i] = up === 32 ? l : ((key[i] << up) | (l >>> (32 - up))) >>> 0;
+    }
+  }
+  for (let i = 0; i < n; i++) index[i] = i;
+  const bits = 32, mask = (1 << DIGIT_BITS) - 1;
+  const count = new Uint32Array(1 << DIGIT_BITS);
+  for (let shift = 0; shift < bits; shift += DIGIT_BITS) {
+    count.fill(0);
+    for (let i = 0; i < n; i++) count[(key[i] >>> shift) & mask]++;
+    for (let b = 0, s = 0; b <= mask; b++) {
+      const c = count[b];
+      count[b] = s;
+      s += c;
+    }
+    for (let i = 0; i < n; i++) {
+      const h = key[i];
+      const at = count[(h >>> shift) & mask]++;
+      key2[at] = h;
+      index2[at] = index[i];
+    }
+    const k = key, ix = index;
+    key = key2;
+    key2 = k;
+    index = index2;
+    index2 = ix;
+  }
+  for (let s = 0; s < n; ) {
+    const h = key[s];
+    let e = s + 1;
+    while (e < n && key[e] === h) e++;
+    if (e === s + 1) {
+      out[index[s]] = s + 1;
+      s = e;
+      continue;
+    }
+    if (e - s <= RUN_INSERTION) {
+      for (let i = s + 1; i < e; i++) {
+        const xi = index[i], x = v[xi];
+        let j = i - 1;
+        while (j >= s && v[index[j]] > x) {
+          index[j + 1] = index[j];
+          j--;
+        }
+        index[j + 1] = xi;
       }
-      values[j + 1] = x;
-      index[j + 1] = ix;
+    } else index.set(Array.from(index.subarray(s, e)).sort((a, b) => v[a] - v[b]), s);
+    for (let a = s; a < e; ) {
+      const x = v[index[a]];
+      let b = a + 1;
+      while (b < e && v[index[b]] === x) b++;
+      const r = (a + 1 + b) / 2;
+      for (let t = a; t < b; t++) out[index[t]] = r;
+      a = b;
     }
-    return;
+    s = e;
   }
-  let lo = values[s], hi = lo;
-  for (let i = s + 1; i < e; i++) {
-    const x = values[i];
-    if (x < lo) lo = x;
-    else if (x > hi) hi = x;
-  }
-  if (!(hi > lo)) return;
-  const scale = n / (hi - lo);
-  if (depth > 6 || !Number.isFinite(scale)) {
-    // A pathological spread (values packed into few buckets level after level): a comparison sort.
-    const order = Array.from({ length: n }, (_, i) => s + i).sort((i, j) => values[i] - values[j]);
-    for (let t = 0; t < n; t++) {
-      sv[s + t] = values[order[t]];
-      si[s + t] = index[order[t]];
-    }
-    values.set(sv.subarray(s, e), s);
-    index.set(si.subarray(s, e), s);
-    return;
-  }
-  const count = new Uint32Array(n + 1);
-  const bucket = new Uint32Array(n);
-  for (let i = 0; i < n; i++) {
-    const b = Math.min(n - 1, Math.floor((values[s + i] - lo) * scale));
-    bucket[i] = b;
-    count[b + 1]++;
-  }
-  for (let b = 0; b < n; b++) count[b + 1] += count[b];
-  const start = count.slice(0, n + 1);
-  for (let i = 0; i < n; i++) {
-    const at = s + count[bucket[i]]++;
-    sv[at] = values[s + i];
-    si[at] = index[s + i];
-  }
-  values.set(sv.subarray(s, e), s);
-  index.set(si.subarray(s, e), s);
-  for (let b = 0; b < n; b++) {
-    const bs = s + start[b], be = s + start[b + 1];
-    if (be - bs > 1) bucketSort(values, index, bs, be, sv, si, depth + 1);
-  }
+  return true;
 }
 
 /** Each example centred over its own features and scaled to unit norm (m × p); throws on a constant example. */
@@ -379,20 +436,18 @@ function rowsUnit(x: SiteFeatures, centre: boolean): Float64Array {
   return z;
 }
 
-function* rsaSite(x: SiteFeatures): Steps<RsaSite> {
+/** Writes a site's RSA factors into row `row` of the stack. */
+function* rsaSite(x: SiteFeatures, stack: RsaStack, row: number): Steps<void> {
   if (x.p < 2) throw new RangeError(`invalid site ${x.name}: RSA needs p ≥ 2 features`);
-  const m = x.m;
+  const m = x.m, n = stack.n;
   const c = yield* product(rowsUnit(x, true), m, null, m, x.p);
-  const u = new Float64Array((m * (m - 1)) / 2);
+  const u = stack.pearson.subarray(row * n, (row + 1) * n);
   let t = 0;
-  for (let i = 0; i < m; i++) for (let j = i + 1; j < m; j++) u[t++] = 1 - c[i * m + j];
-  return { spearman: unitCentred(fastRanks(u)), pearson: unitCentred(u) };
-}
-
-function dot(a: Float64Array, b: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
+  for (let i = 0; i < m; i++) for (let j = i + 1, o = i * m; j < m; j++) u[t++] = 1 - c[o + j];
+  const ranks = stack.spearman.subarray(row * n, (row + 1) * n);
+  if (!ranksInto(u, ranks)) ranks.set(averageRanks(u));
+  unitCentred(ranks);
+  unitCentred(u);
 }
 
 /**
@@ -407,12 +462,15 @@ function* knnSite(x: SiteFeatures, k: number): Steps<Int32Array> {
   const out = new Int32Array(m * k);
   const best = new Float64Array(k);
   const idx = new Int32Array(k);
+  // The diagonal once: read inside the loop it is a cache miss per j.
+  const diag = new Float64Array(m);
+  for (let i = 0; i < m; i++) diag[i] = g[i * m + i];
   for (let i = 0; i < m; i++) {
     let n = 0;
-    const gii = g[i * m + i];
+    const gii = diag[i], o = i * m;
     for (let j = 0; j < m; j++) {
       if (j === i) continue;
-      const v = gii + g[j * m + j] - 2 * g[i * m + j];
+      const v = gii + diag[j] - 2 * g[o + j];
       const d = v > 0 ? v : 0;
       if (n === k && !(d < best[k - 1])) continue;
       // Insert after every equal distance: a later (higher) index never displaces an earlier one.
@@ -472,7 +530,7 @@ function rows(data: Float64Array, p: number, which: number[]): Float64Array {
  * with E = Zᵀ R, R = Y_h − ȳ_f. Every direction is kept (s² < 0 from rounding is 0): unlike
  * CCA, a ridge read-out weighs small directions by s/(s² + λ), which need not be small.
  */
-function ridgeSite(x: SiteFeatures, every: number): RidgeSite {
+function* ridgeSite(x: SiteFeatures, every: number): Steps<RidgeSite> {
   const { m, p, data } = x;
   const fit: number[] = [], held: number[] = [];
   for (let i = 0; i < m; i++) (i % every === every - 1 ? held : fit).push(i);
@@ -489,23 +547,23 @@ function ridgeSite(x: SiteFeatures, every: number): RidgeSite {
   const sf = xs(xf, nf), sh = xs(xh, h);
   let r: number, s: Float64Array, vt: Float64Array;
   if (p <= nf) {
-    const e = symmetricEigen({ data: columnGram(rowSet(sf, nf, p)), shape: [p, p] });
+    const e = symmetricEigen({ data: yield* product(transpose(sf, nf, p), p, null, p, nf), shape: [p, p] });
     r = p;
     s = e.values.map((v) => Math.sqrt(Math.max(0, v)));
     vt = leadingRows(e.vectors.data, p, r);
   } else {
     // Dual: X_f X_fᵀ = U Λ Uᵀ, V = X_fᵀ U / s over the non-zero directions.
-    const e = symmetricEigen({ data: matmulTransB(rowSet(sf, nf, p)), shape: [nf, nf] });
+    const e = symmetricEigen({ data: yield* product(sf, nf, null, nf, p), shape: [nf, nf] });
     r = rankOf(e.values);
     s = e.values.slice(0, r).map(Math.sqrt);
     const ut0 = leadingRows(e.vectors.data, nf, r);
-    vt = matmulTransB(rowSet(ut0, r, nf), rowSet(transpose(sf, nf, p), p, nf));
+    vt = yield* product(ut0, r, transpose(sf, nf, p), p, nf);
     for (let c = 0; c < r; c++) for (let j = 0; j < p; j++) vt[c * p + j] /= s[c];
   }
-  const ut = matmulTransB(rowSet(vt, r, p), rowSet(sf, nf, p));
+  const ut = yield* product(vt, r, sf, nf, p);
   for (let c = 0; c < r; c++) for (let i = 0; i < nf; i++) ut[c * nf + i] = s[c] > 0 ? ut[c * nf + i] / s[c] : 0;
-  const zt = matmulTransB(rowSet(vt, r, p), rowSet(sh, h, p));
-  const g = matmulTransB(rowSet(zt, r, h));
+  const zt = yield* product(vt, r, sh, h, p);
+  const g = yield* product(zt, r, null, r, h);
   const ym = columnMoments(xf, nf, p).mean;
   const yh = columnMoments(xh, h, p).mean;
   const yft = new Float64Array(p * nf), rht = new Float64Array(p * h);
@@ -530,14 +588,14 @@ function targetGrams(y: RidgeSite, nf: number, h: number): { k: Float64Array; nt
 }
 
 /** Holdout R² of every λ and the chosen one (ties to the larger λ, as the probes). */
-function* ridgePair(x: RidgeSite, y: RidgeSite, lambdas: readonly number[], nf: number, h: number): Steps<{ r2: number; lambda: number }> {
+function* ridgePair(x: RidgeSite, y: RidgeSite, lambdas: readonly number[], nf: number, h: number, pre?: { C: Float64Array; E: Float64Array }): Steps<{ r2: number; lambda: number }> {
   if (!(y.sst > 0)) return { r2: NaN, lambda: NaN };
   const { r } = x, q = y.q;
   let H: Float64Array;
   const ec = new Float64Array(r);
   if (q <= nf) {
-    const C = yield* product(x.ut, r, y.yft, q, nf);
-    const E = yield* product(x.zt, r, y.rht, q, h);
+    const C = pre?.C ?? (yield* product(x.ut, r, y.yft, q, nf));
+    const E = pre?.E ?? (yield* product(x.zt, r, y.rht, q, h));
     H = yield* product(C, r, null, r, q);
     for (let j = 0; j < r; j++) {
       let s = 0;
@@ -573,6 +631,45 @@ function* ridgePair(x: RidgeSite, y: RidgeSite, lambdas: readonly number[], nf: 
   return { r2: r2[best], lambda: lambdas[best] };
 }
 
+/** Factor rows stacked per tile of `SiteBank.tiles`: 1,024 rows of m ≤ a few thousand keep a tile's product to tens of MB. */
+const TILE_ROWS = 1024;
+
+/** Precomputed products of one pair (see `SiteBank.tileBlocks`). */
+interface PairBlocks {
+  /** Procrustes: M = T_xᵀ P T_y. */
+  M?: Float64Array;
+  /** Predictivity: C and E of the row site predicting the column site, and of the reverse. */
+  forward?: { C: Float64Array; E: Float64Array };
+  backward?: { C: Float64Array; E: Float64Array };
+}
+
+/** Blocks A_s B_tᵀ (rows[s] × cols[t]) of per-site factors (A_s: rows[s] × k), by one product of the stacks. */
+function* stackedBlocks(a: Float64Array[], rows: number[], b: Float64Array[], cols: number[], k: number): Steps<Float64Array[][]> {
+  const stack = (f: Float64Array[], n: number[]) => {
+    if (f.length === 1) return f[0];
+    const out = new Float64Array(n.reduce((x, y) => x + y, 0) * k);
+    let o = 0;
+    f.forEach((x, i) => {
+      out.set(x.subarray(0, n[i] * k), o);
+      o += n[i] * k;
+    });
+    return out;
+  };
+  const R = rows.reduce((x, y) => x + y, 0), Cn = cols.reduce((x, y) => x + y, 0);
+  const c = yield* product(stack(a, rows), R, stack(b, cols), Cn, k);
+  const out: Float64Array[][] = [];
+  for (let s = 0, r0 = 0; s < a.length; r0 += rows[s++]) {
+    const line: Float64Array[] = [];
+    for (let t = 0, c0 = 0; t < b.length; c0 += cols[t++]) {
+      const blk = new Float64Array(rows[s] * cols[t]);
+      for (let i = 0; i < rows[s]; i++) blk.set(c.subarray((r0 + i) * Cn + c0, (r0 + i) * Cn + c0 + cols[t]), i * cols[t]);
+      line.push(blk);
+    }
+    out.push(line);
+  }
+  return out;
+}
+
 /** What was reduced or kept per site, for the results. */
 export interface SiteNote {
   site: string;
@@ -605,9 +702,10 @@ export class SiteBank {
   private bases = new Map<string, Basis>();
   private products = new Map<string, Float64Array>();
   private transposed = new Map<string, Float64Array>();
-  private rsa = new Map<string, RsaSite>();
+  private rsa = new Map<string, RsaStack>();
   private knn = new Map<string, Int32Array>();
   private ridge = new Map<string, RidgeSite>();
+  private weightedBases = new Map<string, Float64Array>();
   readonly m: number;
   readonly options: Required<MeasureOptions>;
 
@@ -688,7 +786,7 @@ export class SiteBank {
   }
 
   /** Forward and backward values of one pair of sites (backward: the pair read the other way). */
-  private *pair(measure: Measure, a: [number, number], b: [number, number]): Steps<{ forward: number[]; backward: number[] }> {
+  private *pair(measure: Measure, a: [number, number], b: [number, number], pre?: PairBlocks): Steps<{ forward: number[]; backward: number[] }> {
     const same = (f: number[]) => ({ forward: f, backward: f });
     switch (measure) {
       case "cca": {
@@ -706,19 +804,25 @@ export class SiteBank {
         const x = yield* this.basisSteps(...a), y = yield* this.basisSteps(...b);
         const kx = this.ccaDims(x), ky = this.ccaDims(y), k = Math.min(kx, ky);
         const B = block(yield* this.product(a, b), y.r, kx, ky);
-        // Both sides' variates, and ρ from the smaller side's eigenvalues (as `correlations`).
-        const ex = leftGramEigen(B, kx, ky), ey = leftGramEigen(transpose(B, kx, ky), ky, kx);
-        const rho = rhoOf((kx <= ky ? ex : ey).values, k);
-        const wx = yield* pwccaWeights(ex.vectors.data, kx, this.loadingsT(a), x.r, x.p, k);
-        const wy = yield* pwccaWeights(ey.vectors.data, ky, this.loadingsT(b), y.r, y.p, k);
+        // ρ and the smaller side's variates from its eigenvectors (as `correlations`); the other
+        // side's paired with them, as an SVD pairs them (see pairedVectors).
+        const small = kx <= ky;
+        const bs = small ? B : transpose(B, kx, ky), rs = small ? kx : ky, ro = small ? ky : kx;
+        const es = leftGramEigen(bs, rs, ro);
+        const rho = rhoOf(es.values, k);
+        const vo = pairedVectors(bs, rs, ro, es.vectors.data, es.values, k) ?? leftGramEigen(transpose(bs, rs, ro), ro, rs).vectors.data;
+        const [vx, vy] = small ? [es.vectors.data, vo] : [vo, es.vectors.data];
+        const wx = yield* pwccaWeights(vx, kx, this.loadingsT(a), x.r, x.p, k);
+        const wy = yield* pwccaWeights(vy, ky, this.loadingsT(b), y.r, y.p, k);
         return { forward: [weighted(wx, rho)], backward: [weighted(wy, rho)] };
       }
       case "procrustes": {
         const x = yield* this.basisSteps(...a), y = yield* this.basisSteps(...b);
-        const P = yield* this.product(a, b);
+        const P = pre?.M ? null! : yield* this.product(a, b);
         // M = T_xᵀ P T_y (r_x × r_y): ‖X_cᵀ Y_c‖_* = ‖M‖_*; T diagonal (from the Gram) scales rows and columns.
         let M: Float64Array;
-        if (x.diagonal && y.diagonal) {
+        if (pre?.M) M = pre.M;
+        else if (x.diagonal && y.diagonal) {
           M = new Float64Array(x.r * y.r);
           for (let i = 0; i < x.r; i++) for (let j = 0; j < y.r; j++) M[i * y.r + j] = x.t[i * x.r + i] * P[i * y.r + j] * y.t[j * y.r + j];
         } else {
@@ -729,11 +833,8 @@ export class SiteBank {
         const rho = Math.min(1, nuclear / Math.sqrt(x.total * y.total));
         return same([Math.acos(Math.max(-1, rho)), Math.sqrt(Math.max(0, 2 - 2 * rho))]);
       }
-      case "rsa": {
-        const x = yield* this.cachedSteps(this.rsa, `${a}`, () => rsaSite(this.models[a[0]][a[1]]));
-        const y = yield* this.cachedSteps(this.rsa, `${b}`, () => rsaSite(this.models[b[0]][b[1]]));
-        return same([dot(x.spearman, y.spearman), dot(x.pearson, y.pearson)]);
-      }
+      case "rsa":
+        throw new Error("seelike bug: RSA is computed per matrix (rsaMatrices)");
       case "mutual-knn": {
         const k = this.options.k;
         const x = yield* this.cachedSteps(this.knn, `${a}`, () => knnSite(this.models[a[0]][a[1]], k));
@@ -742,10 +843,11 @@ export class SiteBank {
       }
       case "predictivity": {
         const every = this.options.holdoutEvery;
-        const x = this.cached(this.ridge, `${a}`, () => ridgeSite(this.models[a[0]][a[1]], every));
-        const y = this.cached(this.ridge, `${b}`, () => ridgeSite(this.models[b[0]][b[1]], every));
+        const x = yield* this.ridgeSteps(a), y = yield* this.ridgeSteps(b);
         const h = Math.floor(this.m / every), nf = this.m - h;
-        const f = yield* ridgePair(x, y, this.options.lambdas, nf, h), g = yield* ridgePair(y, x, this.options.lambdas, nf, h);
+        const f = yield* ridgePair(x, y, this.options.lambdas, nf, h, pre?.forward);
+        // A site against itself reads the same both ways.
+        const g = x === y ? f : yield* ridgePair(y, x, this.options.lambdas, nf, h, pre?.backward);
         return { forward: [f.r2, f.lambda], backward: [g.r2, g.lambda] };
       }
     }
@@ -763,24 +865,153 @@ export class SiteBank {
 
   /** As `matrix`, with the products of at least `minimum` multiply-adds through `products` (the same values to rounding). */
   matrixAsync(measure: Measure, ma: number, mb: number, products: Products, minimum = INJECTED_MIN): Promise<MeasureMatrices> {
-    return runStepsAsync(this.matrixSteps(measure, ma, mb), products, minimum);
+    return runStepsAsync(this.matrixSteps(measure, ma, mb, minimum), products, minimum);
   }
 
-  private *matrixSteps(measure: Measure, ma: number, mb: number): Steps<MeasureMatrices> {
+  private ridgeSteps(a: [number, number]): Steps<RidgeSite> {
+    return this.cachedSteps(this.ridge, `${a}`, () => ridgeSite(this.models[a[0]][a[1]], this.options.holdoutEvery));
+  }
+
+  /** (Q T)ᵀ of a site (r × m): Q T = X_c V, so M = T_xᵀ P T_y = (Q_x T_x)ᵀ (Q_y T_y), a block of one Gram of the stacked (Q T)ᵀ. */
+  private *weightedBasis(a: [number, number]): Steps<Float64Array> {
+    return yield* this.cachedSteps(this.weightedBases, `${a}`, function* (this: SiteBank): Steps<Float64Array> {
+      const x = yield* this.basisSteps(...a);
+      return yield* product(transpose(x.t, x.r, x.r), x.r, transpose(x.qt, x.r, x.m), x.m, x.r);
+    }.bind(this));
+  }
+
+  /**
+   * The tiles a matrix is computed in: groups of sites whose per-pair products are made as one
+   * product of their stacked factors, when every pair's own product would have gone to the
+   * injected one anyway (at least `minimum` multiply-adds; never on the JS path, whose values
+   * thus stay those of the pair-by-pair products). Groups stack at most TILE_ROWS factor rows, so a
+   * tile's product stays small; sites as wide as that form one group each (nothing to batch).
+   */
+  private *tiles(measure: Measure, ma: number, mb: number, minimum: number): Steps<{ groups: [number[][], number[][]]; batched: boolean }> {
+    const all = (mi: number) => [this.models[mi].map((_, i) => i)];
+    const plain = { groups: [all(ma), all(mb)] as [number[][], number[][]], batched: false };
+    if (!Number.isFinite(minimum) || (measure !== "procrustes" && measure !== "predictivity")) return plain;
+    const rows: [number[], number[]] = [[], []];
+    let pairMin = Infinity;
+    for (const [side, mi] of [ma, mb].entries()) for (let i = 0; i < this.models[mi].length; i++) {
+      if (measure === "procrustes") rows[side].push((yield* this.basisSteps(mi, i)).r);
+      else {
+        const x = yield* this.ridgeSteps([mi, i]);
+        if (x.q > this.m - Math.floor(this.m / this.options.holdoutEvery)) return plain;
+        rows[side].push(Math.min(x.r, x.q));
+      }
+    }
+    const k = measure === "procrustes" ? this.m : this.m - Math.floor(this.m / this.options.holdoutEvery);
+    pairMin = Math.min(...rows[0]) * Math.min(...rows[1]) * k;
+    if (!(pairMin >= minimum)) return plain;
+    const group = (r: number[]) => {
+      const out: number[][] = [];
+      let cur: number[] = [], size = 0;
+      r.forEach((ri, i) => {
+        if (cur.length && size + ri > TILE_ROWS) {
+          out.push(cur);
+          cur = [];
+          size = 0;
+        }
+        cur.push(i);
+        size += ri;
+      });
+      if (cur.length) out.push(cur);
+      return out;
+    };
+    return { groups: [group(rows[0]), group(rows[1])], batched: true };
+  }
+
+  /** The per-pair blocks of one tile (see `tiles`), keyed `i,j`. */
+  private *tileBlocks(measure: Measure, ma: number, mb: number, ga: number[], gb: number[]): Steps<Map<string, PairBlocks>> {
+    const out = new Map<string, PairBlocks>();
+    const at = (i: number, j: number) => {
+      let v = out.get(`${i},${j}`);
+      if (!v) out.set(`${i},${j}`, (v = {}));
+      return v;
+    };
+    if (measure === "procrustes") {
+      const wa: Float64Array[] = [], wb: Float64Array[] = [];
+      for (const i of ga) wa.push(yield* this.weightedBasis([ma, i]));
+      for (const j of gb) wb.push(yield* this.weightedBasis([mb, j]));
+      const ra = ga.map((i) => this.basis(ma, i).r), rb = gb.map((j) => this.basis(mb, j).r);
+      const M = yield* stackedBlocks(wa, ra, wb, rb, this.m);
+      ga.forEach((i, s) => gb.forEach((j, t) => (at(i, j).M = M[s][t])));
+      return out;
+    }
+    const nf = this.m - Math.floor(this.m / this.options.holdoutEvery), h = this.m - nf;
+    const xa: RidgeSite[] = [], xb: RidgeSite[] = [];
+    for (const i of ga) xa.push(yield* this.ridgeSteps([ma, i]));
+    for (const j of gb) xb.push(yield* this.ridgeSteps([mb, j]));
+    // Forward: A's sites predicting B's (C = Uᵀ Y_f, E = Zᵀ R); backward: B's predicting A's.
+    const C = yield* stackedBlocks(xa.map((x) => x.ut), xa.map((x) => x.r), xb.map((y) => y.yft), xb.map((y) => y.q), nf);
+    const E = yield* stackedBlocks(xa.map((x) => x.zt), xa.map((x) => x.r), xb.map((y) => y.rht), xb.map((y) => y.q), h);
+    const Cb = yield* stackedBlocks(xb.map((x) => x.ut), xb.map((x) => x.r), xa.map((y) => y.yft), xa.map((y) => y.q), nf);
+    const Eb = yield* stackedBlocks(xb.map((x) => x.zt), xb.map((x) => x.r), xa.map((y) => y.rht), xa.map((y) => y.q), h);
+    ga.forEach((i, s) => gb.forEach((j, t) => {
+      const v = at(i, j);
+      v.forward = { C: C[s][t], E: E[s][t] };
+      v.backward = { C: Cb[t][s], E: Eb[t][s] };
+    }));
+    return out;
+  }
+
+  /** A model's RSA factors, one row per site (made on first use, for all its sites). */
+  private *rsaStack(mi: number): Steps<RsaStack> {
+    return yield* this.cachedSteps(this.rsa, `${mi},stack`, function* (this: SiteBank): Steps<RsaStack> {
+      const sites = this.models[mi], n = (this.m * (this.m - 1)) / 2;
+      const stack = { n, pearson: new Float64Array(sites.length * n), spearman: new Float64Array(sites.length * n) };
+      for (let si = 0; si < sites.length; si++) yield* rsaSite(sites[si], stack, si);
+      return stack;
+    }.bind(this));
+  }
+
+  /**
+   * RSA between two models: every pair's correlation is a dot product of unit factors, so each
+   * value is one Gram of the stacked factors (sites × m(m − 1)/2): one product instead of a
+   * memory-bound pass over two 4 MB vectors per pair.
+   */
+  private *rsaMatrices(ma: number, mb: number): Steps<MeasureMatrices> {
+    const x = yield* this.rsaStack(ma), y = ma === mb ? x : yield* this.rsaStack(mb);
+    const na = this.models[ma].length, nb = this.models[mb].length;
+    const out: MeasureMatrices = { forward: {}, backward: {} };
+    for (const value of ["spearman", "pearson"] as const) {
+      const g = yield* product(x[value], na, ma === mb ? null : y[value], nb, x.n);
+      const fwd = new Float64Array(na * nb), bwd = new Float64Array(nb * na);
+      for (let i = 0; i < na; i++) for (let j = 0; j < nb; j++) {
+        // Within a model, the upper triangle mirrored (the product's two halves may round apart).
+        const v = ma === mb && j < i ? g[j * nb + i] : g[i * nb + j];
+        fwd[i * nb + j] = v;
+        bwd[j * na + i] = v;
+      }
+      out.forward[value] = fwd;
+      out.backward[value] = bwd;
+    }
+    return out;
+  }
+
+  private *matrixSteps(measure: Measure, ma: number, mb: number, minimum = Infinity): Steps<MeasureMatrices> {
+    if (measure === "rsa") return yield* this.rsaMatrices(ma, mb);
     const A = this.models[ma], B = this.models[mb];
     const values = MEASURE_VALUES[measure];
     const fwd = values.map(() => new Float64Array(A.length * B.length));
     const bwd = values.map(() => new Float64Array(B.length * A.length));
-    for (let i = 0; i < A.length; i++) for (let j = ma === mb ? i : 0; j < B.length; j++) {
-      const r = yield* this.pair(measure, [ma, i], [mb, j]);
-      values.forEach((_, v) => {
-        fwd[v][i * B.length + j] = r.forward[v];
-        bwd[v][j * A.length + i] = r.backward[v];
-        if (ma === mb) {
-          fwd[v][j * B.length + i] = r.backward[v];
-          bwd[v][i * A.length + j] = r.forward[v];
-        }
-      });
+    const { groups: [ga, gb], batched } = yield* this.tiles(measure, ma, mb, minimum);
+    for (let s = 0; s < ga.length; s++) for (let t = ma === mb ? s : 0; t < gb.length; t++) {
+      // A tile's blocks live only while its pairs are computed.
+      const blocks = batched ? yield* this.tileBlocks(measure, ma, mb, ga[s], gb[t]) : undefined;
+      for (const i of ga[s]) for (const j of gb[t]) {
+        if (ma === mb && j < i) continue;
+        const r = yield* this.pair(measure, [ma, i], [mb, j], blocks?.get(`${i},${j}`));
+        values.forEach((_, v) => {
+          fwd[v][i * B.length + j] = r.forward[v];
+          bwd[v][j * A.length + i] = r.backward[v];
+          if (ma === mb) {
+            fwd[v][j * B.length + i] = r.backward[v];
+            bwd[v][i * A.length + j] = r.forward[v];
+          }
+        });
+      }
     }
     return { forward: Object.fromEntries(values.map((v, i) => [v, fwd[i]])), backward: Object.fromEntries(values.map((v, i) => [v, bwd[i]])) };
   }
