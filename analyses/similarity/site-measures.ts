@@ -27,7 +27,7 @@ import { cholesky, symmetricEigen, symmetricEigenvalues } from "../../src/numeri
 import { columnGram, matmulTransB, rowSet } from "../../src/numeric/matmul.js";
 import { columnMoments } from "../../src/numeric/stats.js";
 import { bestLambda, STD_EPSILON } from "../probes/ridge.js";
-import { solveLower, transpose } from "./cca.js";
+import { transpose } from "./cca.js";
 import { averageRanks } from "./rsa.js";
 import { DEFAULT_LAMBDAS } from "./predictivity.js";
 import type { SiteFeatures } from "./pooled.js";
@@ -178,8 +178,10 @@ function* basis(x: SiteFeatures): Steps<Basis> {
       for (let i = 0; i < m; i++) q1[c * m + i] /= s;
     }
     // One Cholesky-QR step: Q₁ is orthonormal only to ~ε·κ²; Q = Q₁ L⁻ᵀ keeps each leading span.
+    // Q = L⁻¹ Q₁ as one product with the inverse (r³/6 in JS, then r²·m where the injected product
+    // is fast): L is near I, since Q₁ is nearly orthonormal, so the inverse loses nothing.
     const l = cholesky({ data: yield* product(q1, r, null, r, m), shape: [r, r] }).data;
-    const qt = solveLower(l, q1, r, m);
+    const qt = yield* product(inverseLower(l, r), r, transpose(q1, r, m), m, r);
     const loadings = yield* product(qt, r, xct, p, m);
     const t = yield* product(loadings, r, vt, r, p);
     return { m, p, r, rank: rankOf(e.values), qt, variances: e.values.slice(0, r), total, loadings, t, diagonal: false };
@@ -191,6 +193,20 @@ function* basis(x: SiteFeatures): Steps<Basis> {
   const t = new Float64Array(r * r);
   for (let c = 0; c < r; c++) t[c * r + c] = Math.sqrt(e.values[c]);
   return { m, p, r, rank: rankOf(e.values), qt, variances: e.values.slice(0, r), total, loadings, t, diagonal: true };
+}
+
+/** L⁻¹ of a lower-triangular r × r matrix (lower triangular), by forward substitution on the identity's columns. */
+function inverseLower(l: Float64Array, r: number): Float64Array {
+  const x = new Float64Array(r * r);
+  for (let c = 0; c < r; c++) {
+    x[c * r + c] = 1 / l[c * r + c];
+    for (let i = c + 1; i < r; i++) {
+      let s = 0;
+      for (let k = c; k < i; k++) s += l[i * r + k] * x[k * r + c];
+      x[i * r + c] = -s / l[i * r + i];
+    }
+  }
+  return x;
 }
 
 /** The leading `kx × ky` block of an r_x × r_y matrix. */
@@ -303,7 +319,7 @@ function unitCentred(v: Float64Array): Float64Array {
 /** Whether a Float64Array's low 32-bit word comes first (so the high word of value i is word 2i + 1). */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** Bits per radix digit: 2,048 counters (8 KB) stay in L1 while a pass scatters; three passes cover a 32-bit key. */
+/** Bits per radix digit: 2,048 counters (8 KB) stay in L1 while a pass scatters; three passes cover the 32-bit key. */
 const DIGIT_BITS = 11;
 
 /** Runs of equal high words longer than this are ordered by a comparison sort instead of insertion. */
@@ -326,53 +342,73 @@ export function fastRanks(v: Float64Array): Float64Array {
   return ranksInto(v, out) ? out : averageRanks(v);
 }
 
+const keyBits = new Float64Array(1), keyWords = new Uint32Array(keyBits.buffer);
+
+/** The high word of a finite value with the sign flipped (every bit for negatives; ±0 as +0): unsigned order is numeric order. */
+function highKey(x: number): number {
+  keyBits[0] = x === 0 ? 0 : x;
+  const h = keyWords[LITTLE_ENDIAN ? 1 : 0];
+  return (h & 0x80000000 ? ~h : h | 0x80000000) >>> 0;
+}
+
 /** fastRanks into `out`; false (out untouched) when v holds NaN or ±Inf. */
 function ranksInto(v: Float64Array, out: Float64Array): boolean {
   const n = v.length;
   if (n === 0) return true;
   if (rankScratch.n < n) rankScratch = { n, key: new Uint32Array(n), index: new Uint32Array(n), key2: new Uint32Array(n), index2: new Uint32Array(n) };
   let { key, index, key2, index2 } = rankScratch;
-  const words = new Uint32Array(v.buffer, v.byteOffset, 2 * n);
-  const H = LITTLE_ENDIAN ? 1 : 0, L = 1 - H;
-  let first = 0, differ = 0;
+  let lo = v[0], hi = v[0];
   for (let i = 0; i < n; i++) {
     const x = v[i];
     if (x - x !== 0) return false;
-    let h = words[2 * i + H];
-    if (x === 0) h = 0x80000000;
-    else if (h & 0x80000000) h = ~h >>> 0;
-    else h = (h | 0x80000000) >>> 0;
-    if (i === 0) first = h;
-    differ |= h ^ first;
-    key[i] = h;
+    if (x < lo) lo = x;
+    else if (x > hi) hi = x;
   }
-  // The key: the 32 bits below the high word's shared leading bits, so runs of equal keys are
-  // nearly only exact ties and the fix-up below rarely reads v at random.
-  const up = Math.clz32(differ);
-  if (up > 0) {
-    for (let i = 0; i < n; i++) {
-      let l = words[2 * i + L];
-      if (v[i] === 0) l = 0;
-      else if (words[2 * i + H] & 0x80000000) l = ~l >>> 0;
-      key[i] = up === 32 ? l : ((key[i] << up) | (l >>> (32 - up))) >>> 0;
-    }
+  // The key: the 32 bits below the leading bits all values share (those of the smallest and the
+  // largest), so runs of equal keys are nearly only exact ties and the fix-up below rarely reads v
+  // at random. The three digits' counts are taken while the keys are made.
+  const up = Math.clz32(highKey(lo) ^ highKey(hi));
+  const words = new Uint32Array(v.buffer, v.byteOffset, 2 * n);
+  const H = LITTLE_ENDIAN ? 1 : 0, L = 1 - H;
+  const mask = (1 << DIGIT_BITS) - 1;
+  const counts = [new Uint32Array(mask + 1), new Uint32Array(mask + 1), new Uint32Array(mask + 1)];
+  const [c0, c1, c2] = counts;
+  for (let i = 0; i < n; i++) {
+    let h = words[2 * i + H], l = words[2 * i + L];
+    if (v[i] === 0) {
+      h = 0x80000000;
+      l = 0;
+    } else if (h & 0x80000000) {
+      h = ~h >>> 0;
+      l = ~l >>> 0;
+    } else h = (h | 0x80000000) >>> 0;
+    const k = up === 0 ? h : up === 32 ? l : ((h << up) | (l >>> (32 - up))) >>> 0;
+    key[i] = k;
+    c0[k & mask]++;
+    c1[(k >>> DIGIT_BITS) & mask]++;
+    c2[k >>> (2 * DIGIT_BITS)]++;
   }
-  for (let i = 0; i < n; i++) index[i] = i;
-  const bits = 32, mask = (1 << DIGIT_BITS) - 1;
-  const count = new Uint32Array(1 << DIGIT_BITS);
-  for (let shift = 0; shift < bits; shift += DIGIT_BITS) {
-    count.fill(0);
-    for (let i = 0; i < n; i++) count[(key[i] >>> shift) & mask]++;
-    for (let b = 0, s = 0; b <= mask; b++) {
+  for (let pass = 0; pass < 3; pass++) {
+    const count = counts[pass], shift = pass * DIGIT_BITS;
+    for (let b = 0, t = 0; b <= mask; b++) {
       const c = count[b];
-      count[b] = s;
-      s += c;
+      count[b] = t;
+      t += c;
     }
-    for (let i = 0; i < n; i++) {
-      const h = key[i];
-      const at = count[(h >>> shift) & mask]++;
-      key2[at] = h;
-      index2[at] = index[i];
+    if (pass === 0) {
+      for (let i = 0; i < n; i++) {
+        const k = key[i];
+        const at = count[k & mask]++;
+        key2[at] = k;
+        index2[at] = i;
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        const k = key[i];
+        const at = count[(k >>> shift) & mask]++;
+        key2[at] = k;
+        index2[at] = index[i];
+      }
     }
     const k = key, ix = index;
     key = key2;
@@ -466,13 +502,14 @@ function* knnSite(x: SiteFeatures, k: number): Steps<Int32Array> {
   const diag = new Float64Array(m);
   for (let i = 0; i < m; i++) diag[i] = g[i * m + i];
   for (let i = 0; i < m; i++) {
-    let n = 0;
+    let n = 0, worst = Infinity;
     const gii = diag[i], o = i * m;
     for (let j = 0; j < m; j++) {
-      if (j === i) continue;
       const v = gii + diag[j] - 2 * g[o + j];
+      // d = max(v, 0) ≥ v, so v ≥ worst rules j out before the exact test.
+      if (!(v < worst) || j === i) continue;
       const d = v > 0 ? v : 0;
-      if (n === k && !(d < best[k - 1])) continue;
+      if (n === k && !(d < worst)) continue;
       // Insert after every equal distance: a later (higher) index never displaces an earlier one.
       let pos = n === k ? k - 1 : n++;
       while (pos > 0 && best[pos - 1] > d) {
@@ -482,6 +519,7 @@ function* knnSite(x: SiteFeatures, k: number): Steps<Int32Array> {
       }
       best[pos] = d;
       idx[pos] = j;
+      if (n === k) worst = best[k - 1];
     }
     out.set(idx, i * k);
   }
