@@ -253,17 +253,14 @@ const PAIRED_MIN = 1e-6;
  */
 function pairedVectors(b: Float64Array, rs: number, ro: number, vec: Float64Array, values: Float64Array, k: number): Float64Array | null {
   for (let i = 0; i < k; i++) if (!(values[i] >= PAIRED_MIN * PAIRED_MIN)) return null;
-  const out = new Float64Array(ro * ro), v = new Float64Array(ro);
+  // (Bᵀ U_k)ᵀ = U_kᵀ B as one k × ro product on the packed kernel.
+  const w = matmulTransB(rowSet(leadingRows(vec, rs, k), k, rs), rowSet(transpose(b, rs, ro), ro, rs));
+  const out = new Float64Array(ro * ro);
   for (let i = 0; i < k; i++) {
-    v.fill(0);
-    for (let s = 0; s < rs; s++) {
-      const c = vec[s * rs + i], o = s * ro;
-      if (c !== 0) for (let t = 0; t < ro; t++) v[t] += c * b[o + t];
-    }
     let n = 0;
-    for (let t = 0; t < ro; t++) n += v[t] * v[t];
+    for (let t = 0; t < ro; t++) n += w[i * ro + t] * w[i * ro + t];
     n = Math.sqrt(n);
-    for (let t = 0; t < ro; t++) out[t * ro + i] = v[t] / n;
+    for (let t = 0; t < ro; t++) out[t * ro + i] = w[i * ro + t] / n;
   }
   return out;
 }
@@ -294,26 +291,34 @@ function* pwccaWeights(vec: Float64Array, rows: number, loadingsT: Float64Array,
   return w;
 }
 
-/** RSA factors of a model's sites, one row per site: each RDM's upper triangle centred to unit norm, and the same of its average ranks. */
+/**
+ * RSA factors of a model's sites, one row per site: each RDM's upper triangle centred, and its
+ * average ranks centred, with their norms (the correlations divide the Gram of the rows by them:
+ * a pass over each 4 MB row fewer than normalising the rows).
+ */
 interface RsaStack {
   n: number;
   pearson: Float64Array;
   spearman: Float64Array;
+  norms: { pearson: Float64Array; spearman: Float64Array };
 }
 
-function unitCentred(v: Float64Array): Float64Array {
-  let mean = 0;
-  for (let i = 0; i < v.length; i++) mean += v[i];
-  mean /= v.length;
+/** Centres v in place (its mean given, or its own) and returns its norm; throws on a constant vector. */
+function centredNorm(v: Float64Array, mean?: number): number {
+  if (mean === undefined) {
+    mean = 0;
+    for (let i = 0; i < v.length; i++) mean += v[i];
+    mean /= v.length;
+  }
   let ss = 0;
   for (let i = 0; i < v.length; i++) {
-    v[i] -= mean;
-    ss += v[i] * v[i];
+    const x = v[i] - mean;
+    v[i] = x;
+    ss += x * x;
   }
   const n = Math.sqrt(ss);
   if (!(n > 0)) throw new RangeError("invalid RDM: constant upper triangle (correlation undefined)");
-  for (let i = 0; i < v.length; i++) v[i] /= n;
-  return v;
+  return n;
 }
 
 /** Whether a Float64Array's low 32-bit word comes first (so the high word of value i is word 2i + 1). */
@@ -339,7 +344,7 @@ let rankScratch = { n: 0, key: new Uint32Array(0), index: new Uint32Array(0), ke
  */
 export function fastRanks(v: Float64Array): Float64Array {
   const out = new Float64Array(v.length);
-  return ranksInto(v, out) ? out : averageRanks(v);
+  return ranksInto(v, out, 0) >= 0 ? out : averageRanks(v);
 }
 
 const keyBits = new Float64Array(1), keyWords = new Uint32Array(keyBits.buffer);
@@ -351,16 +356,16 @@ function highKey(x: number): number {
   return (h & 0x80000000 ? ~h : h | 0x80000000) >>> 0;
 }
 
-/** fastRanks into `out`; false (out untouched) when v holds NaN or ±Inf. */
-function ranksInto(v: Float64Array, out: Float64Array): boolean {
+/** fastRanks minus `centre` into `out`, returning their sum of squares; −1 (out untouched) when v holds NaN or ±Inf. */
+function ranksInto(v: Float64Array, out: Float64Array, centre: number): number {
   const n = v.length;
-  if (n === 0) return true;
+  if (n === 0) return 0;
   if (rankScratch.n < n) rankScratch = { n, key: new Uint32Array(n), index: new Uint32Array(n), key2: new Uint32Array(n), index2: new Uint32Array(n) };
   let { key, index, key2, index2 } = rankScratch;
   let lo = v[0], hi = v[0];
   for (let i = 0; i < n; i++) {
     const x = v[i];
-    if (x - x !== 0) return false;
+    if (x - x !== 0) return -1;
     if (x < lo) lo = x;
     else if (x > hi) hi = x;
   }
@@ -416,12 +421,22 @@ function ranksInto(v: Float64Array, out: Float64Array): boolean {
     index = index2;
     index2 = ix;
   }
+  // Σ (r − centre)² in sorted order, where the terms vary smoothly and their rounding would not
+  // cancel: in partial sums of 4,096 terms (exact for half-integer ranks below 2²⁰), then added.
+  let ss = 0, part = 0, terms = 0;
   for (let s = 0; s < n; ) {
+    if (++terms === 4096) {
+      ss += part;
+      part = 0;
+      terms = 0;
+    }
     const h = key[s];
     let e = s + 1;
     while (e < n && key[e] === h) e++;
     if (e === s + 1) {
-      out[index[s]] = s + 1;
+      const r = s + 1 - centre;
+      out[index[s]] = r;
+      part += r * r;
       s = e;
       continue;
     }
@@ -440,13 +455,14 @@ function ranksInto(v: Float64Array, out: Float64Array): boolean {
       const x = v[index[a]];
       let b = a + 1;
       while (b < e && v[index[b]] === x) b++;
-      const r = (a + 1 + b) / 2;
+      const r = (a + 1 + b) / 2 - centre;
       for (let t = a; t < b; t++) out[index[t]] = r;
+      part += (b - a) * r * r;
       a = b;
     }
     s = e;
   }
-  return true;
+  return ss + part;
 }
 
 /** Each example centred over its own features and scaled to unit norm (m × p); throws on a constant example. */
@@ -478,12 +494,23 @@ function* rsaSite(x: SiteFeatures, stack: RsaStack, row: number): Steps<void> {
   const m = x.m, n = stack.n;
   const c = yield* product(rowsUnit(x, true), m, null, m, x.p);
   const u = stack.pearson.subarray(row * n, (row + 1) * n);
-  let t = 0;
-  for (let i = 0; i < m; i++) for (let j = i + 1, o = i * m; j < m; j++) u[t++] = 1 - c[o + j];
+  let t = 0, sum = 0;
+  for (let i = 0; i < m; i++) {
+    for (let j = i + 1, o = i * m; j < m; j++) {
+      const x = 1 - c[o + j];
+      u[t++] = x;
+      sum += x;
+    }
+  }
   const ranks = stack.spearman.subarray(row * n, (row + 1) * n);
-  if (!ranksInto(u, ranks)) ranks.set(averageRanks(u));
-  unitCentred(ranks);
-  unitCentred(u);
+  // Average ranks sum to n(n + 1)/2 whatever the ties: their mean is exact, and they are centred as they are written.
+  const ss = ranksInto(u, ranks, (n + 1) / 2);
+  if (ss < 0) {
+    ranks.set(averageRanks(u));
+    stack.norms.spearman[row] = centredNorm(ranks, (n + 1) / 2);
+  } else if (!(ss > 0)) throw new RangeError("invalid RDM: constant upper triangle (correlation undefined)");
+  else stack.norms.spearman[row] = Math.sqrt(ss);
+  stack.norms.pearson[row] = centredNorm(u, sum / n);
 }
 
 /**
@@ -674,8 +701,6 @@ const TILE_ROWS = 1024;
 
 /** Precomputed products of one pair (see `SiteBank.tileBlocks`). */
 interface PairBlocks {
-  /** Procrustes: M = T_xᵀ P T_y. */
-  M?: Float64Array;
   /** Predictivity: C and E of the row site predicting the column site, and of the reverse. */
   forward?: { C: Float64Array; E: Float64Array };
   backward?: { C: Float64Array; E: Float64Array };
@@ -743,7 +768,6 @@ export class SiteBank {
   private rsa = new Map<string, RsaStack>();
   private knn = new Map<string, Int32Array>();
   private ridge = new Map<string, RidgeSite>();
-  private weightedBases = new Map<string, Float64Array>();
   readonly m: number;
   readonly options: Required<MeasureOptions>;
 
@@ -856,11 +880,10 @@ export class SiteBank {
       }
       case "procrustes": {
         const x = yield* this.basisSteps(...a), y = yield* this.basisSteps(...b);
-        const P = pre?.M ? null! : yield* this.product(a, b);
+        const P = yield* this.product(a, b);
         // M = T_xᵀ P T_y (r_x × r_y): ‖X_cᵀ Y_c‖_* = ‖M‖_*; T diagonal (from the Gram) scales rows and columns.
         let M: Float64Array;
-        if (pre?.M) M = pre.M;
-        else if (x.diagonal && y.diagonal) {
+        if (x.diagonal && y.diagonal) {
           M = new Float64Array(x.r * y.r);
           for (let i = 0; i < x.r; i++) for (let j = 0; j < y.r; j++) M[i * y.r + j] = x.t[i * x.r + i] * P[i * y.r + j] * y.t[j * y.r + j];
         } else {
@@ -910,37 +933,30 @@ export class SiteBank {
     return this.cachedSteps(this.ridge, `${a}`, () => ridgeSite(this.models[a[0]][a[1]], this.options.holdoutEvery));
   }
 
-  /** (Q T)ᵀ of a site (r × m): Q T = X_c V, so M = T_xᵀ P T_y = (Q_x T_x)ᵀ (Q_y T_y), a block of one Gram of the stacked (Q T)ᵀ. */
-  private *weightedBasis(a: [number, number]): Steps<Float64Array> {
-    return yield* this.cachedSteps(this.weightedBases, `${a}`, function* (this: SiteBank): Steps<Float64Array> {
-      const x = yield* this.basisSteps(...a);
-      return yield* product(transpose(x.t, x.r, x.r), x.r, transpose(x.qt, x.r, x.m), x.m, x.r);
-    }.bind(this));
-  }
-
   /**
    * The tiles a matrix is computed in: groups of sites whose per-pair products are made as one
    * product of their stacked factors, when every pair's own product would have gone to the
    * injected one anyway (at least `minimum` multiply-adds; never on the JS path, whose values
    * thus stay those of the pair-by-pair products). Groups stack at most TILE_ROWS factor rows, so a
    * tile's product stays small; sites as wide as that form one group each (nothing to batch).
+   * Only predictivity: its E = Zᵀ R (r × q × h) per pair stays below the injected minimum at
+   * m = 1,000 and cost ~1 ms each in JS. (Procrustes' M = (Q_x T_x)ᵀ(Q_y T_y) as one Gram of the
+   * stacked (QT)ᵀ was measured too: its full Σr × Σr product cost what the JS pair products saved.)
    */
   private *tiles(measure: Measure, ma: number, mb: number, minimum: number): Steps<{ groups: [number[][], number[][]]; batched: boolean }> {
     const all = (mi: number) => [this.models[mi].map((_, i) => i)];
     const plain = { groups: [all(ma), all(mb)] as [number[][], number[][]], batched: false };
-    if (!Number.isFinite(minimum) || (measure !== "procrustes" && measure !== "predictivity")) return plain;
+    if (!Number.isFinite(minimum) || measure !== "predictivity") return plain;
     const rows: [number[], number[]] = [[], []];
     let pairMin = Infinity;
+    const nf = this.m - Math.floor(this.m / this.options.holdoutEvery);
     for (const [side, mi] of [ma, mb].entries()) for (let i = 0; i < this.models[mi].length; i++) {
-      if (measure === "procrustes") rows[side].push((yield* this.basisSteps(mi, i)).r);
-      else {
-        const x = yield* this.ridgeSteps([mi, i]);
-        if (x.q > this.m - Math.floor(this.m / this.options.holdoutEvery)) return plain;
-        rows[side].push(Math.min(x.r, x.q));
-      }
+      const x = yield* this.ridgeSteps([mi, i]);
+      // Targets wider than the fit part go through their own Grams (ridgePair).
+      if (x.q > nf) return plain;
+      rows[side].push(Math.min(x.r, x.q));
     }
-    const k = measure === "procrustes" ? this.m : this.m - Math.floor(this.m / this.options.holdoutEvery);
-    pairMin = Math.min(...rows[0]) * Math.min(...rows[1]) * k;
+    pairMin = Math.min(...rows[0]) * Math.min(...rows[1]) * nf;
     if (!(pairMin >= minimum)) return plain;
     const group = (r: number[]) => {
       const out: number[][] = [];
@@ -968,15 +984,6 @@ export class SiteBank {
       if (!v) out.set(`${i},${j}`, (v = {}));
       return v;
     };
-    if (measure === "procrustes") {
-      const wa: Float64Array[] = [], wb: Float64Array[] = [];
-      for (const i of ga) wa.push(yield* this.weightedBasis([ma, i]));
-      for (const j of gb) wb.push(yield* this.weightedBasis([mb, j]));
-      const ra = ga.map((i) => this.basis(ma, i).r), rb = gb.map((j) => this.basis(mb, j).r);
-      const M = yield* stackedBlocks(wa, ra, wb, rb, this.m);
-      ga.forEach((i, s) => gb.forEach((j, t) => (at(i, j).M = M[s][t])));
-      return out;
-    }
     const nf = this.m - Math.floor(this.m / this.options.holdoutEvery), h = this.m - nf;
     const xa: RidgeSite[] = [], xb: RidgeSite[] = [];
     for (const i of ga) xa.push(yield* this.ridgeSteps([ma, i]));
@@ -998,7 +1005,8 @@ export class SiteBank {
   private *rsaStack(mi: number): Steps<RsaStack> {
     return yield* this.cachedSteps(this.rsa, `${mi},stack`, function* (this: SiteBank): Steps<RsaStack> {
       const sites = this.models[mi], n = (this.m * (this.m - 1)) / 2;
-      const stack = { n, pearson: new Float64Array(sites.length * n), spearman: new Float64Array(sites.length * n) };
+      const L = sites.length;
+      const stack = { n, pearson: new Float64Array(L * n), spearman: new Float64Array(L * n), norms: { pearson: new Float64Array(L), spearman: new Float64Array(L) } };
       for (let si = 0; si < sites.length; si++) yield* rsaSite(sites[si], stack, si);
       return stack;
     }.bind(this));
@@ -1015,10 +1023,11 @@ export class SiteBank {
     const out: MeasureMatrices = { forward: {}, backward: {} };
     for (const value of ["spearman", "pearson"] as const) {
       const g = yield* product(x[value], na, ma === mb ? null : y[value], nb, x.n);
+      const nx = x.norms[value], ny = y.norms[value];
       const fwd = new Float64Array(na * nb), bwd = new Float64Array(nb * na);
       for (let i = 0; i < na; i++) for (let j = 0; j < nb; j++) {
         // Within a model, the upper triangle mirrored (the product's two halves may round apart).
-        const v = ma === mb && j < i ? g[j * nb + i] : g[i * nb + j];
+        const v = ma === mb && j < i ? g[j * nb + i] / (nx[j] * ny[i]) : g[i * nb + j] / (nx[i] * ny[j]);
         fwd[i * nb + j] = v;
         bwd[j * na + i] = v;
       }

@@ -191,10 +191,13 @@ function tred2(n: number, V: Float64Array, d: Float64Array, e: Float64Array, vec
       for (let j = 0; j < i; j++) {
         f = d[j];
         V[i * n + j] = f;
-        g = e[j] + V[j * n + j] * f;
+        const jn = j * n;
+        g = e[j] + V[jn + j] * f;
+        // Each V element loaded once (a store to e may alias V for the compiler); same operations, same order.
         for (let k = j + 1; k <= i - 1; k++) {
-          g += V[j * n + k] * d[k];
-          e[k] += V[j * n + k] * f;
+          const v = V[jn + k];
+          g += v * d[k];
+          e[k] += v * f;
         }
         e[j] = g;
       }
@@ -208,9 +211,10 @@ function tred2(n: number, V: Float64Array, d: Float64Array, e: Float64Array, vec
       for (let j = 0; j < i; j++) {
         f = d[j];
         g = e[j];
-        for (let k = j; k <= i - 1; k++) V[j * n + k] -= f * e[k] + g * d[k];
-        d[j] = V[j * n + i - 1];
-        V[j * n + i] = 0;
+        const jn = j * n;
+        for (let k = j; k <= i - 1; k++) V[jn + k] -= f * e[k] + g * d[k];
+        d[j] = V[jn + i - 1];
+        V[jn + i] = 0;
       }
     }
     d[i] = h;
@@ -227,11 +231,13 @@ function tred2(n: number, V: Float64Array, d: Float64Array, e: Float64Array, vec
     V[i * n + i] = 1;
     const h = d[i + 1];
     if (h !== 0) {
-      for (let k = 0; k <= i; k++) d[k] = V[(i + 1) * n + k] / h;
+      const r1 = (i + 1) * n;
+      for (let k = 0; k <= i; k++) d[k] = V[r1 + k] / h;
       for (let j = 0; j <= i; j++) {
+        const jn = j * n;
         let g = 0;
-        for (let k = 0; k <= i; k++) g += V[(i + 1) * n + k] * V[j * n + k];
-        for (let k = 0; k <= i; k++) V[j * n + k] -= g * d[k];
+        for (let k = 0; k <= i; k++) g += V[r1 + k] * V[jn + k];
+        for (let k = 0; k <= i; k++) V[jn + k] -= g * d[k];
       }
     }
     for (let k = 0; k <= i; k++) V[(i + 1) * n + k] = 0;
@@ -313,9 +319,9 @@ function tql2(n: number, V: Float64Array | null, d: Float64Array, e: Float64Arra
           const r0 = i * n;
           const r1 = r0 + n;
           for (let k = 0; k < n; k++) {
-            h = V[r1 + k];
-            V[r1 + k] = s * V[r0 + k] + c * h;
-            V[r0 + k] = c * V[r0 + k] - s * h;
+            const a = V[r0 + k], b = V[r1 + k];
+            V[r1 + k] = s * a + c * b;
+            V[r0 + k] = c * a - s * b;
           }
         }
         p = (-s * s2 * c3 * el1 * e[l]) / dl1;
