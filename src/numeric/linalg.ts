@@ -251,8 +251,9 @@ function tred2(n: number, V: Float64Array, d: Float64Array, e: Float64Array, vec
 }
 
 /**
- * √(a² + b²) without overflow, as JAMA's hypot: Math.hypot is variadic and ~5× slower, and QL calls
- * it O(n²) times (a fifth of a 64 × 64 eigendecomposition without vectors).
+ * √(a² + b²) without overflow, as JAMA's hypot. Math.hypot (variadic) took 6× as long and gave the
+ * same value on 10⁶ random pairs; QL calls it O(n²) times, a fifth of a 64 × 64 eigendecomposition
+ * without vectors.
  */
 function hypot(a: number, b: number): number {
   let x = Math.abs(a), y = Math.abs(b);
