@@ -995,8 +995,10 @@ export class SiteBank {
     // Forward: A's sites predicting B's (C = Uᵀ Y_f, E = Zᵀ R); backward: B's predicting A's.
     const C = yield* stackedBlocks(xa.map((x) => x.ut), xa.map((x) => x.r), xb.map((y) => y.yft), xb.map((y) => y.q), nf);
     const E = yield* stackedBlocks(xa.map((x) => x.zt), xa.map((x) => x.r), xb.map((y) => y.rht), xb.map((y) => y.q), h);
-    const Cb = yield* stackedBlocks(xb.map((x) => x.ut), xb.map((x) => x.r), xa.map((y) => y.yft), xa.map((y) => y.q), nf);
-    const Eb = yield* stackedBlocks(xb.map((x) => x.zt), xb.map((x) => x.r), xa.map((y) => y.rht), xa.map((y) => y.q), h);
+    // A model's diagonal tile holds both directions already.
+    const same = ma === mb && ga.length === gb.length && ga.every((i, s) => gb[s] === i);
+    const Cb = same ? C : yield* stackedBlocks(xb.map((x) => x.ut), xb.map((x) => x.r), xa.map((y) => y.yft), xa.map((y) => y.q), nf);
+    const Eb = same ? E : yield* stackedBlocks(xb.map((x) => x.zt), xb.map((x) => x.r), xa.map((y) => y.rht), xa.map((y) => y.q), h);
     ga.forEach((i, s) => gb.forEach((j, t) => {
       const v = at(i, j);
       v.forward = { C: C[s][t], E: E[s][t] };
