@@ -365,23 +365,44 @@ function ranksInto(v: Float64Array, out: Float64Array, centre: number): number {
   const n = v.length;
   if (n === 0) return 0;
   if (rankScratch.n < n) rankScratch = { n, key: new Uint32Array(n), index: new Uint32Array(n), key2: new Uint32Array(n), index2: new Uint32Array(n) };
-  let { key, index, key2, index2 } = rankScratch;
-  let lo = v[0], hi = v[0];
-  for (let i = 0; i < n; i++) {
-    const x = v[i];
-    if (x - x !== 0) return -1;
-    if (x < lo) lo = x;
-    else if (x > hi) hi = x;
-  }
+  // One small function per pass: called once per site on 500,000 values, each is compiled as soon
+  // as its loop gets hot (a single large function ran its first call mostly unoptimised).
+  const range = finiteRange(v);
+  if (range === null) return -1;
+  const [key, index, key2, index2] = [rankScratch.key, rankScratch.index, rankScratch.key2, rankScratch.index2].map((a) => a.subarray(0, n));
+  const mask = (1 << DIGIT_BITS) - 1;
+  const counts = [new Uint32Array(mask + 1), new Uint32Array(mask + 1), new Uint32Array(mask + 1)];
   // The key: the 32 bits below the leading bits all values share (those of the smallest and the
   // largest), so runs of equal keys are nearly only exact ties and the fix-up below rarely reads v
   // at random. The three digits' counts are taken while the keys are made.
-  const up = Math.clz32(highKey(lo) ^ highKey(hi));
+  radixKeys(v, Math.clz32(highKey(range[0]) ^ highKey(range[1])), key, counts[0], counts[1], counts[2]);
+  prefix(counts[0]);
+  scatterFirst(key, key2, index2, counts[0]);
+  prefix(counts[1]);
+  scatter(key2, index2, key, index, counts[1], DIGIT_BITS);
+  prefix(counts[2]);
+  scatter(key, index, key2, index2, counts[2], 2 * DIGIT_BITS);
+  return rankRuns(v, key2, index2, out, centre);
+}
+
+/** [min, max] of v, or null when it holds NaN or ±Inf. */
+function finiteRange(v: Float64Array): [number, number] | null {
+  let lo = v[0], hi = v[0];
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i];
+    if (x - x !== 0) return null;
+    if (x < lo) lo = x;
+    else if (x > hi) hi = x;
+  }
+  return [lo, hi];
+}
+
+/** Each value's 32-bit key (see fastRanks) and the counts of its three 11-bit digits. */
+function radixKeys(v: Float64Array, up: number, key: Uint32Array, c0: Uint32Array, c1: Uint32Array, c2: Uint32Array): void {
+  const n = v.length;
   const words = new Uint32Array(v.buffer, v.byteOffset, 2 * n);
   const H = LITTLE_ENDIAN ? 1 : 0, L = 1 - H;
   const mask = (1 << DIGIT_BITS) - 1;
-  const counts = [new Uint32Array(mask + 1), new Uint32Array(mask + 1), new Uint32Array(mask + 1)];
-  const [c0, c1, c2] = counts;
   for (let i = 0; i < n; i++) {
     let h = words[2 * i + H], l = words[2 * i + L];
     if (v[i] === 0) {
@@ -397,36 +418,47 @@ function ranksInto(v: Float64Array, out: Float64Array, centre: number): number {
     c1[(k >>> DIGIT_BITS) & mask]++;
     c2[k >>> (2 * DIGIT_BITS)]++;
   }
-  for (let pass = 0; pass < 3; pass++) {
-    const count = counts[pass], shift = pass * DIGIT_BITS;
-    for (let b = 0, t = 0; b <= mask; b++) {
-      const c = count[b];
-      count[b] = t;
-      t += c;
-    }
-    if (pass === 0) {
-      for (let i = 0; i < n; i++) {
-        const k = key[i];
-        const at = count[k & mask]++;
-        key2[at] = k;
-        index2[at] = i;
-      }
-    } else {
-      for (let i = 0; i < n; i++) {
-        const k = key[i];
-        const at = count[(k >>> shift) & mask]++;
-        key2[at] = k;
-        index2[at] = index[i];
-      }
-    }
-    const k = key, ix = index;
-    key = key2;
-    key2 = k;
-    index = index2;
-    index2 = ix;
+}
+
+/** Counts to exclusive starts, in place. */
+function prefix(count: Uint32Array): void {
+  for (let b = 0, t = 0; b < count.length; b++) {
+    const c = count[b];
+    count[b] = t;
+    t += c;
   }
-  // Σ (r − centre)² in sorted order, where the terms vary smoothly and their rounding would not
-  // cancel: in partial sums of 4,096 terms (exact for half-integer ranks below 2²⁰), then added.
+}
+
+/** The first pass: by the lowest digit, the indices being the positions. */
+function scatterFirst(key: Uint32Array, key2: Uint32Array, index2: Uint32Array, count: Uint32Array): void {
+  const mask = (1 << DIGIT_BITS) - 1, n = key.length;
+  for (let i = 0; i < n; i++) {
+    const k = key[i];
+    const at = count[k & mask]++;
+    key2[at] = k;
+    index2[at] = i;
+  }
+}
+
+/** A stable pass by the digit at `shift`. */
+function scatter(key: Uint32Array, index: Uint32Array, key2: Uint32Array, index2: Uint32Array, count: Uint32Array, shift: number): void {
+  const mask = (1 << DIGIT_BITS) - 1, n = key.length;
+  for (let i = 0; i < n; i++) {
+    const k = key[i];
+    const at = count[(k >>> shift) & mask]++;
+    key2[at] = k;
+    index2[at] = index[i];
+  }
+}
+
+/**
+ * Average ranks minus `centre` from the sorted keys: runs of equal keys ordered by value, exact
+ * ties sharing their mean rank. Returns their sum of squares, in partial sums of 4,096 terms (the
+ * terms vary smoothly in sorted order, so their rounding would not cancel; a partial sum of
+ * half-integer ranks below 2²⁰ is exact).
+ */
+function rankRuns(v: Float64Array, key: Uint32Array, index: Uint32Array, out: Float64Array, centre: number): number {
+  const n = v.length;
   let ss = 0, part = 0, terms = 0;
   for (let s = 0; s < n; ) {
     if (++terms === 4096) {
