@@ -983,17 +983,17 @@ export class SiteBank {
     const all = (mi: number) => [this.models[mi].map((_, i) => i)];
     const plain = { groups: [all(ma), all(mb)] as [number[][], number[][]], batched: false };
     if (!Number.isFinite(minimum) || measure !== "predictivity") return plain;
-    const rows: [number[], number[]] = [[], []];
-    let pairMin = Infinity;
+    // Per site: the fewer of its predictor directions and target columns (for the pairs' sizes), and the more (for a tile's rows).
+    const rows: [number[], number[]] = [[], []], fewer: [number[], number[]] = [[], []];
     const nf = this.m - Math.floor(this.m / this.options.holdoutEvery);
     for (const [side, mi] of [ma, mb].entries()) for (let i = 0; i < this.models[mi].length; i++) {
       const x = yield* this.ridgeSteps([mi, i]);
       // Targets wider than the fit part go through their own Grams (ridgePair).
       if (x.q > nf) return plain;
-      rows[side].push(Math.min(x.r, x.q));
+      rows[side].push(Math.max(x.r, x.q));
+      fewer[side].push(Math.min(x.r, x.q));
     }
-    pairMin = Math.min(...rows[0]) * Math.min(...rows[1]) * nf;
-    if (!(pairMin >= minimum)) return plain;
+    if (!(Math.min(...fewer[0]) * Math.min(...fewer[1]) * nf >= minimum)) return plain;
     const group = (r: number[]) => {
       const out: number[][] = [];
       let cur: number[] = [], size = 0;
