@@ -301,6 +301,42 @@ class Arena {
 const INPLACE_OPS = new Set(["Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip", "Erf", "Neg", "Exp", "Sqrt", "Add", "Sub", "Mul", "Div", "Cast"]);
 
 /**
+ * Nodes in the order onnxruntime runs them (its GraphViewer's topological order): a depth-first
+ * walk back from the leaf nodes (those whose outputs no node reads), the leaf of highest index
+ * first, each node's producers highest index first, every node placed after its producers.
+ * `nodes` are in file order (onnxruntime's node indices), appended nodes last.
+ *
+ * @example executionOrder([{ op: "Relu", inputs: ["x"], outputs: ["y"] }]).length // 1
+ */
+export function executionOrder<T extends MemoryNode>(nodes: readonly T[]): T[] {
+  const producer = new Map<string, number>();
+  nodes.forEach((n, i) => n.outputs.forEach((o) => o && producer.set(o, i)));
+  const consumed = new Uint8Array(nodes.length);
+  const inputsOf = nodes.map((n) => {
+    const ins = [...new Set(n.inputs.map((t) => (t ? producer.get(t) : undefined)).filter((j): j is number => j !== undefined))].sort((a, b) => a - b);
+    for (const j of ins) consumed[j] = 1;
+    return ins;
+  });
+  const stack: number[] = [];
+  nodes.forEach((_, i) => !consumed[i] && stack.push(i));
+  // Entries ≥ 0 enter a node, ~i leaves it (its producers are then all placed).
+  const visited = new Uint8Array(nodes.length);
+  const out: T[] = [];
+  while (stack.length) {
+    const e = stack.pop()!;
+    if (e < 0) {
+      out.push(nodes[~e]);
+      continue;
+    }
+    if (visited[e]) continue;
+    visited[e] = 1;
+    stack.push(~e);
+    for (const j of inputsOf[e]) if (!visited[j]) stack.push(j);
+  }
+  return out;
+}
+
+/**
  * Peak bytes of one run of a graph: every tensor lives from its producer to its last consumer
  * (a view op extends its input's buffer instead of allocating; an elementwise op whose input is
  * read for the last time writes into it), graph outputs until the run returns; allocations go

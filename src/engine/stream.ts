@@ -17,7 +17,7 @@ import { decodeState, encodeState, stateHeader, writeFileAtomic } from "./state.
 import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { tapGraph, tapName, type TapSpec } from "./taps.js";
+import { scheduleTaps, tapGraph, tapName, tensorPosition, type TapSpec } from "./taps.js";
 import type { ProgressCallback } from "./progress.js";
 
 /** One model of a run (an ablated variant is a separate entry with its own bytes). */
@@ -289,7 +289,7 @@ export async function runEngine(models: EngineModel[], passes: Pass[], drivers: 
  * @example const { bytes, names } = tappedModel(plan.models[0], driver.taps("main", 0));
  */
 export function tappedModel(em: EngineModel, specs: TapSpec[]): { bytes: Uint8Array; names: string[] } {
-  const g = tapGraph(dedupe(specs), em.model.opset);
+  const g = tapGraph(scheduleTaps(specs, tensorPosition(em.model)), em.model.opset);
   const names = [...new Set(g.outputs)];
   return { bytes: appendNodes({ ...em.model, bytes: em.bytes }, g.nodes, g.initializers, names), names };
 }
@@ -308,10 +308,4 @@ function tapOwners(drivers: Driver[], pass: string, m: number): (message: string
     const names = [...new Set(hit.map((o) => o.analysis))];
     return names.length ? `the ${names.join(", ")} analysis` : undefined;
   };
-}
-
-function dedupe(specs: TapSpec[]): TapSpec[] {
-  const seen = new Map<string, TapSpec>();
-  for (const s of specs) if (!seen.has(tapName(s))) seen.set(tapName(s), s);
-  return [...seen.values()];
 }

@@ -16,6 +16,7 @@
  * - `raw`    : the tensor itself (attention maps, small sites).
  */
 import { onnx } from "../onnx/proto/onnx.js";
+import type { OnnxModel } from "../onnx/model.js";
 
 import type { PoolMode, TensorLayout as Layout, TokenMode } from "../../analyses/vocabulary.js";
 import { windowDistanceTap, type WindowDistanceTap } from "./window-taps.js";
@@ -34,8 +35,10 @@ export type TapSpec =
    * Attention collapse (METHODS.md §7): per (image, head) the Frobenius inner products of the
    * layers' column-normalised maps, ⟨Â_p, Â_r⟩ = Σ_t cos(A_p[:, t], A_r[:, t]), summed over
    * the batch → [L, L]. `tensor` is the first layer's map (naming only); `tensors` all layers.
+   * With `cols`, one block of that matrix: rows `tensors`, columns `cols` → [R, C]. Blocks of
+   * one model share each layer's unit map and each group's stack (named by tensor).
    */
-  | { kind: "collapse"; tensor: string; tensors: string[]; tokens: number }
+  | { kind: "collapse"; tensor: string; tensors: string[]; tokens: number; cols?: string[] }
   /**
    * Mean attention distance (METHODS.md §2), per query patch: Σ_k A[q,k]·d(q,k) and Σ_k A[q,k]
    * over patch keys, Σ_k A[q,k] over prefix keys → [..., Q, 3], instead of the [..., T, T] map.
@@ -69,20 +72,59 @@ export interface TapGraph {
 
 const INT64 = onnx.TensorProto.DataType.INT64;
 
+function safe(tensor: string): string {
+  return tensor.replace(/[^A-Za-z0-9_.\-/:]/g, "_");
+}
+
 /** A stable, collision-free output name for a tap. */
 export function tapName(spec: TapSpec): string {
-  const base = spec.tensor.replace(/[^A-Za-z0-9_.\-/:]/g, "_");
+  const base = safe(spec.tensor);
   switch (spec.kind) {
     case "gram": return `seelike/gram/${spec.tokens}/${base}`;
     case "norms": return `seelike/norms/${base}`;
     case "pool": return `seelike/pool/${spec.mode}/${base}`;
     case "raw": return spec.tensor;
-    case "collapse": return `seelike/collapse/${spec.tensors.length}/${base}`;
+    case "collapse": return spec.cols ? `seelike/collapse/${spec.tensors.length}x${spec.cols.length}/${base}/${safe(spec.cols[0])}` : `seelike/collapse/${spec.tensors.length}/${base}`;
     case "attention-distance": return `seelike/attention-distance/${base}`;
     case "window-distance": return `seelike/window-distance/${base}`;
     case "prefix-mass": return `seelike/prefix-mass/${base}`;
     case "localisation": return `seelike/localisation/${spec.positions.map((p) => p.join("_")).join("-")}/${base}`;
   }
+}
+
+/** For scheduleTaps: the rank of a tensor's producer in the model's topological order (−1: a graph input or initializer). */
+export function tensorPosition(model: OnnxModel): (tensor: string) => number {
+  const { producer, position } = model.graph;
+  return (t) => {
+    const i = producer.get(t);
+    return i === undefined ? -1 : position[i];
+  };
+}
+
+/** The model tensors a tap reads. */
+function sources(spec: TapSpec): string[] {
+  if (spec.kind === "collapse") return [...spec.tensors, ...(spec.cols ?? [])];
+  if (spec.kind === "localisation") return [spec.tensor, spec.image];
+  return [spec.tensor];
+}
+
+/**
+ * The distinct taps in the order to append them: the tap whose latest input comes last in the
+ * model first, the one reading the earliest tensor last. onnxruntime orders a graph by a depth-first
+ * walk back from its leaf nodes, starting from the leaf of highest node index (its GraphViewer's
+ * reverse DFS), and every tap ends in a leaf; so each tap then runs as soon as its input exists and
+ * that input is freed, instead of every tapped tensor staying alive until the model's output has run.
+ * On ViT-B/16 at batch 64 (`/usr/bin/time` peak of `seelike analyze`): CKA 2.78 → 2.02 GB, attention
+ * distance 3.37 → 2.01 GB, skip norms 3.85 → 2.03 GB, against 2.0 GB for plain inference.
+ * `position(t)` is the rank of t's producer in a topological order (−1 for graph inputs).
+ */
+export function scheduleTaps(specs: readonly TapSpec[], position: (tensor: string) => number): TapSpec[] {
+  const unique = new Map<string, TapSpec>();
+  for (const s of specs) if (!unique.has(tapName(s))) unique.set(tapName(s), s);
+  return [...unique.values()]
+    .map((spec, i) => ({ spec, i, last: Math.max(...sources(spec).map(position)) }))
+    .sort((a, b) => b.last - a.last || a.i - b.i)
+    .map((x) => x.spec);
 }
 
 /**
@@ -103,28 +145,26 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
       const centred = b.centre(x, 0, `${out}/centred`);
       b.node("Gemm", [centred, centred], out, [b.attr("transB", 1)]);
     } else if (spec.kind === "collapse") {
-      // Σ over (image, head) of ⟨Â_p, Â_r⟩: the maps stacked per image as [B, L, ·, T, T]; the
-      // column norms (Mul + ReduceSum over the query axis: ReduceSumSquare and ReduceL2 take a
-      // slower generic path there) and the division run once over the stack; then one Gram
-      // per image (MatMul with a transposed operand, which onnxruntime fuses into FusedMatMul:
-      // no copy), spread over the intra-op threads, and the sum over images. One Gemm over
+      // Σ over (image, head) of ⟨Â_p, Â_r⟩: per layer its column-normalised map (column norms by
+      // Mul + ReduceSum over the query axis: ReduceSumSquare and ReduceL2 take a slower generic
+      // path there), the layers of a group stacked per image as [B, g, ·], then one Gram per
+      // image (MatMul with a transposed operand, which onnxruntime fuses into FusedMatMul: no
+      // copy), spread over the intra-op threads, and the sum over images. One Gemm over
       // [L, B·H·T²] had run on one thread (M = N = L).
+      //
+      // Memory (issue 17): each layer's map is normalised on its own so the model's map is freed
+      // once its unit copy exists, and the driver asks for blocks of a few layers each (one
+      // output per block), so a group's stack is built as soon as its layers have run (see
+      // `scheduleTaps`) and its unit maps freed: L unit maps and one group's stack are held, not
+      // the L unit maps and a stack of all of them (ViT-B/16 at batch 64: 1.4 + 2 × 0.36 GB
+      // instead of 2 × 1.4 GB). Normalising the whole stack at once had held the raw maps, the
+      // stack, its square and its quotient together (6.3 GB peak for collapse alone against 2.0
+      // GB plain). Same arithmetic per element either way.
       const t = spec.tokens;
-      const L = spec.tensors.length;
-      // Each layer's map is normalised on its own, so the model's map can be freed once its
-      // unit copy exists; only the stack of unit maps is held at once. Normalising the stack
-      // instead held the raw maps, the stack, its square and its quotient together: 6.3 GB
-      // peak for collapse alone on ViT-B/16 at batch 64 against 2.0 GB plain (`bench/taps.ts`,
-      // /usr/bin/time of `seelike analyze --analyses collapse`). Same arithmetic per element.
-      const units = spec.tensors.map((x, l) => {
-        const row = b.node("Reshape", [x, b.ints([0, 1, -1, t, t])], `${out}/${l}/row`);
-        const sumsq = b.reduce("ReduceSum", b.node("Mul", [row, row], `${out}/${l}/sq`), [-2], true, `${out}/${l}/sumsq`);
-        return b.node("Div", [row, b.node("Sqrt", [sumsq], `${out}/${l}/norms`)], `${out}/${l}/unit`);
-      });
-      const stack = units.length === 1 ? units[0] : b.node("Concat", units, `${out}/stack`, [b.attr("axis", 1)]);
-      const unit = b.node("Reshape", [stack, b.ints([0, L, -1])], `${out}/rows`);
-      const unitT = b.node("Transpose", [unit], `${out}/rowsT`, [b.attr("perm", [0, 2, 1])]);
-      b.reduce("ReduceSum", b.node("MatMul", [unit, unitT], `${out}/grams`), [0], false, out);
+      const rows = b.collapseStack(spec.tensors, t);
+      const cols = spec.cols ? b.collapseStack(spec.cols, t) : rows;
+      const colsT = b.node("Transpose", [cols], `${out}/colsT`, [b.attr("perm", [0, 2, 1])]);
+      b.reduce("ReduceSum", b.node("MatMul", [rows, colsT], `${out}/grams`), [0], false, out);
     } else if (spec.kind === "attention-distance") {
       // Over the whole [..., T, T] map (no Slice copies, which cost 5× the arithmetic): the
       // distance matrix padded with zero rows/columns for prefix tokens gives Σ_k A·d per row;
@@ -174,7 +214,35 @@ export class Builder {
   readonly initializers: onnx.ITensorProto[] = [];
   private consts = new Map<string, string>();
   private cellGrams = new Map<string, { flat: string; self: string; rows: string; mask: string }>();
+  private made = new Set<string>();
   constructor(private readonly opset: number) {}
+
+  /**
+   * The stacked unit maps of attention layers `tensors` ([B, n, H·T·T], each column of each map
+   * divided by its norm), made once per tensor and per group whichever block asks first. The
+   * units are created last layer first: onnxruntime runs a node's inputs highest node index
+   * first, so the first layer's unit runs as soon as its map exists.
+   */
+  collapseStack(tensors: string[], t: number): string {
+    const name = `seelike/collapse-stack/${tensors.length}/${t}/${safe(tensors[0])}/${safe(tensors[tensors.length - 1])}`;
+    if (this.made.has(name)) return name;
+    const units = new Array<string>(tensors.length);
+    for (let l = tensors.length - 1; l >= 0; l--) {
+      const x = tensors[l];
+      const u = `seelike/collapse-unit/${t}/${safe(x)}`;
+      if (!this.made.has(u)) {
+        const row = this.node("Reshape", [x, this.ints([0, 1, -1, t, t])], `${u}/row`);
+        const sumsq = this.reduce("ReduceSum", this.node("Mul", [row, row], `${u}/sq`), [-2], true, `${u}/sumsq`);
+        this.node("Div", [row, this.node("Sqrt", [sumsq], `${u}/norms`)], u);
+        this.made.add(u);
+      }
+      units[l] = u;
+    }
+    const stack = units.length === 1 ? units[0] : this.node("Concat", units, `${name}/concat`, [this.attr("axis", 1)]);
+    this.node("Reshape", [stack, this.ints([0, tensors.length, -1])], name);
+    this.made.add(name);
+    return name;
+  }
 
   node(op: string, inputs: string[], output: string, attribute: onnx.IAttributeProto[] = []): string {
     this.nodes.push({ op_type: op, input: inputs, output: [output], name: `${output}/${op}`, attribute });

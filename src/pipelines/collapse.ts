@@ -38,6 +38,13 @@ export function collapseGroups(model: PlanModel): CollapseGroup[] {
 }
 
 /**
+ * Layers per block of the collapse taps: the run holds every layer's unit map and about two
+ * groups' stacks, L + 2g maps (ViT-B/16, batch 64: 119 MB each), and computes (L/g)(L/g + 1)/2
+ * block products, each reading its two stacks once.
+ */
+export const COLLAPSE_GROUP = 3;
+
+/**
  * The per-batch L×L sums of column cosines are computed inside onnxruntime (one batched MatMul of
  * column-normalised maps), since for ViT-B/16 the JS loop costs about half an inference. For a
  * windowed map the leading axis is (image, window) and every window's columns are key tokens,
@@ -54,13 +61,30 @@ function collapseDriver(model: PlanModel, group: CollapseGroup): Omit<Driver<Col
   const heads = win ? win.heads : headsOf(shape, g.probeBatch);
   const perWindow = shape[shape.length - 1];
   const tokens = win ? win.windows * perWindow : perWindow;
-  const tap: TapSpec = { kind: "collapse", tensor: layers[0].tensor, tensors: layers.map((l) => l.tensor), tokens: perWindow };
+  // Blocks of COLLAPSE_GROUP layers (upper triangle): each block is its own tap output, so the
+  // group's stack of unit maps is built and freed while the model runs (src/engine/taps.ts).
+  const L = layers.length;
+  const groups: number[][] = [];
+  for (let s = 0; s < L; s += COLLAPSE_GROUP) groups.push(layers.slice(s, s + COLLAPSE_GROUP).map((_, k) => s + k));
+  const blocks = groups.flatMap((gi, i) => groups.slice(i).map((gj) => {
+    const rows = gi.map((l) => layers[l].tensor), cols = gj.map((l) => layers[l].tensor);
+    const tap: TapSpec = { kind: "collapse", tensor: rows[0], tensors: rows, tokens: perWindow, ...(gi === gj ? {} : { cols }) };
+    return { gi, gj, tap };
+  }));
   return {
-    taps: (pass, mm) => (pass === "main" && mm === m ? [tap] : []),
+    taps: (pass, mm) => (pass === "main" && mm === m ? blocks.map((b) => b.tap) : []),
     init: () => collapseReducer.init({ sites: layers.map((l) => l.name), heads }),
     update(state, view) {
       if (view.pass !== "main") return state;
-      return collapseUpdateSums(state, { sum: view.tap(m, tap).data, images: view.batch.ids.length, heads, tokens });
+      const sum = new Float64Array(L * L);
+      for (const { gi, gj, tap } of blocks) {
+        const d = view.tap(m, tap).data;
+        gi.forEach((p, a) => gj.forEach((q, c) => {
+          sum[p * L + q] = d[a * gj.length + c];
+          if (gi !== gj) sum[q * L + p] = d[a * gj.length + c];
+        }));
+      }
+      return collapseUpdateSums(state, { sum, images: view.batch.ids.length, heads, tokens });
     },
     merge: collapseReducer.merge,
   };

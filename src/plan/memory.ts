@@ -19,8 +19,8 @@
 import { InputError, UsageError } from "../errors.js";
 import { DTYPE_BYTES, type OnnxModel } from "../onnx/model.js";
 import { inferNode, inferShapes, type Inferred } from "../onnx/shapes.js";
-import { tapGraph, tapName, type TapSpec } from "../engine/taps.js";
-import { formatBytes, graphMemory, type MemoryNode } from "../limits.js";
+import { scheduleTaps, tapGraph, tensorPosition, type TapSpec } from "../engine/taps.js";
+import { executionOrder, formatBytes, graphMemory, type MemoryNode } from "../limits.js";
 import type { PlanModel, PlannedDriver } from "../pipelines/contract.js";
 
 /** Bytes of onnxruntime's copy of a model's weights (its parsed initializers and pre-packed MatMul/Conv weights), per byte of file. */
@@ -90,22 +90,16 @@ function tappedShapes(m: PlanModel, batch: number, taps: { nodes: { op_type?: st
 }
 type Long = { toNumber(): number };
 
-/** The model's nodes in graph order followed by the tap nodes, as the lifetime model sees them. */
+/** The model's nodes and the tap nodes appended to them, in the order onnxruntime runs them. */
 function tappedNodes(model: OnnxModel, taps: { nodes: { op_type?: string | null; input?: string[] | null; output?: string[] | null }[] }): MemoryNode[] {
-  const nodes: MemoryNode[] = model.graph.order.map((i) => model.nodes[i]).map((n) => ({ op: n.opType, inputs: n.inputs, outputs: n.outputs }));
+  const nodes: MemoryNode[] = model.nodes.map((n) => ({ op: n.opType, inputs: n.inputs, outputs: n.outputs }));
   for (const n of taps.nodes) nodes.push({ op: n.op_type ?? "", inputs: n.input ?? [], outputs: n.output ?? [] });
-  return nodes;
-}
-
-function dedupe(specs: TapSpec[]): TapSpec[] {
-  const seen = new Map<string, TapSpec>();
-  for (const s of specs) if (!seen.has(tapName(s))) seen.set(tapName(s), s);
-  return [...seen.values()];
+  return executionOrder(nodes);
 }
 
 /** One model's session in a pass: onnxruntime's weights and arena, and the tap results copied out. */
 function sessionBytes(m: PlanModel, specs: TapSpec[], batch: number): number {
-  const taps = tapGraph(dedupe(specs), m.model.opset);
+  const taps = tapGraph(scheduleTaps(specs, tensorPosition(m.model)), m.model.opset);
   const shapes = tappedShapes(m, batch, taps);
   const fetched = [...new Set(taps.outputs)];
   const kept = [...fetched, ...m.model.outputs.map((o) => o.name)];
