@@ -12,22 +12,25 @@
  *   leading block (Q is ordered by variance, and the triangular QR step keeps the span of each
  *   leading block); PWCCA's ⟨hᵢ, xⱼ⟩ = aᵢᵀ (Q_xᵀ X_c)ⱼ; and ‖X_cᵀ Y_c‖_* = ‖T_xᵀ P T_y‖_* with
  *   Q_xᵀ X_c = T_x V_xᵀ (Williams et al. 2021). P is computed once per pair and shared.
- * - RSA: each site's RDM upper triangle, centred and normalised (and its average ranks for
- *   Spearman), so a pair is one dot product.
+ * - RSA: each site's RDM upper triangle, centred (and its average ranks for Spearman), so a
+ *   model's correlations are one Gram of the sites' stacked rows divided by their norms.
  * - Mutual kNN: each site's k nearest neighbours once; a pair counts shared ones.
  * - Predictivity: the fit part's XᵀX = V Λ Vᵀ once per predictor site; the holdout SSE of every
- *   λ then follows from r×q products (see `ridgeSite`), or n_f × n_f ones when q > n_f.
+ *   λ then follows from r×q products (see `ridgeSite`), or n_f × n_f ones when q > n_f; when those
+ *   go to the injected product, a group of sites' are one product of their stacked factors (`tiles`).
  *
  * Every product goes through `Steps` generators: `matrix` answers them with the JS kernel,
  * `matrixAsync` hands those of at least INJECTED_MIN multiply-adds to an injected float64 product
  * (the pipeline passes onnxruntime's Gemm, 10–20× the JS kernel's speed), one code path for both.
  * What stays in JS are the small eigendecompositions (tred2/tql2), Jacobi sweeps and RSA's ranks.
+ * Measured (the finish alone on 12 synthetic sites of p = 64, m = 1,000, as the zoo's vit-tiny),
+ * those are most of what is left: ranks ~40 ms a site, ~400 eigendecompositions of 64 × 64.
  */
 import { cholesky, symmetricEigen, symmetricEigenvalues } from "../../src/numeric/linalg.js";
 import { columnGram, matmulTransB, rowSet } from "../../src/numeric/matmul.js";
 import { columnMoments } from "../../src/numeric/stats.js";
 import { bestLambda, STD_EPSILON } from "../probes/ridge.js";
-import { solveLower, transpose } from "./cca.js";
+import { transpose } from "./cca.js";
 import { averageRanks } from "./rsa.js";
 import { DEFAULT_LAMBDAS } from "./predictivity.js";
 import type { SiteFeatures } from "./pooled.js";
@@ -178,8 +181,10 @@ function* basis(x: SiteFeatures): Steps<Basis> {
       for (let i = 0; i < m; i++) q1[c * m + i] /= s;
     }
     // One Cholesky-QR step: Q₁ is orthonormal only to ~ε·κ²; Q = Q₁ L⁻ᵀ keeps each leading span.
+    // Q = L⁻¹ Q₁ as one product with the inverse (r³/6 in JS, then r²·m where the injected product
+    // is fast): L is near I, since Q₁ is nearly orthonormal, so the inverse loses nothing.
     const l = cholesky({ data: yield* product(q1, r, null, r, m), shape: [r, r] }).data;
-    const qt = solveLower(l, q1, r, m);
+    const qt = yield* product(inverseLower(l, r), r, transpose(q1, r, m), m, r);
     const loadings = yield* product(qt, r, xct, p, m);
     const t = yield* product(loadings, r, vt, r, p);
     return { m, p, r, rank: rankOf(e.values), qt, variances: e.values.slice(0, r), total, loadings, t, diagonal: false };
@@ -191,6 +196,20 @@ function* basis(x: SiteFeatures): Steps<Basis> {
   const t = new Float64Array(r * r);
   for (let c = 0; c < r; c++) t[c * r + c] = Math.sqrt(e.values[c]);
   return { m, p, r, rank: rankOf(e.values), qt, variances: e.values.slice(0, r), total, loadings, t, diagonal: true };
+}
+
+/** L⁻¹ of a lower-triangular r × r matrix (lower triangular), by forward substitution on the identity's columns. */
+function inverseLower(l: Float64Array, r: number): Float64Array {
+  const x = new Float64Array(r * r);
+  for (let c = 0; c < r; c++) {
+    x[c * r + c] = 1 / l[c * r + c];
+    for (let i = c + 1; i < r; i++) {
+      let s = 0;
+      for (let k = c; k < i; k++) s += l[i * r + k] * x[k * r + c];
+      x[i * r + c] = -s / l[i * r + i];
+    }
+  }
+  return x;
 }
 
 /** The leading `kx × ky` block of an r_x × r_y matrix. */
@@ -224,6 +243,32 @@ function correlations(P: Float64Array, ry: number, kx: number, ky: number): Floa
 }
 
 /**
+ * Below this singular value, the other side's variate Bᵀuᵢ/σᵢ carries a relative error ε/σᵢ
+ * (1e-10 here), so it comes from its own eigendecomposition instead.
+ */
+const PAIRED_MIN = 1e-6;
+
+/**
+ * The other side's top k singular vectors of B (rs × ro, `vec` the eigenvectors of B Bᵀ by
+ * columns, `values` their eigenvalues σ²): vᵢ = Bᵀuᵢ / ‖Bᵀuᵢ‖, as columns of an ro × ro matrix
+ * (the rest zero), or null when some σᵢ < PAIRED_MIN. This pairs vᵢ with uᵢ as numpy's SVD does,
+ * also within clusters of equal σ, and saves a second eigendecomposition per PWCCA pair.
+ */
+function pairedVectors(b: Float64Array, rs: number, ro: number, vec: Float64Array, values: Float64Array, k: number): Float64Array | null {
+  for (let i = 0; i < k; i++) if (!(values[i] >= PAIRED_MIN * PAIRED_MIN)) return null;
+  // (Bᵀ U_k)ᵀ = U_kᵀ B as one k × ro product on the packed kernel.
+  const w = matmulTransB(rowSet(leadingRows(vec, rs, k), k, rs), rowSet(transpose(b, rs, ro), ro, rs));
+  const out = new Float64Array(ro * ro);
+  for (let i = 0; i < k; i++) {
+    let n = 0;
+    for (let t = 0; t < ro; t++) n += w[i * ro + t] * w[i * ro + t];
+    n = Math.sqrt(n);
+    for (let t = 0; t < ro; t++) out[t * ro + i] = w[i * ro + t] / n;
+  }
+  return out;
+}
+
+/**
  * PWCCA weights αᵢ ∝ Σⱼ |aᵢᵀ Λ_{:, j}| of one side's top k variates (`vec`: eigenvectors of B Bᵀ,
  * B its k_side × k_other block; Λ = Qᵀ X_c its loadings, given transposed, p × r). The k × p
  * products aᵢᵀ Λ as one blocked product: at p = 768 a loop over them cost seconds per run.
@@ -249,111 +294,211 @@ function* pwccaWeights(vec: Float64Array, rows: number, loadingsT: Float64Array,
   return w;
 }
 
-/** RSA factors of a site: its RDM's upper triangle centred to unit norm, and the same of its average ranks. */
-interface RsaSite {
+/**
+ * RSA factors of a model's sites, one row per site: each RDM's upper triangle centred, and its
+ * average ranks centred, with their norms (the correlations divide the Gram of the rows by them:
+ * a pass over each 4 MB row fewer than normalising the rows).
+ */
+interface RsaStack {
+  n: number;
   pearson: Float64Array;
   spearman: Float64Array;
+  norms: { pearson: Float64Array; spearman: Float64Array };
 }
 
-function unitCentred(v: Float64Array): Float64Array {
-  let mean = 0;
-  for (let i = 0; i < v.length; i++) mean += v[i];
-  mean /= v.length;
+/** Centres v in place (its mean given, or its own) and returns its norm; throws on a constant vector. */
+function centredNorm(v: Float64Array, mean?: number): number {
+  if (mean === undefined) {
+    mean = 0;
+    for (let i = 0; i < v.length; i++) mean += v[i];
+    mean /= v.length;
+  }
   let ss = 0;
   for (let i = 0; i < v.length; i++) {
-    v[i] -= mean;
-    ss += v[i] * v[i];
+    const x = v[i] - mean;
+    v[i] = x;
+    ss += x * x;
   }
   const n = Math.sqrt(ss);
   if (!(n > 0)) throw new RangeError("invalid RDM: constant upper triangle (correlation undefined)");
-  for (let i = 0; i < v.length; i++) v[i] /= n;
-  return v;
+  return n;
 }
+
+/** Whether a Float64Array's low 32-bit word comes first (so the high word of value i is word 2i + 1). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Bits per radix digit: 2,048 counters (8 KB) stay in L1 while a pass scatters; three passes cover the 32-bit key. */
+const DIGIT_BITS = 11;
+
+/** Runs of equal high words longer than this are ordered by a comparison sort instead of insertion. */
+const RUN_INSERTION = 32;
+
+/** Reused between calls (RSA ranks one m(m − 1)/2 vector per site): fresh megabytes cost page faults every time. */
+let rankScratch = { n: 0, key: new Uint32Array(0), index: new Uint32Array(0), key2: new Uint32Array(0), index2: new Uint32Array(0) };
 
 /**
- * Average ranks (1-based, ties sharing their mean rank), as averageRanks but by a bucket sort:
- * each value goes to bucket ⌊(v − min)·n / (max − min)⌋ (a monotone map, so buckets are ordered),
- * one counting pass scatters values and indices, and each bucket (about one value on RSA's
- * smooth dissimilarities) is sorted on its own, larger ones by the same rule over their own range.
- * A comparison sort of RSA's m(m − 1)/2 values with a comparator, or binary searches into a
- * sorted copy (cache misses), took seconds per site at m = 1,000.
+ * Average ranks (1-based, ties sharing their mean rank), as averageRanks but by an LSD radix sort:
+ * each value's 64 bits, sign flipped (every bit for negatives; −0 as +0) so that unsigned order is
+ * numeric order, less the leading bits all values share (those of the smallest and the largest),
+ * give a 32-bit key sorted in three 11-bit passes that carry the values' indices. Values with equal
+ * keys (on RSA's dissimilarities in [0, 2] nearly only exact ties) are then ordered by value and
+ * exact ties get their mean rank. On RSA's m(m − 1)/2 ≈ 500,000 values per site at m = 1,000 a
+ * comparator sort took seconds, the bucket sort on the values' range this replaces 60–85 ms, this
+ * 25–40 ms (the shared 2-core machine). NaN or ±Inf: averageRanks.
  */
 export function fastRanks(v: Float64Array): Float64Array {
-  const n = v.length;
-  const out = new Float64Array(n);
-  if (n === 0) return out;
-  for (let i = 0; i < n; i++) if (!Number.isFinite(v[i])) return averageRanks(v);
-  const values = Float64Array.from(v);
-  const index = new Uint32Array(n);
-  for (let i = 0; i < n; i++) index[i] = i;
-  const sv = new Float64Array(n), si = new Uint32Array(n);
-  bucketSort(values, index, 0, n, sv, si, 0);
-  for (let s = 0; s < n; ) {
-    let e = s + 1;
-    while (e < n && values[e] === values[s]) e++;
-    const r = (s + 1 + e) / 2;
-    for (let t = s; t < e; t++) out[index[t]] = r;
-    s = e;
-  }
-  return out;
+  const out = new Float64Array(v.length);
+  return ranksInto(v, out, 0) >= 0 ? out : averageRanks(v);
 }
 
-/** Sorts values[s, e) ascending, carrying index along; sv, si are scratch of the same length. */
-function bucketSort(values: Float64Array, index: Uint32Array, s: number, e: number, sv: Float64Array, si: Uint32Array, depth: number): void {
-  const n = e - s;
-  if (n <= 24) {
-    for (let i = s + 1; i < e; i++) {
-      const x = values[i], ix = index[i];
-      let j = i - 1;
-      while (j >= s && values[j] > x) {
-        values[j + 1] = values[j];
-        index[j + 1] = index[j];
-        j--;
-      }
-      values[j + 1] = x;
-      index[j + 1] = ix;
-    }
-    return;
-  }
-  let lo = values[s], hi = lo;
-  for (let i = s + 1; i < e; i++) {
-    const x = values[i];
+const keyBits = new Float64Array(1), keyWords = new Uint32Array(keyBits.buffer);
+
+/** The high word of a finite value with the sign flipped (every bit for negatives; ±0 as +0): unsigned order is numeric order. */
+function highKey(x: number): number {
+  keyBits[0] = x === 0 ? 0 : x;
+  const h = keyWords[LITTLE_ENDIAN ? 1 : 0];
+  return (h & 0x80000000 ? ~h : h | 0x80000000) >>> 0;
+}
+
+/** fastRanks minus `centre` into `out`, returning their sum of squares; −1 (out untouched) when v holds NaN or ±Inf. */
+function ranksInto(v: Float64Array, out: Float64Array, centre: number): number {
+  const n = v.length;
+  if (n === 0) return 0;
+  if (rankScratch.n < n) rankScratch = { n, key: new Uint32Array(n), index: new Uint32Array(n), key2: new Uint32Array(n), index2: new Uint32Array(n) };
+  // One small function per pass: called once per site on 500,000 values, each is compiled as soon
+  // as its loop gets hot (a single large function ran its first call mostly unoptimised).
+  const range = finiteRange(v);
+  if (range === null) return -1;
+  const [key, index, key2, index2] = [rankScratch.key, rankScratch.index, rankScratch.key2, rankScratch.index2].map((a) => a.subarray(0, n));
+  const mask = (1 << DIGIT_BITS) - 1;
+  const counts = [new Uint32Array(mask + 1), new Uint32Array(mask + 1), new Uint32Array(mask + 1)];
+  // The key: the 32 bits below the leading bits all values share (those of the smallest and the
+  // largest), so runs of equal keys are nearly only exact ties and the fix-up below rarely reads v
+  // at random. The three digits' counts are taken while the keys are made.
+  radixKeys(v, Math.clz32(highKey(range[0]) ^ highKey(range[1])), key, counts[0], counts[1], counts[2]);
+  prefix(counts[0]);
+  scatterFirst(key, key2, index2, counts[0]);
+  prefix(counts[1]);
+  scatter(key2, index2, key, index, counts[1], DIGIT_BITS);
+  prefix(counts[2]);
+  scatter(key, index, key2, index2, counts[2], 2 * DIGIT_BITS);
+  return rankRuns(v, key2, index2, out, centre);
+}
+
+/** [min, max] of v, or null when it holds NaN or ±Inf. */
+function finiteRange(v: Float64Array): [number, number] | null {
+  let lo = v[0], hi = v[0];
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i];
+    if (x - x !== 0) return null;
     if (x < lo) lo = x;
     else if (x > hi) hi = x;
   }
-  if (!(hi > lo)) return;
-  const scale = n / (hi - lo);
-  if (depth > 6 || !Number.isFinite(scale)) {
-    // A pathological spread (values packed into few buckets level after level): a comparison sort.
-    const order = Array.from({ length: n }, (_, i) => s + i).sort((i, j) => values[i] - values[j]);
-    for (let t = 0; t < n; t++) {
-      sv[s + t] = values[order[t]];
-      si[s + t] = index[order[t]];
+  return [lo, hi];
+}
+
+/** Each value's 32-bit key (see fastRanks) and the counts of its three 11-bit digits. */
+function radixKeys(v: Float64Array, up: number, key: Uint32Array, c0: Uint32Array, c1: Uint32Array, c2: Uint32Array): void {
+  const n = v.length;
+  const words = new Uint32Array(v.buffer, v.byteOffset, 2 * n);
+  const H = LITTLE_ENDIAN ? 1 : 0, L = 1 - H;
+  const mask = (1 << DIGIT_BITS) - 1;
+  for (let i = 0; i < n; i++) {
+    let h = words[2 * i + H], l = words[2 * i + L];
+    if (v[i] === 0) {
+      h = 0x80000000;
+      l = 0;
+    } else if (h & 0x80000000) {
+      h = ~h >>> 0;
+      l = ~l >>> 0;
+    } else h = (h | 0x80000000) >>> 0;
+    const k = up === 0 ? h : up === 32 ? l : ((h << up) | (l >>> (32 - up))) >>> 0;
+    key[i] = k;
+    c0[k & mask]++;
+    c1[(k >>> DIGIT_BITS) & mask]++;
+    c2[k >>> (2 * DIGIT_BITS)]++;
+  }
+}
+
+/** Counts to exclusive starts, in place. */
+function prefix(count: Uint32Array): void {
+  for (let b = 0, t = 0; b < count.length; b++) {
+    const c = count[b];
+    count[b] = t;
+    t += c;
+  }
+}
+
+/** The first pass: by the lowest digit, the indices being the positions. */
+function scatterFirst(key: Uint32Array, key2: Uint32Array, index2: Uint32Array, count: Uint32Array): void {
+  const mask = (1 << DIGIT_BITS) - 1, n = key.length;
+  for (let i = 0; i < n; i++) {
+    const k = key[i];
+    const at = count[k & mask]++;
+    key2[at] = k;
+    index2[at] = i;
+  }
+}
+
+/** A stable pass by the digit at `shift`. */
+function scatter(key: Uint32Array, index: Uint32Array, key2: Uint32Array, index2: Uint32Array, count: Uint32Array, shift: number): void {
+  const mask = (1 << DIGIT_BITS) - 1, n = key.length;
+  for (let i = 0; i < n; i++) {
+    const k = key[i];
+    const at = count[(k >>> shift) & mask]++;
+    key2[at] = k;
+    index2[at] = index[i];
+  }
+}
+
+/**
+ * Average ranks minus `centre` from the sorted keys: runs of equal keys ordered by value, exact
+ * ties sharing their mean rank. Returns their sum of squares, in partial sums of 4,096 terms (the
+ * terms vary smoothly in sorted order, so their rounding would not cancel; a partial sum of
+ * half-integer ranks below 2²⁰ is exact).
+ */
+function rankRuns(v: Float64Array, key: Uint32Array, index: Uint32Array, out: Float64Array, centre: number): number {
+  const n = v.length;
+  let ss = 0, part = 0, terms = 0;
+  for (let s = 0; s < n; ) {
+    if (++terms === 4096) {
+      ss += part;
+      part = 0;
+      terms = 0;
     }
-    values.set(sv.subarray(s, e), s);
-    index.set(si.subarray(s, e), s);
-    return;
+    const h = key[s];
+    let e = s + 1;
+    while (e < n && key[e] === h) e++;
+    if (e === s + 1) {
+      const r = s + 1 - centre;
+      out[index[s]] = r;
+      part += r * r;
+      s = e;
+      continue;
+    }
+    if (e - s <= RUN_INSERTION) {
+      for (let i = s + 1; i < e; i++) {
+        const xi = index[i], x = v[xi];
+        let j = i - 1;
+        while (j >= s && v[index[j]] > x) {
+          index[j + 1] = index[j];
+          j--;
+        }
+        index[j + 1] = xi;
+      }
+    } else index.set(Array.from(index.subarray(s, e)).sort((a, b) => v[a] - v[b]), s);
+    for (let a = s; a < e; ) {
+      const x = v[index[a]];
+      let b = a + 1;
+      while (b < e && v[index[b]] === x) b++;
+      const r = (a + 1 + b) / 2 - centre;
+      for (let t = a; t < b; t++) out[index[t]] = r;
+      part += (b - a) * r * r;
+      a = b;
+    }
+    s = e;
   }
-  const count = new Uint32Array(n + 1);
-  const bucket = new Uint32Array(n);
-  for (let i = 0; i < n; i++) {
-    const b = Math.min(n - 1, Math.floor((values[s + i] - lo) * scale));
-    bucket[i] = b;
-    count[b + 1]++;
-  }
-  for (let b = 0; b < n; b++) count[b + 1] += count[b];
-  const start = count.slice(0, n + 1);
-  for (let i = 0; i < n; i++) {
-    const at = s + count[bucket[i]]++;
-    sv[at] = values[s + i];
-    si[at] = index[s + i];
-  }
-  values.set(sv.subarray(s, e), s);
-  index.set(si.subarray(s, e), s);
-  for (let b = 0; b < n; b++) {
-    const bs = s + start[b], be = s + start[b + 1];
-    if (be - bs > 1) bucketSort(values, index, bs, be, sv, si, depth + 1);
-  }
+  return ss + part;
 }
 
 /** Each example centred over its own features and scaled to unit norm (m × p); throws on a constant example. */
@@ -379,20 +524,29 @@ function rowsUnit(x: SiteFeatures, centre: boolean): Float64Array {
   return z;
 }
 
-function* rsaSite(x: SiteFeatures): Steps<RsaSite> {
+/** Writes a site's RSA factors into row `row` of the stack. */
+function* rsaSite(x: SiteFeatures, stack: RsaStack, row: number): Steps<void> {
   if (x.p < 2) throw new RangeError(`invalid site ${x.name}: RSA needs p ≥ 2 features`);
-  const m = x.m;
+  const m = x.m, n = stack.n;
   const c = yield* product(rowsUnit(x, true), m, null, m, x.p);
-  const u = new Float64Array((m * (m - 1)) / 2);
-  let t = 0;
-  for (let i = 0; i < m; i++) for (let j = i + 1; j < m; j++) u[t++] = 1 - c[i * m + j];
-  return { spearman: unitCentred(fastRanks(u)), pearson: unitCentred(u) };
-}
-
-function dot(a: Float64Array, b: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
+  const u = stack.pearson.subarray(row * n, (row + 1) * n);
+  let t = 0, sum = 0;
+  for (let i = 0; i < m; i++) {
+    for (let j = i + 1, o = i * m; j < m; j++) {
+      const x = 1 - c[o + j];
+      u[t++] = x;
+      sum += x;
+    }
+  }
+  const ranks = stack.spearman.subarray(row * n, (row + 1) * n);
+  // Average ranks sum to n(n + 1)/2 whatever the ties: their mean is exact, and they are centred as they are written.
+  const ss = ranksInto(u, ranks, (n + 1) / 2);
+  if (ss < 0) {
+    ranks.set(averageRanks(u));
+    stack.norms.spearman[row] = centredNorm(ranks, (n + 1) / 2);
+  } else if (!(ss > 0)) throw new RangeError("invalid RDM: constant upper triangle (correlation undefined)");
+  else stack.norms.spearman[row] = Math.sqrt(ss);
+  stack.norms.pearson[row] = centredNorm(u, sum / n);
 }
 
 /**
@@ -407,14 +561,18 @@ function* knnSite(x: SiteFeatures, k: number): Steps<Int32Array> {
   const out = new Int32Array(m * k);
   const best = new Float64Array(k);
   const idx = new Int32Array(k);
+  // The diagonal once: read inside the loop it is a cache miss per j.
+  const diag = new Float64Array(m);
+  for (let i = 0; i < m; i++) diag[i] = g[i * m + i];
   for (let i = 0; i < m; i++) {
-    let n = 0;
-    const gii = g[i * m + i];
+    let n = 0, worst = Infinity;
+    const gii = diag[i], o = i * m;
     for (let j = 0; j < m; j++) {
-      if (j === i) continue;
-      const v = gii + g[j * m + j] - 2 * g[i * m + j];
+      const v = gii + diag[j] - 2 * g[o + j];
+      // d = max(v, 0) ≥ v, so v ≥ worst rules j out before the exact test.
+      if (!(v < worst) || j === i) continue;
       const d = v > 0 ? v : 0;
-      if (n === k && !(d < best[k - 1])) continue;
+      if (n === k && !(d < worst)) continue;
       // Insert after every equal distance: a later (higher) index never displaces an earlier one.
       let pos = n === k ? k - 1 : n++;
       while (pos > 0 && best[pos - 1] > d) {
@@ -424,6 +582,7 @@ function* knnSite(x: SiteFeatures, k: number): Steps<Int32Array> {
       }
       best[pos] = d;
       idx[pos] = j;
+      if (n === k) worst = best[k - 1];
     }
     out.set(idx, i * k);
   }
@@ -472,7 +631,7 @@ function rows(data: Float64Array, p: number, which: number[]): Float64Array {
  * with E = Zᵀ R, R = Y_h − ȳ_f. Every direction is kept (s² < 0 from rounding is 0): unlike
  * CCA, a ridge read-out weighs small directions by s/(s² + λ), which need not be small.
  */
-function ridgeSite(x: SiteFeatures, every: number): RidgeSite {
+function* ridgeSite(x: SiteFeatures, every: number): Steps<RidgeSite> {
   const { m, p, data } = x;
   const fit: number[] = [], held: number[] = [];
   for (let i = 0; i < m; i++) (i % every === every - 1 ? held : fit).push(i);
@@ -489,23 +648,23 @@ function ridgeSite(x: SiteFeatures, every: number): RidgeSite {
   const sf = xs(xf, nf), sh = xs(xh, h);
   let r: number, s: Float64Array, vt: Float64Array;
   if (p <= nf) {
-    const e = symmetricEigen({ data: columnGram(rowSet(sf, nf, p)), shape: [p, p] });
+    const e = symmetricEigen({ data: yield* product(transpose(sf, nf, p), p, null, p, nf), shape: [p, p] });
     r = p;
     s = e.values.map((v) => Math.sqrt(Math.max(0, v)));
     vt = leadingRows(e.vectors.data, p, r);
   } else {
     // Dual: X_f X_fᵀ = U Λ Uᵀ, V = X_fᵀ U / s over the non-zero directions.
-    const e = symmetricEigen({ data: matmulTransB(rowSet(sf, nf, p)), shape: [nf, nf] });
+    const e = symmetricEigen({ data: yield* product(sf, nf, null, nf, p), shape: [nf, nf] });
     r = rankOf(e.values);
     s = e.values.slice(0, r).map(Math.sqrt);
     const ut0 = leadingRows(e.vectors.data, nf, r);
-    vt = matmulTransB(rowSet(ut0, r, nf), rowSet(transpose(sf, nf, p), p, nf));
+    vt = yield* product(ut0, r, transpose(sf, nf, p), p, nf);
     for (let c = 0; c < r; c++) for (let j = 0; j < p; j++) vt[c * p + j] /= s[c];
   }
-  const ut = matmulTransB(rowSet(vt, r, p), rowSet(sf, nf, p));
+  const ut = yield* product(vt, r, sf, nf, p);
   for (let c = 0; c < r; c++) for (let i = 0; i < nf; i++) ut[c * nf + i] = s[c] > 0 ? ut[c * nf + i] / s[c] : 0;
-  const zt = matmulTransB(rowSet(vt, r, p), rowSet(sh, h, p));
-  const g = matmulTransB(rowSet(zt, r, h));
+  const zt = yield* product(vt, r, sh, h, p);
+  const g = yield* product(zt, r, null, r, h);
   const ym = columnMoments(xf, nf, p).mean;
   const yh = columnMoments(xh, h, p).mean;
   const yft = new Float64Array(p * nf), rht = new Float64Array(p * h);
@@ -530,14 +689,14 @@ function targetGrams(y: RidgeSite, nf: number, h: number): { k: Float64Array; nt
 }
 
 /** Holdout R² of every λ and the chosen one (ties to the larger λ, as the probes). */
-function* ridgePair(x: RidgeSite, y: RidgeSite, lambdas: readonly number[], nf: number, h: number): Steps<{ r2: number; lambda: number }> {
+function* ridgePair(x: RidgeSite, y: RidgeSite, lambdas: readonly number[], nf: number, h: number, pre?: { C: Float64Array; E: Float64Array }): Steps<{ r2: number; lambda: number }> {
   if (!(y.sst > 0)) return { r2: NaN, lambda: NaN };
   const { r } = x, q = y.q;
   let H: Float64Array;
   const ec = new Float64Array(r);
   if (q <= nf) {
-    const C = yield* product(x.ut, r, y.yft, q, nf);
-    const E = yield* product(x.zt, r, y.rht, q, h);
+    const C = pre?.C ?? (yield* product(x.ut, r, y.yft, q, nf));
+    const E = pre?.E ?? (yield* product(x.zt, r, y.rht, q, h));
     H = yield* product(C, r, null, r, q);
     for (let j = 0; j < r; j++) {
       let s = 0;
@@ -573,6 +732,43 @@ function* ridgePair(x: RidgeSite, y: RidgeSite, lambdas: readonly number[], nf: 
   return { r2: r2[best], lambda: lambdas[best] };
 }
 
+/** Factor rows stacked per tile of `SiteBank.tiles`: 1,024 rows of m ≤ a few thousand keep a tile's product to tens of MB. */
+const TILE_ROWS = 1024;
+
+/** Precomputed products of one pair (see `SiteBank.tileBlocks`). */
+interface PairBlocks {
+  /** Predictivity: C and E of the row site predicting the column site, and of the reverse. */
+  forward?: { C: Float64Array; E: Float64Array };
+  backward?: { C: Float64Array; E: Float64Array };
+}
+
+/** Blocks A_s B_tᵀ (rows[s] × cols[t]) of per-site factors (A_s: rows[s] × k), by one product of the stacks. */
+function* stackedBlocks(a: Float64Array[], rows: number[], b: Float64Array[], cols: number[], k: number): Steps<Float64Array[][]> {
+  const stack = (f: Float64Array[], n: number[]) => {
+    if (f.length === 1) return f[0];
+    const out = new Float64Array(n.reduce((x, y) => x + y, 0) * k);
+    let o = 0;
+    f.forEach((x, i) => {
+      out.set(x.subarray(0, n[i] * k), o);
+      o += n[i] * k;
+    });
+    return out;
+  };
+  const R = rows.reduce((x, y) => x + y, 0), Cn = cols.reduce((x, y) => x + y, 0);
+  const c = yield* product(stack(a, rows), R, stack(b, cols), Cn, k);
+  const out: Float64Array[][] = [];
+  for (let s = 0, r0 = 0; s < a.length; r0 += rows[s++]) {
+    const line: Float64Array[] = [];
+    for (let t = 0, c0 = 0; t < b.length; c0 += cols[t++]) {
+      const blk = new Float64Array(rows[s] * cols[t]);
+      for (let i = 0; i < rows[s]; i++) blk.set(c.subarray((r0 + i) * Cn + c0, (r0 + i) * Cn + c0 + cols[t]), i * cols[t]);
+      line.push(blk);
+    }
+    out.push(line);
+  }
+  return out;
+}
+
 /** What was reduced or kept per site, for the results. */
 export interface SiteNote {
   site: string;
@@ -605,7 +801,7 @@ export class SiteBank {
   private bases = new Map<string, Basis>();
   private products = new Map<string, Float64Array>();
   private transposed = new Map<string, Float64Array>();
-  private rsa = new Map<string, RsaSite>();
+  private rsa = new Map<string, RsaStack>();
   private knn = new Map<string, Int32Array>();
   private ridge = new Map<string, RidgeSite>();
   readonly m: number;
@@ -688,7 +884,7 @@ export class SiteBank {
   }
 
   /** Forward and backward values of one pair of sites (backward: the pair read the other way). */
-  private *pair(measure: Measure, a: [number, number], b: [number, number]): Steps<{ forward: number[]; backward: number[] }> {
+  private *pair(measure: Measure, a: [number, number], b: [number, number], pre?: PairBlocks): Steps<{ forward: number[]; backward: number[] }> {
     const same = (f: number[]) => ({ forward: f, backward: f });
     switch (measure) {
       case "cca": {
@@ -706,11 +902,16 @@ export class SiteBank {
         const x = yield* this.basisSteps(...a), y = yield* this.basisSteps(...b);
         const kx = this.ccaDims(x), ky = this.ccaDims(y), k = Math.min(kx, ky);
         const B = block(yield* this.product(a, b), y.r, kx, ky);
-        // Both sides' variates, and ρ from the smaller side's eigenvalues (as `correlations`).
-        const ex = leftGramEigen(B, kx, ky), ey = leftGramEigen(transpose(B, kx, ky), ky, kx);
-        const rho = rhoOf((kx <= ky ? ex : ey).values, k);
-        const wx = yield* pwccaWeights(ex.vectors.data, kx, this.loadingsT(a), x.r, x.p, k);
-        const wy = yield* pwccaWeights(ey.vectors.data, ky, this.loadingsT(b), y.r, y.p, k);
+        // ρ and the smaller side's variates from its eigenvectors (as `correlations`); the other
+        // side's paired with them, as an SVD pairs them (see pairedVectors).
+        const small = kx <= ky;
+        const bs = small ? B : transpose(B, kx, ky), rs = small ? kx : ky, ro = small ? ky : kx;
+        const es = leftGramEigen(bs, rs, ro);
+        const rho = rhoOf(es.values, k);
+        const vo = pairedVectors(bs, rs, ro, es.vectors.data, es.values, k) ?? leftGramEigen(transpose(bs, rs, ro), ro, rs).vectors.data;
+        const [vx, vy] = small ? [es.vectors.data, vo] : [vo, es.vectors.data];
+        const wx = yield* pwccaWeights(vx, kx, this.loadingsT(a), x.r, x.p, k);
+        const wy = yield* pwccaWeights(vy, ky, this.loadingsT(b), y.r, y.p, k);
         return { forward: [weighted(wx, rho)], backward: [weighted(wy, rho)] };
       }
       case "procrustes": {
@@ -729,11 +930,8 @@ export class SiteBank {
         const rho = Math.min(1, nuclear / Math.sqrt(x.total * y.total));
         return same([Math.acos(Math.max(-1, rho)), Math.sqrt(Math.max(0, 2 - 2 * rho))]);
       }
-      case "rsa": {
-        const x = yield* this.cachedSteps(this.rsa, `${a}`, () => rsaSite(this.models[a[0]][a[1]]));
-        const y = yield* this.cachedSteps(this.rsa, `${b}`, () => rsaSite(this.models[b[0]][b[1]]));
-        return same([dot(x.spearman, y.spearman), dot(x.pearson, y.pearson)]);
-      }
+      case "rsa":
+        throw new Error("seelike bug: RSA is computed per matrix (rsaMatrices)");
       case "mutual-knn": {
         const k = this.options.k;
         const x = yield* this.cachedSteps(this.knn, `${a}`, () => knnSite(this.models[a[0]][a[1]], k));
@@ -742,10 +940,11 @@ export class SiteBank {
       }
       case "predictivity": {
         const every = this.options.holdoutEvery;
-        const x = this.cached(this.ridge, `${a}`, () => ridgeSite(this.models[a[0]][a[1]], every));
-        const y = this.cached(this.ridge, `${b}`, () => ridgeSite(this.models[b[0]][b[1]], every));
+        const x = yield* this.ridgeSteps(a), y = yield* this.ridgeSteps(b);
         const h = Math.floor(this.m / every), nf = this.m - h;
-        const f = yield* ridgePair(x, y, this.options.lambdas, nf, h), g = yield* ridgePair(y, x, this.options.lambdas, nf, h);
+        const f = yield* ridgePair(x, y, this.options.lambdas, nf, h, pre?.forward);
+        // A site against itself reads the same both ways.
+        const g = x === y ? f : yield* ridgePair(y, x, this.options.lambdas, nf, h, pre?.backward);
         return { forward: [f.r2, f.lambda], backward: [g.r2, g.lambda] };
       }
     }
@@ -763,24 +962,141 @@ export class SiteBank {
 
   /** As `matrix`, with the products of at least `minimum` multiply-adds through `products` (the same values to rounding). */
   matrixAsync(measure: Measure, ma: number, mb: number, products: Products, minimum = INJECTED_MIN): Promise<MeasureMatrices> {
-    return runStepsAsync(this.matrixSteps(measure, ma, mb), products, minimum);
+    return runStepsAsync(this.matrixSteps(measure, ma, mb, minimum), products, minimum);
   }
 
-  private *matrixSteps(measure: Measure, ma: number, mb: number): Steps<MeasureMatrices> {
+  private ridgeSteps(a: [number, number]): Steps<RidgeSite> {
+    return this.cachedSteps(this.ridge, `${a}`, () => ridgeSite(this.models[a[0]][a[1]], this.options.holdoutEvery));
+  }
+
+  /**
+   * The tiles a matrix is computed in: groups of sites whose per-pair products are made as one
+   * product of their stacked factors, when every pair's own product would have gone to the
+   * injected one anyway (at least `minimum` multiply-adds; never on the JS path, whose values
+   * thus stay those of the pair-by-pair products). Groups stack at most TILE_ROWS factor rows, so a
+   * tile's product stays small; sites as wide as that form one group each (nothing to batch).
+   * Only predictivity: its E = Zᵀ R (r × q × h) per pair stays below the injected minimum at
+   * m = 1,000 and cost ~1 ms each in JS. (Procrustes' M = (Q_x T_x)ᵀ(Q_y T_y) as one Gram of the
+   * stacked (QT)ᵀ was measured too: its full Σr × Σr product cost what the JS pair products saved.)
+   */
+  private *tiles(measure: Measure, ma: number, mb: number, minimum: number): Steps<{ groups: [number[][], number[][]]; batched: boolean }> {
+    const all = (mi: number) => [this.models[mi].map((_, i) => i)];
+    const plain = { groups: [all(ma), all(mb)] as [number[][], number[][]], batched: false };
+    if (!Number.isFinite(minimum) || measure !== "predictivity") return plain;
+    // Per site: the fewer of its predictor directions and target columns (for the pairs' sizes), and the more (for a tile's rows).
+    const rows: [number[], number[]] = [[], []], fewer: [number[], number[]] = [[], []];
+    const nf = this.m - Math.floor(this.m / this.options.holdoutEvery);
+    for (const [side, mi] of [ma, mb].entries()) for (let i = 0; i < this.models[mi].length; i++) {
+      const x = yield* this.ridgeSteps([mi, i]);
+      // Targets wider than the fit part go through their own Grams (ridgePair).
+      if (x.q > nf) return plain;
+      rows[side].push(Math.max(x.r, x.q));
+      fewer[side].push(Math.min(x.r, x.q));
+    }
+    if (!(Math.min(...fewer[0]) * Math.min(...fewer[1]) * nf >= minimum)) return plain;
+    const group = (r: number[]) => {
+      const out: number[][] = [];
+      let cur: number[] = [], size = 0;
+      r.forEach((ri, i) => {
+        if (cur.length && size + ri > TILE_ROWS) {
+          out.push(cur);
+          cur = [];
+          size = 0;
+        }
+        cur.push(i);
+        size += ri;
+      });
+      if (cur.length) out.push(cur);
+      return out;
+    };
+    return { groups: [group(rows[0]), group(rows[1])], batched: true };
+  }
+
+  /** The per-pair blocks of one tile (see `tiles`), keyed `i,j`. */
+  private *tileBlocks(measure: Measure, ma: number, mb: number, ga: number[], gb: number[]): Steps<Map<string, PairBlocks>> {
+    const out = new Map<string, PairBlocks>();
+    const at = (i: number, j: number) => {
+      let v = out.get(`${i},${j}`);
+      if (!v) out.set(`${i},${j}`, (v = {}));
+      return v;
+    };
+    const nf = this.m - Math.floor(this.m / this.options.holdoutEvery), h = this.m - nf;
+    const xa: RidgeSite[] = [], xb: RidgeSite[] = [];
+    for (const i of ga) xa.push(yield* this.ridgeSteps([ma, i]));
+    for (const j of gb) xb.push(yield* this.ridgeSteps([mb, j]));
+    // Forward: A's sites predicting B's (C = Uᵀ Y_f, E = Zᵀ R); backward: B's predicting A's.
+    const C = yield* stackedBlocks(xa.map((x) => x.ut), xa.map((x) => x.r), xb.map((y) => y.yft), xb.map((y) => y.q), nf);
+    const E = yield* stackedBlocks(xa.map((x) => x.zt), xa.map((x) => x.r), xb.map((y) => y.rht), xb.map((y) => y.q), h);
+    // A model's diagonal tile holds both directions already.
+    const same = ma === mb && ga.length === gb.length && ga.every((i, s) => gb[s] === i);
+    const Cb = same ? C : yield* stackedBlocks(xb.map((x) => x.ut), xb.map((x) => x.r), xa.map((y) => y.yft), xa.map((y) => y.q), nf);
+    const Eb = same ? E : yield* stackedBlocks(xb.map((x) => x.zt), xb.map((x) => x.r), xa.map((y) => y.rht), xa.map((y) => y.q), h);
+    ga.forEach((i, s) => gb.forEach((j, t) => {
+      const v = at(i, j);
+      v.forward = { C: C[s][t], E: E[s][t] };
+      v.backward = { C: Cb[t][s], E: Eb[t][s] };
+    }));
+    return out;
+  }
+
+  /** A model's RSA factors, one row per site (made on first use, for all its sites). */
+  private *rsaStack(mi: number): Steps<RsaStack> {
+    return yield* this.cachedSteps(this.rsa, `${mi},stack`, function* (this: SiteBank): Steps<RsaStack> {
+      const sites = this.models[mi], n = (this.m * (this.m - 1)) / 2;
+      const L = sites.length;
+      const stack = { n, pearson: new Float64Array(L * n), spearman: new Float64Array(L * n), norms: { pearson: new Float64Array(L), spearman: new Float64Array(L) } };
+      for (let si = 0; si < sites.length; si++) yield* rsaSite(sites[si], stack, si);
+      return stack;
+    }.bind(this));
+  }
+
+  /**
+   * RSA between two models: every pair's correlation is a dot product of unit factors, so each
+   * value is one Gram of the stacked factors (sites × m(m − 1)/2): one product instead of a
+   * memory-bound pass over two 4 MB vectors per pair.
+   */
+  private *rsaMatrices(ma: number, mb: number): Steps<MeasureMatrices> {
+    const x = yield* this.rsaStack(ma), y = ma === mb ? x : yield* this.rsaStack(mb);
+    const na = this.models[ma].length, nb = this.models[mb].length;
+    const out: MeasureMatrices = { forward: {}, backward: {} };
+    for (const value of ["spearman", "pearson"] as const) {
+      const g = yield* product(x[value], na, ma === mb ? null : y[value], nb, x.n);
+      const nx = x.norms[value], ny = y.norms[value];
+      const fwd = new Float64Array(na * nb), bwd = new Float64Array(nb * na);
+      for (let i = 0; i < na; i++) for (let j = 0; j < nb; j++) {
+        // Within a model, the upper triangle mirrored (the product's two halves may round apart).
+        const v = ma === mb && j < i ? g[j * nb + i] / (nx[j] * ny[i]) : g[i * nb + j] / (nx[i] * ny[j]);
+        fwd[i * nb + j] = v;
+        bwd[j * na + i] = v;
+      }
+      out.forward[value] = fwd;
+      out.backward[value] = bwd;
+    }
+    return out;
+  }
+
+  private *matrixSteps(measure: Measure, ma: number, mb: number, minimum = Infinity): Steps<MeasureMatrices> {
+    if (measure === "rsa") return yield* this.rsaMatrices(ma, mb);
     const A = this.models[ma], B = this.models[mb];
     const values = MEASURE_VALUES[measure];
     const fwd = values.map(() => new Float64Array(A.length * B.length));
     const bwd = values.map(() => new Float64Array(B.length * A.length));
-    for (let i = 0; i < A.length; i++) for (let j = ma === mb ? i : 0; j < B.length; j++) {
-      const r = yield* this.pair(measure, [ma, i], [mb, j]);
-      values.forEach((_, v) => {
-        fwd[v][i * B.length + j] = r.forward[v];
-        bwd[v][j * A.length + i] = r.backward[v];
-        if (ma === mb) {
-          fwd[v][j * B.length + i] = r.backward[v];
-          bwd[v][i * A.length + j] = r.forward[v];
-        }
-      });
+    const { groups: [ga, gb], batched } = yield* this.tiles(measure, ma, mb, minimum);
+    for (let s = 0; s < ga.length; s++) for (let t = ma === mb ? s : 0; t < gb.length; t++) {
+      // A tile's blocks live only while its pairs are computed.
+      const blocks = batched ? yield* this.tileBlocks(measure, ma, mb, ga[s], gb[t]) : undefined;
+      for (const i of ga[s]) for (const j of gb[t]) {
+        if (ma === mb && j < i) continue;
+        const r = yield* this.pair(measure, [ma, i], [mb, j], blocks?.get(`${i},${j}`));
+        values.forEach((_, v) => {
+          fwd[v][i * B.length + j] = r.forward[v];
+          bwd[v][j * A.length + i] = r.backward[v];
+          if (ma === mb) {
+            fwd[v][j * B.length + i] = r.backward[v];
+            bwd[v][i * A.length + j] = r.forward[v];
+          }
+        });
+      }
     }
     return { forward: Object.fromEntries(values.map((v, i) => [v, fwd[i]])), backward: Object.fromEntries(values.map((v, i) => [v, bwd[i]])) };
   }

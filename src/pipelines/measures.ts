@@ -14,7 +14,7 @@ import type { TapSpec } from "../engine/taps.js";
 import { encodeNpy } from "../data/npy.js";
 import { pooledReducer, type PooledFeatures, type PooledState } from "../../analyses/similarity/pooled.js";
 import { ASYMMETRIC, MEASURES, MEASURE_VALUES, SiteBank, type Measure, type MeasureMatrices, type Products, type SiteNote } from "../../analyses/similarity/site-measures.js";
-import { productOf, productSession, release } from "../runtime/session.js";
+import { productOf, productSession, release, type ProductSession } from "../runtime/session.js";
 import type { HeatmapPanel } from "../../reports/types.js";
 import { defaulted, nonNegativeInt, positiveInt } from "../options.js";
 import { defineAnalysis, type FinishContext, type OutputContext, type PlanContext, type PlanModel } from "./contract.js";
@@ -142,6 +142,10 @@ function planPooled(ctx: PlanContext<any>): void {
 interface Store {
   features: PooledFeatures;
   bank: SiteBank;
+  /** One product session for every measure of the run (opening one costs tens of ms), closed after the last. */
+  session?: Promise<ProductSession>;
+  /** The run's measures that have not finished yet. */
+  pending: Set<Measure>;
 }
 
 // One decomposition of the sites per run, shared by every measure that reads the store.
@@ -154,7 +158,12 @@ function store(ctx: FinishContext<any, any>): { store: Store; models: number[] }
   if (!s) {
     const features = pooledReducer.finalize(shared.state as PooledState);
     const o = ctx.options;
-    s = { features, bank: new SiteBank(features.models, { svccaVariance: o.svccaVariance, svccaKeep: o.svccaKeep > 0 ? o.svccaKeep : null, k: o.knnK }) };
+    const asked = new Set(ctx.settings.analyses);
+    s = {
+      features,
+      bank: new SiteBank(features.models, { svccaVariance: o.svccaVariance, svccaKeep: o.svccaKeep > 0 ? o.svccaKeep : null, k: o.knnK }),
+      pending: new Set(MEASURES.filter((id) => asked.has(id))),
+    };
     stores.set(shared.state as object, s);
   }
   return { store: s, models: shared.key.models as number[] };
@@ -177,7 +186,21 @@ const SETTINGS: Record<Measure, (o: any) => Record<string, unknown>> = {
 async function finishMeasure(measure: Measure, ctx: FinishContext<any, any>): Promise<MeasureSection | undefined> {
   const got = store(ctx);
   if (!got) return undefined;
-  const { store: { features, bank }, models } = got;
+  try {
+    return await measureSection(measure, ctx, got.store, got.models);
+  } finally {
+    const s = got.store;
+    s.pending.delete(measure);
+    if (s.pending.size === 0 && s.session) {
+      const session = s.session;
+      s.session = undefined;
+      await release((await session).session);
+    }
+  }
+}
+
+async function measureSection(measure: Measure, ctx: FinishContext<any, any>, shared: Store, models: number[]): Promise<MeasureSection | undefined> {
+  const { features, bank } = shared;
   const labels = models.map((i) => ctx.labels[i]);
   const sites = features.models.map((ms) => ms.map((s) => s.name));
   const m = features.examples;
@@ -188,7 +211,7 @@ async function finishMeasure(measure: Measure, ctx: FinishContext<any, any>): Pr
   const asym = ASYMMETRIC.has(measure);
   const comparisons: MeasureComparison[] = [];
   // The larger products through onnxruntime's float64 Gemm (analyses/ cannot import it).
-  const session = await productSession({ threads: ctx.options.threads ?? 0 });
+  const session = await (shared.session ??= productSession({ threads: ctx.options.threads ?? 0 }));
   const products: Products = (q) => productOf(session, q.a, q.rows, q.b, q.cols, q.k);
   try {
     const pairs: [number, number | null][] = models.length === 1 ? [[0, null]] : models.slice(1).map((_, j) => [0, j + 1]);
@@ -214,8 +237,6 @@ async function finishMeasure(measure: Measure, ctx: FinishContext<any, any>): Pr
     if (!(e instanceof RangeError)) throw e;
     ctx.warn(`${measure} skipped: ${e.message}`);
     return undefined;
-  } finally {
-    await release(session.session);
   }
   const section: MeasureSection = {
     measure,
