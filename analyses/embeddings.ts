@@ -3,7 +3,7 @@
  * components of the patch-embedding filters, and cosine similarity of position embeddings.
  */
 import type { Tensor } from "../src/tensor.js";
-import { symmetricEigen, type Matrix } from "../src/numeric/linalg.js";
+import { symmetricEigenTop, type Matrix } from "../src/numeric/linalg.js";
 import { columnGram, matmulTransB, rowSet } from "../src/numeric/matmul.js";
 
 /** Layout of the patch-embedding weight: Conv [D, C, P, P], or Linear [P·P·C, D] with input order (y, x, c). */
@@ -103,19 +103,19 @@ export function patchEmbeddingComponents(weight: Tensor, options: PatchEmbedding
   if (K <= D) {
     // Right singular vectors are the eigenvectors of XᵀX (K × K).
     const G = columnGram(rowSet(X, D, K));
-    const e = symmetricEigen({ data: G, shape: [K, K] });
+    const e = symmetricEigenTop({ data: G, shape: [K, K] }, k);
     values = e.values;
-    for (let i = 0; i < k; i++) for (let j = 0; j < K; j++) out[i * K + j] = e.vectors.data[j * K + i];
+    for (let i = 0; i < k; i++) for (let j = 0; j < K; j++) out[i * K + j] = e.vectors.data[j * k + i];
   } else {
     // D < K: eigenvectors u of XXᵀ (D × D) give v = Xᵀu / σ.
     const G = matmulTransB(rowSet(X, D, K));
-    const e = symmetricEigen({ data: G, shape: [D, D] });
+    const e = symmetricEigenTop({ data: G, shape: [D, D] }, k);
     values = e.values;
     for (let i = 0; i < k; i++) {
       const sigma = Math.sqrt(Math.max(values[i], 0));
       if (sigma === 0) throw new RangeError(`invalid components: ${k}; the filters have rank below ${i + 1}`);
       for (let d = 0; d < D; d++) {
-        const u = e.vectors.data[d * D + i] / sigma;
+        const u = e.vectors.data[d * k + i] / sigma;
         if (u === 0) continue;
         for (let j = 0; j < K; j++) out[i * K + j] += u * X[d * K + j];
       }

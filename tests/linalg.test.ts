@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { eigs, lup, lusolve, multiply, transpose as mjTranspose } from "mathjs";
-import { cholesky, choleskySolve, crossProduct, matrix, symmetricEigen, symmetricEigenvalues } from "../src/numeric/linalg.js";
+import { cholesky, choleskySolve, crossProduct, matrix, symmetricEigen, symmetricEigenTop, symmetricEigenvalues } from "../src/numeric/linalg.js";
 import { product, transpose } from "./helpers/linalg.js";
 import { columnMoments } from "../src/numeric/stats.js";
 import { gram } from "../src/numeric/gram.js";
@@ -137,4 +137,79 @@ describe("linear algebra against mathjs", () => {
       expect(maxRelativeError(choleskySolve(A, B).data, ref, 1e-9)).toBeLessThan(1e-9);
     });
   }
+});
+
+describe("symmetricEigenTop", () => {
+  // Seeded symmetric matrices: a Wishart-like Gram (spread spectrum, as the filter PCA's) and
+  // one with a repeated top eigenvalue (a cluster its inverse iteration must orthogonalise).
+  const rand = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) - 0.5;
+  function gramOf(n: number, p: number, seed: number): Float64Array {
+    const r = rand(seed);
+    const x = Float64Array.from({ length: n * p }, r);
+    const g = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) {
+      let s = 0;
+      for (let t = 0; t < p; t++) s += x[i * p + t] * x[j * p + t];
+      g[i * n + j] = g[j * n + i] = s;
+    }
+    return g;
+  }
+  function check(a: Float64Array, n: number, k: number) {
+    const top = symmetricEigenTop({ data: a, shape: [n, n] }, k);
+    const full = symmetricEigen({ data: a, shape: [n, n] });
+    expect(Array.from(top.values)).toEqual(Array.from(full.values));
+    const scale = Math.abs(full.values[0]);
+    for (let c = 0; c < k; c++) {
+      // A v = λ v to rounding, unit norm, orthogonal to the others.
+      let res = 0, nn = 0;
+      for (let i = 0; i < n; i++) {
+        let s = 0;
+        for (let j = 0; j < n; j++) s += a[i * n + j] * top.vectors.data[j * k + c];
+        res = Math.max(res, Math.abs(s - top.values[c] * top.vectors.data[i * k + c]));
+        nn += top.vectors.data[i * k + c] ** 2;
+      }
+      expect(res / scale).toBeLessThan(1e-12);
+      expect(Math.abs(nn - 1)).toBeLessThan(1e-12);
+      for (let d = 0; d < c; d++) {
+        let dot = 0;
+        for (let i = 0; i < n; i++) dot += top.vectors.data[i * k + c] * top.vectors.data[i * k + d];
+        expect(Math.abs(dot)).toBeLessThan(1e-11);
+      }
+      // Where the eigenvalue is simple, the same vector as the full decomposition up to sign.
+      const gap = Math.min(c > 0 ? full.values[c - 1] - full.values[c] : Infinity, full.values[c] - full.values[c + 1]);
+      if (gap > 1e-6 * scale) {
+        let dot = 0;
+        for (let i = 0; i < n; i++) dot += top.vectors.data[i * k + c] * full.vectors.data[i * n + c];
+        expect(1 - Math.abs(dot)).toBeLessThan(1e-10);
+      }
+    }
+    return top;
+  }
+  it("equals the full decomposition's top eigenpairs on a 200 × 200 Gram", () => {
+    check(gramOf(200, 300, 7), 200, 28);
+  });
+  it("orthonormal vectors for a tripled top eigenvalue (Q diag(λ) Qᵀ, Q random orthogonal)", () => {
+    const n = 100;
+    const r = rand(11);
+    const q = Float64Array.from({ length: n * n }, r);
+    // Gram–Schmidt (twice) on the rows: an orthogonal Q.
+    for (let pass = 0; pass < 2; pass++) for (let i = 0; i < n; i++) {
+      for (let j = 0; j < i; j++) {
+        let dot = 0;
+        for (let t = 0; t < n; t++) dot += q[i * n + t] * q[j * n + t];
+        for (let t = 0; t < n; t++) q[i * n + t] -= dot * q[j * n + t];
+      }
+      let nn = 0;
+      for (let t = 0; t < n; t++) nn += q[i * n + t] ** 2;
+      for (let t = 0; t < n; t++) q[i * n + t] /= Math.sqrt(nn);
+    }
+    const lambda = Array.from({ length: n }, (_, i) => (i < 3 ? 10 : 5 / (1 + i)));
+    const a = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) {
+      let s = 0;
+      for (let t = 0; t < n; t++) s += q[t * n + i] * lambda[t] * q[t * n + j];
+      a[i * n + j] = a[j * n + i] = s;
+    }
+    check(a, n, 8);
+  });
 });

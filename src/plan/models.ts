@@ -120,6 +120,15 @@ export function staticShapes(model: OnnxModel, names: readonly string[], input: 
   } catch {
     return null;
   }
+  // Only a graph inferred whole stands in for a run: every node's first output known, and no
+  // empty activation (an empty 1-D shape computation is fine). A tensor left unknown or empty often
+  // means the model does not run at this input (a mutated input size whose patch grid no longer
+  // matches the position embedding, or a 1-pixel-high image), which the probe reports as the
+  // model's error.
+  for (const node of model.nodes) {
+    const s = node.outputs[0] ? known.get(node.outputs[0])?.shape : [];
+    if (!s || !s.every((d) => Number.isInteger(d) && d >= 0) || (s.length > 1 && s.includes(0))) return null;
+  }
   const out = new Map<string, number[]>();
   for (const n of names) {
     const s = known.get(n)?.shape;

@@ -61,6 +61,8 @@ export function broadcast(shapes: (number[] | null)[]): number[] | null {
     let d = 1;
     for (const s of shapes) {
       const v = s![s!.length - rank + k] ?? 1;
+      // Two sizes other than 1 do not broadcast: unknown (onnxruntime refuses such a node).
+      if (v !== 1 && d !== 1 && v !== d) return null;
       if (v !== 1) d = v;
     }
     out.push(d);
