@@ -156,8 +156,8 @@ export function symmetricEigenvalues(a: Matrix): Float64Array {
  * symmetricEigen, the eigenvalues by QL without rotating vectors, then each wanted eigenvector of
  * the tridiagonal T by inverse iteration (LAPACK dstein's scheme: a few solves of (T − λI)y = b
  * with partial pivoting, vectors of eigenvalues closer than 1e-3‖T‖ orthogonalised against each
- * other) and mapped back through the reduction's Q. Accumulating QL's rotations is ~6n³ of the
- * ~9n³ of the full decomposition (the ViT filters' 768 × 768 Gram: 3–4 s in JS for 28 components).
+ * other) and mapped back through the reduction's reflectors (never forming Q). Accumulating Q
+ * and QL's rotations is most of the full decomposition (the ViT filters' 768 × 768 Gram: 3–4 s in JS for 28 components).
  * Every vector is checked (residual ‖Ty − λy‖ ≤ 1e-12‖T‖, orthogonality ≤ 1e-12); if any fails,
  * the full decomposition answers instead.
  * @example symmetricEigenTop(matrix(2, 2, [2, 1, 1, 2]), 1).values // [3, 1]
@@ -175,7 +175,9 @@ export function symmetricEigenTop(a: Matrix, k: number): SymmetricEigen {
   const V = symmetricCopy(a, n);
   const d = new Float64Array(n);
   const e = new Float64Array(n);
-  tred2(n, V, d, e);
+  // Without accumulating Q (half of the reduction's n³ work): the reflectors stay in V's rows.
+  const hs = new Float64Array(n);
+  tred2(n, V, d, e, false, hs);
   // T: diagonal d, sub-diagonal t[i] = T[i+1][i] (tred2 leaves it in e[i+1]).
   const diag = d.slice();
   const sub = new Float64Array(n - 1);
@@ -265,19 +267,21 @@ export function symmetricEigenTop(a: Matrix, k: number): SymmetricEigen {
     }
     ys.push(y);
   }
-  // x = Q y, with Q stored transposed by tred2 (Q[r][c] at c·n + r).
-  const xs = new Float64Array(k * n);
-  for (let c = 0; c < n; c++) {
-    const row = c * n;
-    for (let j = 0; j < k; j++) {
-      const yc = ys[j][c];
-      if (yc === 0) continue;
-      const o = j * n;
-      for (let r = 0; r < n; r++) xs[o + r] += V[row + r] * yc;
+  // x = Q y with Q = P_{n−2} ⋯ P_0 as tred2's accumulation would build it: P_i = I − u uᵀ/h on
+  // coordinates 0..i, u the first i + 1 entries of V's row i + 1, h that step's scalar; P_0 first.
+  for (let i = 0; i + 1 < n; i++) {
+    const h = hs[i + 1];
+    if (h === 0) continue;
+    const u = (i + 1) * n;
+    for (const y of ys) {
+      let g = 0;
+      for (let t = 0; t <= i; t++) g += V[u + t] * y[t];
+      g /= h;
+      for (let t = 0; t <= i; t++) y[t] -= g * V[u + t];
     }
   }
   const vectors = new Float64Array(n * k);
-  for (let j = 0; j < k; j++) for (let r = 0; r < n; r++) vectors[r * k + j] = xs[j * n + r];
+  for (let j = 0; j < k; j++) for (let r = 0; r < n; r++) vectors[r * k + j] = ys[j][r];
   return { values, vectors: { data: vectors, shape: [n, k] } };
 }
 
@@ -294,7 +298,7 @@ function symmetricCopy(a: Matrix, n: number): Float64Array {
 // Householder reduction to tridiagonal form (JAMA EigenvalueDecomposition.tred2, 0-based),
 // on the transpose of JAMA's V (V[r][c] is stored at c·n + r), so the O(n³) loops over k walk
 // contiguous memory and tql2 receives the eigenvector matrix already transposed.
-function tred2(n: number, V: Float64Array, d: Float64Array, e: Float64Array, vectors = true): void {
+function tred2(n: number, V: Float64Array, d: Float64Array, e: Float64Array, vectors = true, householder?: Float64Array): void {
   for (let j = 0; j < n; j++) d[j] = V[j * n + n - 1];
   for (let i = n - 1; i > 0; i--) {
     let scale = 0;
@@ -351,6 +355,8 @@ function tred2(n: number, V: Float64Array, d: Float64Array, e: Float64Array, vec
     d[i] = h;
   }
   if (!vectors) {
+    // Each step's scalar h (d[i + 1] below) for applying the reflectors without accumulating them.
+    householder?.set(d);
     // The accumulation below only moves the diagonal, untouched by its own updates, into d.
     for (let j = 0; j < n; j++) d[j] = V[j * n + j];
     e[0] = 0;
