@@ -6,7 +6,7 @@ import { centre, hsic0, hsic1, uCentre } from "../src/numeric/hsic.js";
 import { hsic1Trace } from "./helpers/hsic-trace.js";
 import { matmulTransB, rowSet } from "../src/numeric/matmul.js";
 import type { Tensor } from "../src/tensor.js";
-import { gaussian, relErr } from "./helpers/gaussian.js";
+import { gaussian, orthogonal, relErr } from "./helpers/gaussian.js";
 import { readNpy } from "./helpers/npy.js";
 
 const dir = "fixtures/reference/cka";
@@ -35,24 +35,6 @@ function times(x: Tensor, m: Float64Array, q: number): Tensor {
     out[i * q + j] = s;
   }
   return { data: out, shape: [rows, q] };
-}
-
-/** A random p×p orthogonal matrix by Gram–Schmidt on Gaussian columns. */
-function orthogonal(p: number, seed: number): Float64Array {
-  const g = gaussian([p, p], seed).data;
-  const q = new Float64Array(p * p);
-  for (let j = 0; j < p; j++) {
-    const v = new Float64Array(p);
-    for (let i = 0; i < p; i++) v[i] = g[i * p + j];
-    for (let k = 0; k < j; k++) {
-      let d = 0;
-      for (let i = 0; i < p; i++) d += v[i] * q[i * p + k];
-      for (let i = 0; i < p; i++) v[i] -= d * q[i * p + k];
-    }
-    const nrm = Math.hypot(...v);
-    for (let i = 0; i < p; i++) q[i * p + j] = v[i] / nrm;
-  }
-  return q;
 }
 
 describe("gram and matmulTransB", () => {

@@ -5,6 +5,7 @@ import { product, transpose } from "./helpers/linalg.js";
 import { columnMoments } from "../src/numeric/stats.js";
 import { gram } from "../src/numeric/gram.js";
 import { maxRelativeError, readFloat } from "./helpers/npy-b.js";
+import { orthogonal } from "./helpers/gaussian.js";
 
 const dir = "fixtures/reference/analyses-b";
 const asMatrix = (t: { data: Float32Array | Float64Array; shape: number[] }) => matrix(t.shape[0], t.shape[1], t.data);
@@ -190,24 +191,12 @@ describe("symmetricEigenTop", () => {
   });
   it("orthonormal vectors for a tripled top eigenvalue (Q diag(λ) Qᵀ, Q random orthogonal)", () => {
     const n = 100;
-    const r = rand(11);
-    const q = Float64Array.from({ length: n * n }, r);
-    // Gram–Schmidt (twice) on the rows: an orthogonal Q.
-    for (let pass = 0; pass < 2; pass++) for (let i = 0; i < n; i++) {
-      for (let j = 0; j < i; j++) {
-        let dot = 0;
-        for (let t = 0; t < n; t++) dot += q[i * n + t] * q[j * n + t];
-        for (let t = 0; t < n; t++) q[i * n + t] -= dot * q[j * n + t];
-      }
-      let nn = 0;
-      for (let t = 0; t < n; t++) nn += q[i * n + t] ** 2;
-      for (let t = 0; t < n; t++) q[i * n + t] /= Math.sqrt(nn);
-    }
+    const q = orthogonal(n, 11);
     const lambda = Array.from({ length: n }, (_, i) => (i < 3 ? 10 : 5 / (1 + i)));
     const a = new Float64Array(n * n);
     for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) {
       let s = 0;
-      for (let t = 0; t < n; t++) s += q[t * n + i] * lambda[t] * q[t * n + j];
+      for (let t = 0; t < n; t++) s += q[i * n + t] * lambda[t] * q[j * n + t];
       a[i * n + j] = a[j * n + i] = s;
     }
     check(a, n, 8);

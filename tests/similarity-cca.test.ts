@@ -5,7 +5,7 @@ import { svcca } from "../analyses/similarity/svcca.js";
 import { pwcca } from "../analyses/similarity/pwcca.js";
 import { DEFAULT_LAMBDAS, predictivity, predictivityBoth } from "../analyses/similarity/predictivity.js";
 import type { Tensor } from "../src/tensor.js";
-import { gaussian, relErr } from "./helpers/gaussian.js";
+import { gaussian, orthogonal, relErr } from "./helpers/gaussian.js";
 import { readNpy } from "./helpers/npy.js";
 
 const ref = "fixtures/reference/similarity";
@@ -36,24 +36,6 @@ function times(x: Tensor, m: Float64Array, q: number): Tensor<Float64Array> {
 function mapped(x: Tensor, f: (v: number, col: number) => number): Tensor<Float64Array> {
   const p = x.shape[1];
   return { data: Float64Array.from(x.data, (v, i) => f(v, i % p)), shape: [...x.shape] };
-}
-
-/** A random p×p orthogonal matrix (Gram–Schmidt on Gaussian columns). */
-function orthogonal(p: number, seed: number): Float64Array {
-  const g = gaussian([p, p], seed).data;
-  const Q = new Float64Array(p * p);
-  for (let c = 0; c < p; c++) {
-    const v = new Float64Array(p);
-    for (let r = 0; r < p; r++) v[r] = g[r * p + c];
-    for (let d = 0; d < c; d++) {
-      let dot = 0;
-      for (let r = 0; r < p; r++) dot += v[r] * Q[r * p + d];
-      for (let r = 0; r < p; r++) v[r] -= dot * Q[r * p + d];
-    }
-    const n = Math.hypot(...v);
-    for (let r = 0; r < p; r++) Q[r * p + c] = v[r] / n;
-  }
-  return Q;
 }
 
 /** A random invertible p×p matrix, well away from singular: I·2 + Gaussian/√p. */

@@ -12,7 +12,7 @@ import { rbfCKA, rbfCKAOfGrams, rbfCkaReducer, rbfGram, type RbfCKAState } from 
 import { procrustes } from "../analyses/similarity/procrustes.js";
 import { averageRanks, rdm, rdmOfFeatures, rsa } from "../analyses/similarity/rsa.js";
 import { mutualKnn, nearestNeighbours } from "../analyses/similarity/mutual-knn.js";
-import { gaussian, relErr } from "./helpers/gaussian.js";
+import { gaussian, orthogonal, relErr } from "./helpers/gaussian.js";
 import { readNpy } from "./helpers/npy.js";
 
 const dir = "fixtures/reference/similarity";
@@ -31,24 +31,6 @@ function times(x: Tensor, mat: Float64Array, q: number): Tensor<Float64Array> {
     out[i * q + j] = s;
   }
   return { data: out, shape: [m, q] };
-}
-
-/** A random p×p orthogonal matrix by Gram–Schmidt on Gaussian columns (row-major). */
-function orthogonal(p: number, seed: number): Float64Array {
-  const g = gaussian([p, p], seed).data;
-  const q = new Float64Array(p * p);
-  for (let c = 0; c < p; c++) {
-    for (let r = 0; r < p; r++) q[r * p + c] = g[r * p + c];
-    for (let d = 0; d < c; d++) {
-      let dot = 0;
-      for (let r = 0; r < p; r++) dot += q[r * p + c] * q[r * p + d];
-      for (let r = 0; r < p; r++) q[r * p + c] -= dot * q[r * p + d];
-    }
-    let n = 0;
-    for (let r = 0; r < p; r++) n += q[r * p + c] ** 2;
-    for (let r = 0; r < p; r++) q[r * p + c] /= Math.sqrt(n);
-  }
-  return q;
 }
 
 const absErr = (a: ArrayLike<number>, b: ArrayLike<number>) => (a.length !== b.length ? Infinity : Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0));

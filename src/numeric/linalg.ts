@@ -199,7 +199,7 @@ export function symmetricEigenTop(a: Matrix, k: number): SymmetricEigen {
       const nextDiag = i + 1 < n ? diag[i + 1] - lambda : 0;
       const nextSuper = i + 2 < n ? sub[i + 1] : 0;
       if (i + 1 < n && Math.abs(below) > Math.abs(a0)) {
-        // Swap rows i and i + 1.
+        // Swap rows i and i + 1 (below ≠ 0, so the pivot is non-zero).
         piv[i] = 1;
         u0[i] = below;
         u1[i] = nextDiag;
@@ -218,7 +218,6 @@ export function symmetricEigenTop(a: Matrix, k: number): SymmetricEigen {
         a0 = nextDiag - m * b0;
         b0 = nextSuper;
       }
-      if (u0[i] === 0) u0[i] = tiny;
     }
     const y = new Float64Array(n);
     for (let i = 0; i < n; i++) {

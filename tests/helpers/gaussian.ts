@@ -15,6 +15,24 @@ export function gaussian(shape: number[], seed: number): Tensor<Float64Array> {
   return { data, shape };
 }
 
+/** A seeded random p×p orthogonal matrix (row-major): Gram–Schmidt on Gaussian columns. Test helper. */
+export function orthogonal(p: number, seed: number): Float64Array {
+  const g = gaussian([p, p], seed).data;
+  const q = new Float64Array(p * p);
+  for (let c = 0; c < p; c++) {
+    for (let r = 0; r < p; r++) q[r * p + c] = g[r * p + c];
+    for (let d = 0; d < c; d++) {
+      let dot = 0;
+      for (let r = 0; r < p; r++) dot += q[r * p + c] * q[r * p + d];
+      for (let r = 0; r < p; r++) q[r * p + c] -= dot * q[r * p + d];
+    }
+    let n = 0;
+    for (let r = 0; r < p; r++) n += q[r * p + c] ** 2;
+    for (let r = 0; r < p; r++) q[r * p + c] /= Math.sqrt(n);
+  }
+  return q;
+}
+
 /** |a − b| ≤ tol·max(|b|, tiny): relative closeness for typed arrays or numbers. */
 export function relErr(a: ArrayLike<number> | number, b: ArrayLike<number> | number): number {
   const x = typeof a === "number" ? [a] : Array.from(a);
