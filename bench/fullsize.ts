@@ -5,7 +5,7 @@
  * - plain onnxruntime inference of both models over the same images and batches (the floor:
  *   the same data pipeline, no taps, nothing kept);
  * - `seelike compare --analyses cka` and `seelike compare` with every analysis that needs no
- *   second data split;
+ *   second data split, with onnxruntime's memory arena (the default) and without (`--low-memory`);
  * - the same CKA job through PyTorch forward hooks and float32 HSIC (bench/torch_cka.py, as the
  *   widely used PyTorch tools do it), on Debian's torch, when /usr/bin/python3 has torch.
  *
@@ -57,9 +57,9 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-function seelikeRun(root: string, models: string[], data: string, n: number, batch: number, analyses: string, out: string): Run {
+function seelikeRun(root: string, models: string[], data: string, n: number, batch: number, analyses: string, out: string, extra: string[] = []): Run {
   rmSync(out, { recursive: true, force: true });
-  const t = timed(["node", path.join(root, "bin/seelike.js"), "compare", ...models, "--data", data, "--limit", String(n), "--batch", String(batch), "--threads", "2", "--analyses", analyses, "--quiet", "--out", path.join(out, "report.html")], root);
+  const t = timed(["node", path.join(root, "bin/seelike.js"), "compare", ...models, "--data", data, "--limit", String(n), "--batch", String(batch), "--threads", "2", "--analyses", analyses, ...extra, "--quiet", "--out", path.join(out, "report.html")], root);
   const results = JSON.parse(readFileSync(path.join(out, "report", "results.json"), "utf8"));
   const timings: Record<string, number> = results.timings ?? {};
   const first = timings["first-batch:main"];
@@ -88,13 +88,14 @@ export async function fullsizeBench(root: string, argv: string[], say: (s: strin
   await images(data, n);
   const torch = !argv.includes("--no-torch") && spawnSync("/usr/bin/python3", ["-c", "import torch, torchvision"]).status === 0;
   const everything = "cka,rbf-cka,attention,skip,localisation,collapse,embeddings,accuracy";
-  const runs: Record<string, Run[]> = { plain: [], cka: [], all: [], torch: [] };
+  const runs: Record<string, Run[]> = { plain: [], cka: [], all: [], low: [], torch: [] };
   for (let r = 0; r < reps; r++) {
     const p = timed(["node", path.join(root, "dist/bench/plain.js"), data, String(n), String(batch), ...models], root);
     const pj = JSON.parse(p.stdout.trim().split("\n").pop()!);
     runs.plain.push({ seconds: p.seconds, rssMB: p.rssMB, first: pj.first, steady: pj.steady });
     runs.cka.push(seelikeRun(root, models, data, n, batch, "cka", path.join(root, ".cache/bench/out-cka")));
     runs.all.push(seelikeRun(root, models, data, n, batch, everything, path.join(root, ".cache/bench/out-all")));
+    runs.low.push(seelikeRun(root, models, data, n, batch, everything, path.join(root, ".cache/bench/out-low"), ["--low-memory"]));
     if (torch) {
       const t = timed(["/usr/bin/python3", path.join(root, "bench/torch_cka.py"), data, String(batch), "2"], root);
       const tj = JSON.parse(t.stdout.trim().split("\n").pop()!);
@@ -116,6 +117,7 @@ export async function fullsizeBench(root: string, argv: string[], say: (s: strin
   row("plain onnxruntime inference (floor)", runs.plain, "", "");
   row("seelike compare --analyses cka", runs.cka, "(≤ 1.10)", "(≤ 1.5)");
   row("seelike compare, all analyses", runs.all, "(≤ 1.25)", "(≤ 2)");
+  row("seelike compare, all analyses, --low-memory (no onnxruntime arena)", runs.low, "(≤ 1.25)", "(≤ 2)");
   row("PyTorch hooks + float32 HSIC, CKA only", runs.torch, "", "");
   if (runs.torch.length) say(`seelike CKA is ${(median(runs.torch.map((x) => x.seconds)) / median(runs.cka.map((x) => x.seconds))).toFixed(2)}× as fast as the PyTorch pipeline (target ≥ 2)`);
   else say("(PyTorch side skipped: /usr/bin/python3 has no torch; apt-get install python3-torch python3-torchvision libopenblas0-pthread)");

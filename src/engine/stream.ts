@@ -67,6 +67,8 @@ export interface EngineOptions {
   batchSize: number;
   threads?: number;
   device?: Device;
+  /** onnxruntime's CPU memory arena for the pass sessions (default true; src/runtime/session.ts). */
+  arena?: boolean;
   skipBad?: boolean;
   /** Checkpoint file; written every `checkpointEvery` batches and at the end of every pass. */
   checkpoint?: string;
@@ -188,7 +190,7 @@ export async function runEngine(models: EngineModel[], passes: Pass[], drivers: 
         const em = models[m];
         const { bytes, names } = tappedModel(em, specs[m]);
         const appendedBy = tapOwners(drivers, pass.name, m);
-        sessions.push(await createSession(bytes, { threads: options.threads ?? 0, device: options.device ?? "cpu", file: em.file, memoryPattern: false, spinning: activeCount === 1, appendedBy }));
+        sessions.push(await createSession(bytes, { threads: options.threads ?? 0, device: options.device ?? "cpu", file: em.file, memoryPattern: false, arena: options.arena ?? true, spinning: activeCount === 1, appendedBy }));
         outputs.push(names);
       }
 

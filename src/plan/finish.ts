@@ -16,6 +16,7 @@ export async function execute(plan: Plan, io: { checkpoint?: string; onProgress?
     batchSize: plan.settings.batch,
     threads: o.threads,
     device: o.device,
+    arena: !o.lowMemory,
     skipBad: o.skipBad,
     checkpoint: io.checkpoint ?? o.checkpoint,
     checkpointEvery: o.checkpointEvery,
