@@ -3,12 +3,26 @@
  * live, never what is computed: every number of a run must come out bit for bit the same, and
  * the CLI must take the flag.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import path from "node:path";
 import { compare, type Results } from "../src/index.js";
 import { RUN_OPTIONS } from "../src/options.js";
 import { createSession, release, run } from "../src/runtime/session.js";
 import { readFileSync } from "node:fs";
+
+// The arena setting of every session the engine opens for a model (named by `file`), so the
+// comparison below fails if `lowMemory` never reaches onnxruntime.
+const arenas: (boolean | undefined)[] = [];
+vi.mock("../src/runtime/session.js", async (original) => {
+  const m = await original<typeof import("../src/runtime/session.js")>();
+  return {
+    ...m,
+    createSession: (bytes: Uint8Array, o: Parameters<typeof m.createSession>[1] = {}) => {
+      if (o.file?.endsWith(".onnx")) arenas.push(o.arena);
+      return m.createSession(bytes, o);
+    },
+  };
+});
 
 const root = path.resolve(__dirname, "..");
 const A = path.join(root, "fixtures/zoo/vit-tiny.onnx");
@@ -50,8 +64,14 @@ describe("--low-memory", () => {
 
   it("a comparison with every analysis gives the same numbers with and without the arena", async () => {
     const opts = { data: DATA, limit: 64, batch: 32, seed: 2, threads: 1, analyses: ["cka", "attention", "skip", "localisation", "collapse", "embeddings"] };
+    arenas.length = 0;
     const withArena = await compare(A, B, opts);
+    expect(arenas.length).toBeGreaterThan(0);
+    expect(arenas.every((a) => a === true)).toBe(true);
+    arenas.length = 0;
     const without = await compare(A, B, { ...opts, lowMemory: true });
+    expect(arenas.length).toBeGreaterThan(0);
+    expect(arenas.every((a) => a === false)).toBe(true);
     const a = numbers(withArena), b = numbers(without);
     expect(a.length).toBeGreaterThan(1000);
     expect(b).toEqual(a);
