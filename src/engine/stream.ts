@@ -6,7 +6,7 @@
  */
 import { InputError } from "../errors.js";
 import type { Tensor } from "../tensor.js";
-import type { OnnxModel } from "../onnx/model.js";
+import { releaseBytes, type OnnxModel } from "../onnx/model.js";
 import type { ModelSites } from "../onnx/sites.js";
 import { appendNodes } from "../onnx/surgery.js";
 import { createSession, release, run, type Device, type Session } from "../runtime/session.js";
@@ -188,11 +188,12 @@ export async function runEngine(models: EngineModel[], passes: Pass[], drivers: 
       for (let m = 0; m < models.length; m++) {
         if (!active[m]) { sessions.push(null); outputs.push([]); continue; }
         const em = models[m];
-        const { bytes, names } = tappedModel(em, specs[m]);
-        const appendedBy = tapOwners(drivers, pass.name, m);
-        sessions.push(await createSession(bytes, { threads: options.threads ?? 0, device: options.device ?? "cpu", file: em.file, memoryPattern: false, arena: options.arena ?? true, spinning: activeCount === 1, appendedBy }));
-        outputs.push(names);
+        const opened = await openTapped(em, specs[m], { threads: options.threads ?? 0, device: options.device ?? "cpu", file: em.file, memoryPattern: false, arena: options.arena ?? true, spinning: activeCount === 1, appendedBy: tapOwners(drivers, pass.name, m) });
+        sessions.push(opened.session);
+        outputs.push(opened.names);
       }
+      // onnxruntime now holds the weights; the JS copy of each model file goes until it is read again.
+      for (let m = 0; m < models.length; m++) if (active[m]) releaseFileBytes(models[m]);
 
       // Models with the same preprocessing share one loader; loaders advance in lockstep.
       const groups = new Map<string, number[]>();
@@ -284,6 +285,43 @@ export async function runEngine(models: EngineModel[], passes: Pass[], drivers: 
     }
   }
   return { states, skipped, timings, batches: batchCount };
+}
+
+/**
+ * A session over the model with these taps. Its own function so that the tapped copy of the
+ * model's bytes (0.35 GB for ViT-B/16) dies with this frame: as a local of runEngine's loop, the
+ * last one stayed reachable from that async frame's saved registers for the whole pass.
+ */
+async function openTapped(em: EngineModel, specs: TapSpec[], options: Parameters<typeof createSession>[1]): Promise<{ session: Session; names: string[] }> {
+  const { bytes, names } = tappedModel(em, specs);
+  return { session: await createSession(bytes, options), names };
+}
+
+/** Buffers of model files let go of by releaseFileBytes (another entry may still point at one). */
+const released = new WeakSet<Uint8Array>();
+
+/**
+ * Lets go of a model's file bytes during a pass (issue 17: ViT-B/16 + ResNet-50 hold 0.45 GB of
+ * JS memory beside onnxruntime's own copy of their weights). `em.bytes` then follows
+ * `em.model.bytes`, which re-reads the file, checked against its sha256, when the next pass
+ * appends its taps or the embeddings figures read the weights. An ablated variant's rewritten
+ * bytes and inlined external data stay in memory (src/onnx/model.ts releaseBytes).
+ */
+function releaseFileBytes(em: EngineModel): void {
+  const own = Object.getOwnPropertyDescriptor(em, "bytes");
+  if (!own) return;
+  if (!("value" in own)) {
+    releaseBytes(em.model); // following the model's bytes already (re-read for this pass)
+    return;
+  }
+  const held = Object.getOwnPropertyDescriptor(em.model, "bytes");
+  const sameAsModel = held && "value" in held ? held.value === own.value : released.has(own.value);
+  if (!sameAsModel) return;
+  if (held && "value" in held) {
+    if (!releaseBytes(em.model)) return;
+    released.add(own.value);
+  }
+  Object.defineProperty(em, "bytes", { configurable: true, enumerable: true, get: () => em.model.bytes });
 }
 
 /**

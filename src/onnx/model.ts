@@ -4,6 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
+import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { InputError } from "../errors.js";
 import { onnx } from "./proto/onnx.js";
@@ -541,3 +542,45 @@ export async function initializerData(model: OnnxModel, name: string): Promise<{
   return { data: Float32Array.from(t.float_data), shape: init.dims };
 }
 
+
+/**
+ * Lets go of the model's bytes while onnxruntime holds its own copy of the weights (a pass of the
+ * engine: ViT-B/16's file is 0.35 GB of JS memory otherwise, issue 17). The next read of
+ * `model.bytes` re-reads the file and checks it against `model.sha256`, so a file changed on disk
+ * meanwhile is an error naming it, not a silently different graph. Keeps the bytes, and returns
+ * false, when they are not the file's own (external data inlined, or bytes given to parseModel
+ * without a file of that size at `model.path`).
+ *
+ * @example
+ * const model = await loadModel("vit.onnx");
+ * releaseBytes(model); // true; model.bytes re-reads vit.onnx when next used
+ */
+export function releaseBytes(model: OnnxModel): boolean {
+  const own = Object.getOwnPropertyDescriptor(model, "bytes");
+  if (!own || !("value" in own)) return own !== undefined; // already released
+  const length = model.bytes.length;
+  if ([...model.initializers.values()].some((i) => i.external)) return false;
+  let size = -1;
+  try {
+    size = statSync(model.path).size;
+  } catch {
+    return false;
+  }
+  if (size !== length) return false;
+  Object.defineProperty(model, "bytes", {
+    configurable: true,
+    enumerable: true,
+    get(this: OnnxModel) {
+      let bytes: Uint8Array;
+      try {
+        bytes = readFileSync(this.path);
+      } catch (e) {
+        throw new InputError(this.path, `cannot read it again (${(e as NodeJS.ErrnoException).code ?? String(e)}) after it was loaded`);
+      }
+      if (bytes.length !== length || createHash("sha256").update(bytes).digest("hex") !== this.sha256) throw new InputError(this.path, "changed on disk during the run (its sha256 differs from the one loaded); rerun");
+      Object.defineProperty(this, "bytes", { value: bytes, writable: true, configurable: true, enumerable: true });
+      return bytes;
+    },
+  });
+  return true;
+}

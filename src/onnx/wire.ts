@@ -176,7 +176,10 @@ export function modelSpans(buf: Uint8Array): ModelSpans {
 export function decodeNode(buf: Uint8Array, s: Span): onnx.NodeProto {
   // protobufjs clamps over-long strings on Buffers instead of failing; check the framing first.
   spans(buf, s.payload, s.end);
-  return onnx.NodeProto.decode(Reader.create(payloadOf(buf, s)));
+  // From a copy: the codec's bytes fields (a Constant's raw_data, a subgraph's initializers) are
+  // views into the buffer it reads, and a model keeps its decoded nodes, so decoding from the
+  // file's buffer would pin all of it after the model lets go of its bytes (releaseBytes).
+  return onnx.NodeProto.decode(Reader.create(Uint8Array.prototype.slice.call(buf, s.payload, s.end)));
 }
 
 /** Decodes a ValueInfoProto span with the generated codec. */
