@@ -146,8 +146,9 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
       b.node("Gemm", [centred, centred], out, [b.attr("transB", 1)]);
     } else if (spec.kind === "collapse") {
       // Σ over (image, head) of ⟨Â_p, Â_r⟩: per layer its column-normalised map (column norms by
-      // Mul + ReduceSum over the query axis: ReduceSumSquare and ReduceL2 take a slower generic
-      // path there), the layers of a group stacked per image as [B, g, ·], then one Gram per
+      // ReduceSumSquare over the query axis, without the squared copy of each map that Mul +
+      // ReduceSum made: ViT-B/16, 128 images, batch 64, collapse only, 34.3–34.6 → 33.9 s and
+      // 3.83–3.85 → 3.78 GB peak), the layers of a group stacked per image as [B, g, ·], then one Gram per
       // image (MatMul with a transposed operand, which onnxruntime fuses into FusedMatMul: no
       // copy), spread over the intra-op threads, and the sum over images. One Gemm over
       // [L, B·H·T²] had run on one thread (M = N = L).
@@ -196,11 +197,12 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
     } else if (spec.kind === "localisation") {
       b.localisation(spec, out);
     } else if (spec.kind === "norms") {
-      // √(Σ x²) as Mul + ReduceSum + Sqrt: ReduceL2 over the channel axis of [B,C,H,W] takes
-      // onnxruntime's generic reduction path, about 3× slower (`npm run bench` notes).
+      // √(Σ x²) as ReduceSumSquare + Sqrt. ReduceL2 over the channel axis of [B,C,H,W] took
+      // onnxruntime's generic reduction path, about 3× slower; Mul + ReduceSum materialised a
+      // squared copy of the site (ResNet-50, 128 images, skip only: 1.60 → 1.36 GB peak and
+      // 8.1 → 7.2 s of inference with ReduceSumSquare).
       if (spec.layout !== "BTD" && spec.layout !== "BCHW") throw new RangeError(`invalid layout for norms: ${spec.layout}`);
-      const sq = b.node("Mul", [spec.tensor, spec.tensor], `${out}/sq`);
-      b.node("Sqrt", [b.reduce("ReduceSum", sq, [spec.layout === "BTD" ? 2 : 1], false, `${out}/sumsq`)], out);
+      b.node("Sqrt", [b.reduce("ReduceSumSquare", spec.tensor, [spec.layout === "BTD" ? 2 : 1], false, `${out}/sumsq`)], out);
     } else {
       b.pool(spec.tensor, spec.layout, spec.mode, spec.prefixTokens, out);
     }
@@ -232,7 +234,7 @@ export class Builder {
       const u = `seelike/collapse-unit/${t}/${safe(x)}`;
       if (!this.made.has(u)) {
         const row = this.node("Reshape", [x, this.ints([0, 1, -1, t, t])], `${u}/row`);
-        const sumsq = this.reduce("ReduceSum", this.node("Mul", [row, row], `${u}/sq`), [-2], true, `${u}/sumsq`);
+        const sumsq = this.reduce("ReduceSumSquare", row, [-2], true, `${u}/sumsq`);
         this.node("Div", [row, this.node("Sqrt", [sumsq], `${u}/norms`)], u);
         this.made.add(u);
       }
@@ -277,7 +279,7 @@ export class Builder {
     return name;
   }
 
-  reduce(op: "ReduceMean" | "ReduceL2" | "ReduceSum", x: string, axes: number[], keep: boolean, output: string): string {
+  reduce(op: "ReduceMean" | "ReduceL2" | "ReduceSum" | "ReduceSumSquare", x: string, axes: number[], keep: boolean, output: string): string {
     const keepdims = { name: "keepdims", type: onnx.AttributeProto.AttributeType.INT, i: keep ? 1 : 0 };
     // ReduceSum takes axes as an input from opset 13, the others from opset 18.
     if (this.opset >= 18 || (op === "ReduceSum" && this.opset >= 13)) return this.node(op, [x, this.ints(axes)], output, [keepdims]);

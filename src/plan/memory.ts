@@ -5,8 +5,10 @@
  * The peak resident memory of a run is the larger of two moments:
  * - planning: every model file read (held for the run), the probe session of one model (its
  *   exposed copy of the bytes, onnxruntime's weights and a batch-2 run);
- * - each pass over the data: for every model of the pass, its file bytes, the tapped copy, onnxruntime's
- *   weights and the arena its run grew to (src/limits.ts `graphMemory`: each tensor from its
+ * - each pass over the data: the file bytes of every model that cannot let go of them (inlined
+ *   external data, an ablated variant's rewritten graph: src/engine/stream.ts releaseFileBytes;
+ *   the others are re-read from their files after the pass), and for every model of the pass the
+ *   tapped copy, onnxruntime's weights and the arena its run grew to (src/limits.ts `graphMemory`: each tensor from its
  *   producer to its last consumer, tap results until the batch is read back, through a model of
  *   onnxruntime's BFC arena, which keeps what it grew to while the next model of a comparison
  *   runs), plus the tap results copied to JavaScript, the batch itself and the reducer states.
@@ -131,7 +133,10 @@ function batchBytes(models: readonly PlanModel[], batch: number): number {
  * @example runMemory(plan.models, plan.drivers, ["main"], 64).total // ≈ 1.2e10 for ViT-B/16 vs ResNet-50, all analyses
  */
 export function runMemory(models: readonly PlanModel[], drivers: readonly PlannedDriver[], passes: readonly string[], batch: number): MemoryEstimate {
-  const files = models.filter((m, i) => models.findIndex((x) => x.bytes === m.bytes) === i).reduce((a, m) => a + m.bytes.length, 0);
+  const distinct = models.filter((m, i) => models.findIndex((x) => x.bytes === m.bytes) === i);
+  const files = distinct.reduce((a, m) => a + m.bytes.length, 0);
+  // During a pass a model file's own bytes are let go of (onnxruntime holds the weights).
+  const held = distinct.filter((m) => !releasable(m)).reduce((a, m) => a + m.bytes.length, 0);
   const phases: MemoryEstimate["phases"] = [];
   const probe: Record<string, number> = {};
   for (const m of models) if (m.role === "model") probe[m.label] = probeBytes(m);
@@ -141,14 +146,20 @@ export function runMemory(models: readonly PlanModel[], drivers: readonly Planne
     for (const m of models) {
       const specs = drivers.flatMap((d) => d.driver.taps(pass, m.index));
       if (!specs.length) continue;
-      // The tapped copy of the bytes handed to onnxruntime stays until the garbage collector runs.
+      // The tapped copy of the bytes handed to onnxruntime is unreachable once its session is
+      // made, but stays until the garbage collector runs: counted.
       per[m.label] = m.bytes.length + sessionBytes(m, specs, batch);
     }
     if (!Object.keys(per).length) continue;
     const sum = Object.values(per).reduce((a, b) => a + b, 0);
-    phases.push({ phase: `pass ${pass}`, bytes: PROCESS_BASE + files + sum + batchBytes(models, batch), models: per });
+    phases.push({ phase: `pass ${pass}`, bytes: PROCESS_BASE + held + sum + batchBytes(models, batch), models: per });
   }
   return { batch, total: Math.max(...phases.map((p) => p.bytes)), phases };
+}
+
+/** Whether a pass lets go of the model's bytes: they are its file's own (src/onnx/model.ts releaseBytes). */
+function releasable(m: PlanModel): boolean {
+  return m.bytes === m.model.bytes && ![...m.model.initializers.values()].some((i) => i.external);
 }
 
 /** Batches `auto` tries, largest first: powers of two from 64 down to 4 (the unbiased estimator's minimum). */
