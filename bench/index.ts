@@ -19,7 +19,7 @@
  *    analyses, against plain inference and a PyTorch hook pipeline, process start to results.
  *
  * Flags: --quick (small N, zoo only), --no-vitb (skip the full-size ViT-B/16), --floor (only
- * the floor table), --measures (only the measures table), --fullsize [--images N --batch B
+ * the floor table), --measures (only the measures table), --taps (only the per-batch taps table, zoo), --fullsize [--images N --batch B
  * --reps R --no-torch] (only the full-size table), --child (internal).
  */
 import { spawnSync } from "node:child_process";
@@ -276,6 +276,7 @@ async function main() {
   if (args.has("--floor")) return floorTable(models, say);
   if (args.has("--measures")) return measuresTable(models, say);
   if (args.has("--fullsize")) return fullsizeBench(root, process.argv.slice(2), say);
+  if (args.has("--taps")) return tapsTable(models.filter((m) => m.rss), say);
   say("\n## Peak RSS of the full pass at N and 4N images (fresh process each; target 4N ≤ 1.1 × N)");
   say("model | N | RSS(N) MB | RSS(4N) MB | ratio");
   for (const m of models.filter((x) => x.rss && existsSync(x.file))) {
@@ -306,22 +307,7 @@ async function main() {
       say(`${m.name} | ${m.n} | ${batch} | ${p.toFixed(2)} | ${f.toFixed(2)} | ${(f / p).toFixed(3)} | ${steady.toFixed(3)} | ${inf.toFixed(2)}`);
     }
   }
-  say("\n## Per batch: the tapped graph against the plain one on the same batch (blocks of 6 runs back to back, alternating; median over 12 rounds of the ratio of block means)");
-  say("What onnxruntime spends on each analysis's taps, with the machine's speed changes cancelled round by round; JS work excluded.");
-  const sets: { name: string; analyses: string[] }[] = [...ANALYSES.map((a) => ({ name: a, analyses: [a] as string[] })), { name: "measures (pool taps)", analyses: [...MEASURES] }, { name: "all", analyses: [...ANALYSES] }];
-  say(`model | batch | plain ms | ${sets.map((x) => x.name).join(" | ")}`);
-  for (const m of models) {
-    if (!existsSync(m.file)) continue;
-    const zoo = m.rss;
-    const cells: string[] = [];
-    let plainMs = 0;
-    for (const set of zoo ? sets : sets.slice(-1)) {
-      const r = await batchRatio(m.file, m.batch, set.analyses, zoo ? 12 : 3, zoo ? 6 : 1);
-      if (Number.isFinite(r.plain)) plainMs = r.plain;
-      cells.push(Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)}×` : "no taps");
-    }
-    say(`${m.name} | ${m.batch} | ${plainMs.toFixed(1)} | ${zoo ? cells.join(" | ") : `${sets.slice(0, -1).map(() => "").join(" | ")} | ${cells[0]}`}`);
-  }
+  await tapsTable(models, say);
   await floorTable(models, say);
   await measuresTable(models, say);
   say("\n## CKA Gram path: in-graph tap vs onnxruntime's bare Gemm (target ≥ 50%)");
@@ -409,6 +395,26 @@ async function measuresTable(models: { name: string; file: string; n: number; ba
     const f = await measuresFloor(all[0].dims, all[0].m);
     const floor = f.grams + f.sort;
     say(`${m.name} | ${m.n} | ${m.batch} | ${a.toFixed(2)} (${median(only.map((x) => x.pass)).toFixed(2)}) | ${b.toFixed(2)} (${median(all.map((x) => x.pass)).toFixed(2)}) | ${(b / a).toFixed(3)} | ${floor.toFixed(2)} (${f.grams.toFixed(2)} + ${f.sort.toFixed(2)}), ${all[0].dims.length} sites, m = ${all[0].m} | ${(floor / a).toFixed(3)}`);
+  }
+}
+
+/** Per batch, each analysis's taps against the plain graph (zoo models: every analysis alone, then all; others: all). */
+async function tapsTable(models: { name: string; file: string; batch: number; rss: boolean }[], say: (s: string) => void): Promise<void> {
+  say("\n## Per batch: the tapped graph against the plain one on the same batch (blocks of 6 runs back to back, alternating; median over 12 rounds of the ratio of block means)");
+  say("What onnxruntime spends on each analysis's taps, with the machine's speed changes cancelled round by round; JS work excluded.");
+  const sets: { name: string; analyses: string[] }[] = [...ANALYSES.map((a) => ({ name: a, analyses: [a] as string[] })), { name: "measures (pool taps)", analyses: [...MEASURES] }, { name: "all", analyses: [...ANALYSES] }];
+  say(`model | batch | plain ms | ${sets.map((x) => x.name).join(" | ")}`);
+  for (const m of models) {
+    if (!existsSync(m.file)) continue;
+    const zoo = m.rss;
+    const cells: string[] = [];
+    let plainMs = 0;
+    for (const set of zoo ? sets : sets.slice(-1)) {
+      const r = await batchRatio(m.file, m.batch, set.analyses, zoo ? 12 : 3, zoo ? 6 : 1);
+      if (Number.isFinite(r.plain)) plainMs = r.plain;
+      cells.push(Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)}×` : "no taps");
+    }
+    say(`${m.name} | ${m.batch} | ${plainMs.toFixed(1)} | ${zoo ? cells.join(" | ") : `${sets.slice(0, -1).map(() => "").join(" | ")} | ${cells[0]}`}`);
   }
 }
 
