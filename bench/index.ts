@@ -89,8 +89,15 @@ async function fullPass(file: string, n: number, batch: number, analyses: (typeo
 }
 
 /** Tapped over plain run time on one batch, in blocks (`blockRatios`); and the plain run's median ms. */
-async function batchRatio(file: string, batch: number, analyses: string[], rounds: number, block: number): Promise<{ ratio: number; plain: number }> {
-  const plan = await prepare([file], { data: DATA, limit: batch, batch, seed: 0, analyses: analyses as never, threads: THREADS });
+async function batchRatio(file: string, batch: number, analyses: string[], rounds: number, block: number): Promise<{ ratio: number; plain: number; skipped?: boolean }> {
+  let plan: Plan;
+  try {
+    plan = await prepare([file], { data: DATA, limit: batch, batch, seed: 0, analyses: analyses as never, threads: THREADS });
+  } catch (e) {
+    // An analysis that cannot apply to this model (attention on a CNN) has no row to measure.
+    if (e instanceof Error && e.message.startsWith("nothing could run")) return { ratio: NaN, plain: NaN, skipped: true };
+    throw e;
+  }
   const em = plan.models[0];
   const taps = plan.drivers.flatMap((d) => d.driver.taps("main", 0));
   // An analysis without taps (embeddings: weights only) adds nothing to inference.
@@ -412,7 +419,7 @@ async function tapsTable(models: { name: string; file: string; batch: number; rs
     for (const set of zoo ? sets : sets.slice(-1)) {
       const r = await batchRatio(m.file, m.batch, set.analyses, zoo ? 12 : 3, zoo ? 6 : 1);
       if (Number.isFinite(r.plain)) plainMs = r.plain;
-      cells.push(Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)}×` : "no taps");
+      cells.push(Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)}×` : r.skipped ? "does not apply" : "no taps");
     }
     say(`${m.name} | ${m.batch} | ${plainMs.toFixed(1)} | ${zoo ? cells.join(" | ") : `${sets.slice(0, -1).map(() => "").join(" | ")} | ${cells[0]}`}`);
   }
