@@ -148,8 +148,8 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
       // Σ over (image, head) of ⟨Â_p, Â_r⟩: per layer its column-normalised map (column norms by
       // ReduceSumSquare over the query axis, without the squared copy of each map that Mul +
       // ReduceSum made: ViT-B/16, 128 images, batch 64, collapse only, 34.3–34.6 → 33.9 s and
-      // 3.83–3.85 → 3.78 GB peak), the layers of a group stacked per image as [B, g, ·], then one Gram per
-      // image (MatMul with a transposed operand, which onnxruntime fuses into FusedMatMul: no
+      // 3.83–3.85 → 3.78 GB peak), the layers of a group stacked per image as [B, g, ·], then
+      // one Gram per image (MatMul with a transposed operand, which onnxruntime fuses into FusedMatMul: no
       // copy), spread over the intra-op threads, and the sum over images. One Gemm over
       // [L, B·H·T²] had run on one thread (M = N = L).
       //

@@ -268,7 +268,7 @@ export async function parseModel(file: string, bytes: Uint8Array, options: LoadO
     if (size < offset + length) throw new InputError(ext, `external data file is too short for initializer ${init.name}: needs ${offset + length} bytes, has ${size} (referenced by ${file})`);
     init.external = { file: ext, offset, length };
   }
-  if (options.inlineExternalData !== false && [...initializers.values()].some((i) => i.external)) {
+  if (options.inlineExternalData !== false && hasExternalData(initializers)) {
     // onnxruntime resolves external data of a model given as bytes against the working
     // directory, so the weights are read into the model (up to protobuf's 2 GB limit).
     const inlined = await inlineExternal(file, bytes, sp, initializers);
@@ -542,6 +542,11 @@ export async function initializerData(model: OnnxModel, name: string): Promise<{
   return { data: Float32Array.from(t.float_data), shape: init.dims };
 }
 
+/** Whether any initializer's data lives in an external file (inlined into the bytes by loadModel). */
+export function hasExternalData(initializers: ReadonlyMap<string, InitializerInfo>): boolean {
+  for (const i of initializers.values()) if (i.external) return true;
+  return false;
+}
 
 /**
  * Lets go of the model's bytes while onnxruntime holds its own copy of the weights (a pass of the
@@ -559,7 +564,7 @@ export function releaseBytes(model: OnnxModel): boolean {
   const own = Object.getOwnPropertyDescriptor(model, "bytes");
   if (!own || !("value" in own)) return own !== undefined; // already released
   const length = model.bytes.length;
-  if ([...model.initializers.values()].some((i) => i.external)) return false;
+  if (hasExternalData(model.initializers)) return false;
   let size = -1;
   try {
     size = statSync(model.path).size;

@@ -8,10 +8,11 @@
  * - each pass over the data: the file bytes of every model that cannot let go of them (inlined
  *   external data, an ablated variant's rewritten graph: src/engine/stream.ts releaseFileBytes;
  *   the others are re-read from their files after the pass), and for every model of the pass the
- *   tapped copy, onnxruntime's weights and the arena its run grew to (src/limits.ts `graphMemory`: each tensor from its
- *   producer to its last consumer, tap results until the batch is read back, through a model of
- *   onnxruntime's BFC arena, which keeps what it grew to while the next model of a comparison
- *   runs), plus the tap results copied to JavaScript, the batch itself and the reducer states.
+ *   tapped copy, onnxruntime's weights and the arena its run grew to (src/limits.ts
+ *   `graphMemory`: each tensor from its producer to its last consumer, tap results until the
+ *   batch is read back, through a model of onnxruntime's BFC arena, which keeps what it grew to
+ *   while the next model of a comparison runs), plus the tap results copied to JavaScript, the
+ *   batch itself and the reducer states.
  *
  * onnxruntime's optimiser fuses and reuses buffers in place, so the lifetime model over the
  * unoptimised graph is an upper bound of the arena's live bytes; the arena's power-of-two growth
@@ -19,7 +20,7 @@
  * 16–64 (tests/memory-estimate.test.ts: the estimate lies within 1.0–1.5× of the measured VmHWM).
  */
 import { InputError, UsageError } from "../errors.js";
-import { DTYPE_BYTES, type OnnxModel } from "../onnx/model.js";
+import { DTYPE_BYTES, hasExternalData, type OnnxModel } from "../onnx/model.js";
 import { inferNode, inferShapes, type Inferred } from "../onnx/shapes.js";
 import { scheduleTaps, tapGraph, tensorPosition, type TapSpec } from "../engine/taps.js";
 import { executionOrder, formatBytes, graphMemory, type MemoryNode } from "../limits.js";
@@ -159,7 +160,7 @@ export function runMemory(models: readonly PlanModel[], drivers: readonly Planne
 
 /** Whether a pass lets go of the model's bytes: they are its file's own (src/onnx/model.ts releaseBytes). */
 function releasable(m: PlanModel): boolean {
-  return m.bytes === m.model.bytes && ![...m.model.initializers.values()].some((i) => i.external);
+  return m.bytes === m.model.bytes && !hasExternalData(m.model.initializers);
 }
 
 /** Batches `auto` tries, largest first: powers of two from 64 down to 4 (the unbiased estimator's minimum). */
