@@ -41,8 +41,14 @@ export function collapseGroups(model: PlanModel): CollapseGroup[] {
  * Layers per block of the collapse taps: the run holds every layer's unit map and about two
  * groups' stacks, L + 2g maps (ViT-B/16, batch 64: 119 MB each), and computes (L/g)(L/g + 1)/2
  * block products, each reading its two stacks once.
+ *
+ * 4 rather than 3 (issue 17), for onnxruntime's arena rather than the count of maps: on ViT-B/16
+ * at batch 64 its second batch no longer places the stacks where the first left too little room
+ * (arena growth on the second batch 0.68 → 0.45 GB; collapse alone, peak RSS 3.74 → 3.44 GB;
+ * `compare` ViT-B/16 + ResNet-50 with every analysis, 256 images, 5.11 → 4.88 GB; pass time
+ * 112.5 → 113.4 s). 2 and 6 held more (3.63 and 3.74 GB); at batch 32 all were 1.84 GB.
  */
-export const COLLAPSE_GROUP = 3;
+export const COLLAPSE_GROUP = 4;
 
 /**
  * The per-batch L×L sums of column cosines are computed inside onnxruntime (one batched MatMul of
