@@ -44,9 +44,10 @@ export function collapseGroups(model: PlanModel): CollapseGroup[] {
  *
  * 4 rather than 3 (issue 17), for onnxruntime's arena rather than the count of maps: on ViT-B/16
  * at batch 64 its second batch no longer places the stacks where the first left too little room
- * (arena growth on the second batch 0.68 → 0.45 GB; collapse alone, peak RSS 3.74 → 3.44 GB;
- * `compare` ViT-B/16 + ResNet-50 with every analysis, 256 images, 5.11 → 4.88 GB; pass time
- * 112.5 → 113.4 s). 2 and 6 held more (3.63 and 3.74 GB); at batch 32 all were 1.84 GB.
+ * (MB of 2^20 bytes: arena growth on the second batch 682 → 454 MB; collapse alone, peak RSS
+ * 3738 → 3436 MB; `compare` ViT-B/16 + ResNet-50 with every analysis, 256 images, 4994 → 4767
+ * MB, pass 112.5 → 113.4 s). Blocks of 2 and 6 held more (3626 and 3735 MB); at batch 32 blocks
+ * of 3 and 4 both peaked at 1844–1846 MB.
  */
 export const COLLAPSE_GROUP = 4;
 
