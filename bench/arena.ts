@@ -1,7 +1,7 @@
 /**
  * `node dist/bench/arena.js DATA ANALYSES BATCHES BATCH MODEL...`: resident memory run by run.
  * Opens one session per model with the taps that `seelike compare MODEL... --analyses ANALYSES`
- * appends to it, with the engine's session options, runs BATCHES batches of BATCH random inputs
+ * appends to it, with the engine's session options, runs BATCHES batches of one BATCH-sized input
  * through the sessions in turn as a pass does, and prints VmRSS and VmHWM after every run: how
  * far each model's onnxruntime arena grows, and on which run (issue 17: on ViT-B/16 with
  * attention collapse the second batch still adds a third of a GB). ANALYSES `plain` runs the
@@ -31,22 +31,23 @@ function memory(): string {
 }
 
 const plan = await prepare(files, { data, limit: batch, batch, seed: 0, analyses: analyses === "plain" ? ["cka"] : (analyses.split(",") as AnalysisId[]), threads: 2 });
-const opened: { label: string; session: Session; outputs: string[]; input: string; shape: number[] }[] = [];
+const opened: { label: string; session: Session; outputs: string[]; input: string; shape: number[]; data: Float32Array }[] = [];
 for (const em of plan.models) {
   const specs = analyses === "plain" ? [] : plan.drivers.flatMap((d) => d.driver.taps("main", em.index));
   const { bytes, names } = tappedModel(em, specs);
   const session = await createSession(bytes, { threads: 2, memoryPattern: false, spinning: plan.models.length === 1, file: em.file });
   const [c, h, w] = em.geometry.input!.shape;
-  opened.push({ label: em.label, session, outputs: names.length ? names : [...session.outputNames], input: em.model.imageInput.name, shape: [batch, c, h, w] });
+  // One input per model, made before the first run: no JS allocation between runs adds to the RSS read after them.
+  const data = new Float32Array(batch * c * h * w);
+  for (let i = 0; i < data.length; i++) data[i] = Math.sin(i * 0.37);
+  opened.push({ label: em.label, session, outputs: names.length ? names : [...session.outputNames], input: em.model.imageInput.name, shape: [batch, c, h, w], data });
 }
 process.stdout.write(`${analyses}, batch ${batch}: sessions open: ${memory()}\n`);
 for (let b = 0; b < batches; b++) {
   for (const o of opened) {
-    const input = new Float32Array(o.shape.reduce((a, x) => a * x, 1));
-    for (let i = 0; i < input.length; i++) input[i] = Math.sin(i * 0.37 + b);
     const t0 = performance.now();
     const c0 = process.cpuUsage();
-    await run(o.session, { [o.input]: { data: input, shape: o.shape } }, o.outputs);
+    await run(o.session, { [o.input]: { data: o.data, shape: o.shape } }, o.outputs);
     const cpu = process.cpuUsage(c0);
     process.stdout.write(`batch ${b} ${o.label}: ${((performance.now() - t0) / 1000).toFixed(2)} s (system ${(cpu.system / 1e6).toFixed(1)} s): ${memory()}\n`);
   }
