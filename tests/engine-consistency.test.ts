@@ -19,6 +19,10 @@ import { localisationDriver } from "../src/pipelines/localisation.js";
 import { localisationFinalize, localisationInit, localisationUpdate, type LocalisationConfig } from "../analyses/localisation.js";
 import type { Tensor } from "../src/tensor.js";
 import { rawTensors } from "./helpers/raw-tensors.js";
+import { collapsePartition } from "../src/pipelines/collapse.js";
+import { attentionBlocks } from "../src/pipelines/sites.js";
+import { tappedModel } from "../src/engine/stream.js";
+import { tapName, type TapSpec } from "../src/engine/taps.js";
 
 const root = path.resolve(__dirname, "..");
 const A = path.join(root, "fixtures/models/timm_vit_op14.onnx");
@@ -125,6 +129,63 @@ describe("engine taps agree with the one-shot analyses on raw tensors", () => {
     expect(got.shape).toEqual(want.shape);
     for (let i = 0; i < want.data.length; i++) expect(rel(got.data[i], want.data[i])).toBeLessThan(1e-5);
     expect(Math.max(...Array.from(want.data))).toBeLessThan(1 + 1e-9);
+  });
+});
+
+describe("attention collapse in blocks (the taps of models with more than 2·COLLAPSE_GROUP layers)", () => {
+  it("vit-tiny's 6 layers as blocks of 4 and 2 (off-diagonal blocks through `cols`) equal the one-block tap and float64 sums of the exposed maps (1e-5)", async () => {
+    const VT = path.join(root, "fixtures/zoo/vit-tiny.onnx");
+    const plan = await prepare([VT], { data: DATA, limit: 32, batch: 32, seed: 4, analyses: ["collapse"], threads: 1 });
+    const em = plan.models[0];
+    const maps = attentionBlocks(em.geometry.sites).map((l) => l.tensor);
+    expect(maps.length).toBe(6);
+    expect(collapsePartition(6)).toEqual([[0, 1, 2, 3, 4, 5]]);
+    expect(collapsePartition(12)).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]);
+    const t = em.geometry.shapes.get(maps[0])!.at(-1)!;
+    const one: TapSpec = { kind: "collapse", tensor: maps[0], tensors: maps, tokens: t };
+    const [r, c] = [maps.slice(0, 4), maps.slice(4)];
+    const blocks: TapSpec[] = [
+      { kind: "collapse", tensor: r[0], tensors: r, tokens: t },
+      { kind: "collapse", tensor: r[0], tensors: r, tokens: t, cols: c },
+      { kind: "collapse", tensor: c[0], tensors: c, tokens: t },
+    ];
+    const tapped = tappedModel(em, [one, ...blocks]);
+    const session = await createSession(tapped.bytes, { threads: 1 });
+    let out: Record<string, Tensor>;
+    try {
+      const b = (await batches(mainPass(plan).source, { indices: mainPass(plan).indices, batchSize: 32, preprocess: em.preprocess })[Symbol.asyncIterator]().next()).value!;
+      out = await run(session, { [em.model.imageInput.name]: { data: b.input, shape: b.shape } }, tapped.names);
+    } finally {
+      await release(session);
+    }
+    const whole = out[tapName(one)].data;
+    const [b0, b01, b1] = blocks.map((s) => out[tapName(s)].data);
+    expect([whole.length, b0.length, b01.length, b1.length]).toEqual([36, 16, 8, 4]);
+    const fromBlocks = (p: number, q: number) => (p < 4 && q < 4 ? b0[p * 4 + q] : p >= 4 && q >= 4 ? b1[(p - 4) * 2 + q - 4] : p < 4 ? b01[p * 2 + q - 4] : b01[q * 2 + p - 4]);
+    // Float64 reference: Σ over images, heads and columns of the column cosines, from the raw maps.
+    const raw = await rawTensors(plan, 0, maps);
+    const want = (p: number, q: number) => {
+      const a = raw[maps[p]].data, d = raw[maps[q]].data;
+      let sum = 0;
+      for (let o = 0; o < a.length; o += t * t) {
+        for (let k = 0; k < t; k++) {
+          let ab = 0, aa = 0, dd = 0;
+          for (let i = 0; i < t; i++) {
+            const x = a[o + i * t + k], y = d[o + i * t + k];
+            ab += x * y; aa += x * x; dd += y * y;
+          }
+          sum += ab / Math.sqrt(aa * dd);
+        }
+      }
+      return sum;
+    };
+    for (let p = 0; p < 6; p++) {
+      for (let q = 0; q < 6; q++) {
+        const w = want(p, q);
+        expect(rel(fromBlocks(p, q), w)).toBeLessThan(1e-5);
+        expect(rel(whole[p * 6 + q], w)).toBeLessThan(1e-5);
+      }
+    }
   });
 });
 
