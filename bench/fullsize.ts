@@ -4,6 +4,10 @@
  *
  * - plain onnxruntime inference of both models over the same images and batches (the floor:
  *   the same data pipeline, no taps, nothing kept);
+ * - the first batch's floor with attention collapse: the same, with the engine's session options
+ *   and every ViT attention map held until the last layer's exists (bench/plain.ts
+ *   --hold-attention), the least memory an exact collapse holds, so the fresh pages its first
+ *   batch must fault in;
  * - `seelike compare --analyses cka` and `seelike compare` with every analysis that needs no
  *   second data split, with onnxruntime's memory arena (the default) and without (`--low-memory`);
  * - the same CKA job through PyTorch forward hooks and float32 HSIC (bench/torch_cka.py, as the
@@ -88,11 +92,15 @@ export async function fullsizeBench(root: string, argv: string[], say: (s: strin
   await images(data, n);
   const torch = !argv.includes("--no-torch") && spawnSync("/usr/bin/python3", ["-c", "import torch, torchvision"]).status === 0;
   const everything = "cka,rbf-cka,attention,skip,localisation,collapse,embeddings,accuracy";
-  const runs: Record<string, Run[]> = { plain: [], cka: [], all: [], low: [], torch: [] };
-  for (let r = 0; r < reps; r++) {
-    const p = timed(["node", path.join(root, "dist/bench/plain.js"), data, String(n), String(batch), ...models], root);
+  const runs: Record<string, Run[]> = { plain: [], held: [], cka: [], all: [], low: [], torch: [] };
+  const plainRun = (extra: string[]): Run => {
+    const p = timed(["node", path.join(root, "dist/bench/plain.js"), ...extra, data, String(n), String(batch), ...models], root);
     const pj = JSON.parse(p.stdout.trim().split("\n").pop()!);
-    runs.plain.push({ seconds: p.seconds, rssMB: p.rssMB, first: pj.first, steady: pj.steady });
+    return { seconds: p.seconds, rssMB: p.rssMB, first: pj.first, steady: pj.steady };
+  };
+  for (let r = 0; r < reps; r++) {
+    runs.plain.push(plainRun([]));
+    runs.held.push(plainRun(["--hold-attention"]));
     runs.cka.push(seelikeRun(root, models, data, n, batch, "cka", path.join(root, ".cache/bench/out-cka")));
     runs.all.push(seelikeRun(root, models, data, n, batch, everything, path.join(root, ".cache/bench/out-all")));
     runs.low.push(seelikeRun(root, models, data, n, batch, everything, path.join(root, ".cache/bench/out-low"), ["--low-memory"]));
@@ -115,6 +123,7 @@ export async function fullsizeBench(root: string, argv: string[], say: (s: strin
     say(`${name} | ${s.toFixed(1)} | ${(s / plainS).toFixed(3)} ${tTarget} | ${rss.toFixed(0)} | ${(rss / plainRss).toFixed(2)} ${rTarget} | ${fsr}${xs[0].extra ? ` | ${xs[0].extra}` : ""}`);
   };
   row("plain onnxruntime inference (floor)", runs.plain, "", "");
+  row("first-batch floor with collapse: plain inference, every attention map held to the last layer (bench/plain.ts --hold-attention)", runs.held, "", "");
   row("seelike compare --analyses cka", runs.cka, "(≤ 1.10)", "(≤ 1.5)");
   row("seelike compare, all analyses", runs.all, "(≤ 1.25)", "(≤ 2)");
   row("seelike compare, all analyses, --low-memory (no onnxruntime arena)", runs.low, "(≤ 1.25)", "(≤ 2)");

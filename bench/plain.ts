@@ -2,8 +2,14 @@
  * The floor of the full-size bench, as its own process: plain onnxruntime inference of the given
  * models over the same images, batches and preprocessing the engine uses, nothing tapped or kept.
  *
- * Run: node dist/bench/plain.js IMAGES.npy N BATCH MODEL.onnx [MODEL.onnx ...]
+ * Run: node dist/bench/plain.js [--hold-attention] IMAGES.npy N BATCH MODEL.onnx [MODEL.onnx ...]
  * Prints JSON: seconds of the pass, first batch and mean steady batch (all models together).
+ *
+ * --hold-attention: the floor of the first batch with attention collapse. Every model with
+ * attention maps gets one appended Sum over all its layers' maps (the maps collapse compares,
+ * found as the engine finds them), reduced to a scalar output: each map then stays alive until
+ * the last layer's exists, as in any exact collapse (cell (p, q) needs layer p's map when layer
+ * q runs), and nothing else is computed.
  */
 import * as ort from "onnxruntime-node";
 import { loadModel } from "../src/onnx/model.js";
@@ -11,17 +17,49 @@ import { openData } from "../src/data/open.js";
 import { modelPreprocess } from "../src/data/preprocess.js";
 import { sampleIndices } from "../src/data/sampling.js";
 import { batches } from "../src/data/loader.js";
-import { modelInputSize } from "../src/plan/index.js";
+import { modelInputSize, prepare } from "../src/plan/index.js";
+import { appendNodes } from "../src/onnx/surgery.js";
+import { onnx } from "../src/onnx/proto/onnx.js";
 
-const [data, nArg, batchArg, ...files] = process.argv.slice(2);
+const argv = process.argv.slice(2);
+const hold = argv[0] === "--hold-attention";
+const [data, nArg, batchArg, ...files] = hold ? argv.slice(1) : argv;
 const n = Number(nArg);
 const batch = Number(batchArg);
+
+/**
+ * With --hold-attention, the engine's session options for a pass over tapped models
+ * (src/runtime/session.ts: no memory pattern, no spinning between the alternating sessions), so
+ * the floor differs from a seelike run only in its appended nodes; plain inference keeps
+ * onnxruntime's defaults.
+ */
+const ENGINE: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 2, interOpNumThreads: 1, enableMemPattern: false, extra: { session: { intra_op: { allow_spinning: "0" } } } };
+
+/** The model's bytes with every attention map held to the last layer (--hold-attention), or null when it has none. */
+async function heldAttention(file: string): Promise<{ bytes: Uint8Array; output: string } | null> {
+  const plan = await prepare([file], { data, limit: batch, batch, seed: 0, analyses: ["collapse"], threads: 2 });
+  const maps = [...new Set(plan.drivers.flatMap((d) => d.driver.taps("main", 0)).flatMap((s) => (s.kind === "collapse" ? [...s.tensors, ...(s.cols ?? [])] : [])))];
+  if (maps.length < 2) return null;
+  const em = plan.models[0];
+  const output = "bench/held-attention";
+  const keep = { name: "keepdims", type: onnx.AttributeProto.AttributeType.INT, i: 0 };
+  const nodes: onnx.INodeProto[] = [
+    { op_type: "Sum", input: maps, output: ["bench/held-sum"], name: "bench/held-sum" },
+    { op_type: "ReduceSum", input: ["bench/held-sum"], output: [output], name: output, attribute: [keep] },
+  ];
+  return { bytes: appendNodes({ ...em.model, bytes: em.bytes }, nodes, [], [output]), output };
+}
+
 const models = await Promise.all(files.map(async (f) => {
   const model = await loadModel(f);
+  const held = hold ? await heldAttention(f) : null;
   return {
     input: model.imageInput.name,
     pre: await modelPreprocess(f, { input: modelInputSize(model) }),
-    session: await ort.InferenceSession.create(f, { intraOpNumThreads: 2, interOpNumThreads: 1 }),
+    session: held
+      ? await ort.InferenceSession.create(held.bytes, ENGINE)
+      : await ort.InferenceSession.create(f, hold ? ENGINE : { intraOpNumThreads: 2, interOpNumThreads: 1 }),
+    outputs: held ? [...model.outputs.map((o) => o.name), held.output] : undefined,
   };
 }));
 const src = await openData(data);
@@ -38,7 +76,10 @@ for (;;) {
   if (next.some((x) => x.done)) break;
   for (let g = 0; g < loaders.length; g++) {
     const b = next[g].value!;
-    for (const m of loaders[g].ms) await m.session.run({ [m.input]: new ort.Tensor("float32", b.input, b.shape) });
+    for (const m of loaders[g].ms) {
+      const feeds = { [m.input]: new ort.Tensor("float32", b.input, b.shape) };
+      await (m.outputs ? m.session.run(feeds, m.outputs) : m.session.run(feeds));
+    }
   }
   const now = performance.now();
   perBatch.push((now - t) / 1000);
