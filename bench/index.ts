@@ -41,6 +41,7 @@ import { fastRanks } from "../analyses/similarity/site-measures.js";
 import { mainPass, modelInputSize, prepare, type Plan } from "../src/plan/index.js";
 import { onnx } from "../src/onnx/proto/onnx.js";
 import { gram } from "../src/numeric/gram.js";
+import { NothingToRunError } from "../src/errors.js";
 import { ckaBench, ckaBenchReport } from "./cka.js";
 import { fullsizeBench } from "./fullsize.js";
 
@@ -95,7 +96,7 @@ async function batchRatio(file: string, batch: number, analyses: string[], round
     plan = await prepare([file], { data: DATA, limit: batch, batch, seed: 0, analyses: analyses as never, threads: THREADS });
   } catch (e) {
     // An analysis that cannot apply to this model (attention on a CNN) has no row to measure.
-    if (e instanceof Error && e.message.startsWith("nothing could run")) return { ratio: NaN, plain: NaN, skipped: true };
+    if (e instanceof NothingToRunError) return { ratio: NaN, plain: NaN, skipped: true };
     throw e;
   }
   const em = plan.models[0];

@@ -26,3 +26,18 @@ export class UsageError extends Error {
     this.name = "UsageError";
   }
 }
+
+/**
+ * Every requested analysis was skipped for every model, each for its reason (an attention
+ * analysis on a CNN, ...). The message lists them on one line; the CLI exits 1. `skipped` keeps
+ * them as data, so a caller (the bench) can tell this from a failure without reading the message.
+ * @example try { await prepare(files, o) } catch (e) { if (e instanceof NothingToRunError) e.skipped }
+ */
+export class NothingToRunError extends Error {
+  readonly skipped: readonly { model?: string; analysis: string; reason: string }[];
+  constructor(message: string, skipped: readonly { model?: string; analysis: string; reason: string }[]) {
+    super(message);
+    this.name = "NothingToRunError";
+    this.skipped = skipped;
+  }
+}

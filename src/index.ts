@@ -58,4 +58,4 @@ export type { NpyArray, NpyData, NpyDtype } from "./data/npy.js";
 // Shared types and errors.
 export { tensor } from "./tensor.js";
 export type { Tensor, FloatArray } from "./tensor.js";
-export { InputError, UsageError } from "./errors.js";
+export { InputError, NothingToRunError, UsageError } from "./errors.js";

@@ -14,7 +14,7 @@ import { patchDistances } from "../analyses/attention-distance.js";
 import { applicableDrivers, execute, finish, prepare } from "../src/plan/index.js";
 import { report } from "../src/api/index.js";
 import { runMemory } from "../src/plan/memory.js";
-import { InputError, UsageError } from "../src/errors.js";
+import { InputError, NothingToRunError, UsageError } from "../src/errors.js";
 import { main } from "../src/cli/index.js";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -100,6 +100,13 @@ describe("an analysis whose tap cannot apply is skipped for that model; everythi
     const r = await cli(["analyze", path.join(ZOO, "resnet-tiny.onnx"), "--data", DATA, "--labels", LABELS, "--limit", "16", "--analyses", "attention", "--out", path.join(mkdtempSync(path.join(tmpdir(), "seelike-")), "r.html"), "--quiet"]);
     expect(r.code).toBe(1);
     expect(r.err).toBe("seelike: nothing could run: resnet-tiny: attention distance (no attention maps on a patch grid were found)\n");
+  }, 60_000);
+
+  it("in the library, nothing that could run is a NothingToRunError carrying the skipped analyses as data", async () => {
+    const e = await prepare([path.join(ZOO, "resnet-tiny.onnx")], { data: DATA, labels: LABELS, limit: 16, batch: 16, analyses: ["attention"] }).then(() => null, (x: unknown) => x);
+    expect(e).toBeInstanceOf(NothingToRunError);
+    expect((e as NothingToRunError).skipped).toEqual([{ analysis: "attention", model: "resnet-tiny", reason: "no attention maps on a patch grid were found" }]);
+    expect(await import("../src/index.js").then((m) => m.NothingToRunError)).toBe(NothingToRunError);
   }, 60_000);
 });
 

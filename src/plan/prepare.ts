@@ -2,7 +2,7 @@
  * Run planning: models + data + options → a Plan (the engine's models, passes and drivers, and
  * the settings record). Generic over the registry: each requested analysis plans its own drivers.
  */
-import { InputError, UsageError } from "../errors.js";
+import { InputError, NothingToRunError, UsageError } from "../errors.js";
 import { VERSION } from "../version.js";
 import { openData } from "../data/open.js";
 import { setMaxMemory } from "../limits.js";
@@ -373,7 +373,7 @@ export async function prepare(files: readonly string[], runOptions: RunOptions):
   runOptions.onInfo?.(`batch ${chosen.batch}${why}: estimated peak memory ${formatBytes(chosen.estimate.total)} of --max-memory ${formatBytes(limit)}`);
   if (draft.drivers.length === 0 && draft.skipped.length > 0) {
     // Nothing left to run: every requested analysis was skipped for every model (exit 1).
-    throw new Error(`nothing could run: ${draft.skipped.map((s) => `${s.model ? `${s.model}: ` : ""}${ANALYSIS_NAMES[s.analysis] ?? s.analysis} (${s.reason})`).join("; ")}`);
+    throw new NothingToRunError(`nothing could run: ${draft.skipped.map((s) => `${s.model ? `${s.model}: ` : ""}${ANALYSIS_NAMES[s.analysis] ?? s.analysis} (${s.reason})`).join("; ")}`, draft.skipped);
   }
   draft.passes.sort((a, b) => passRank(a) - passRank(b));
   const ids = analyses.map((d) => d.id);
