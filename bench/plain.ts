@@ -6,10 +6,10 @@
  * Prints JSON: seconds of the pass, first batch and mean steady batch (all models together).
  *
  * --hold-attention: the floor of the first batch with attention collapse. Every model with
- * attention maps gets one appended Sum over all its layers' maps (the maps collapse compares,
- * found as the engine finds them), reduced to a scalar output: each map then stays alive until
- * the last layer's exists, as in any exact collapse (cell (p, q) needs layer p's map when layer
- * q runs), and nothing else is computed.
+ * attention maps gets one appended Sum over the maps collapse compares (found as the engine
+ * finds them; one Sum per group of same-shaped maps, a windowed model's stage), reduced to a
+ * scalar output: each map then stays alive until the group's last layer's exists, as in any
+ * exact collapse (cell (p, q) needs layer p's map when layer q runs), and nothing else is computed.
  */
 import * as ort from "onnxruntime-node";
 import { loadModel } from "../src/onnx/model.js";
@@ -35,19 +35,23 @@ const batch = Number(batchArg);
  */
 const ENGINE: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 2, interOpNumThreads: 1, enableMemPattern: false, extra: { session: { intra_op: { allow_spinning: "0" } } } };
 
-/** The model's bytes with every attention map held to the last layer (--hold-attention), or null when it has none. */
-async function heldAttention(file: string): Promise<{ bytes: Uint8Array; output: string } | null> {
+/**
+ * The model's bytes with every attention map held to the last layer of its collapse group
+ * (--hold-attention; a windowed model's groups are its stages, whose maps differ in shape), or
+ * null when collapse does not apply.
+ */
+async function heldAttention(file: string): Promise<{ bytes: Uint8Array; outputs: string[] } | null> {
   const plan = await prepare([file], { data, limit: batch, batch, seed: 0, analyses: ["collapse"], threads: 2 });
-  const maps = [...new Set(plan.drivers.flatMap((d) => d.driver.taps("main", 0)).flatMap((s) => (s.kind === "collapse" ? [...s.tensors, ...(s.cols ?? [])] : [])))];
-  if (maps.length < 2) return null;
+  const groups = plan.drivers.map((d) => [...new Set(d.driver.taps("main", 0).flatMap((s) => (s.kind === "collapse" ? [...s.tensors, ...(s.cols ?? [])] : [])))]).filter((maps) => maps.length >= 2);
+  if (!groups.length) return null;
   const em = plan.models[0];
-  const output = "bench/held-attention";
   const keep = { name: "keepdims", type: onnx.AttributeProto.AttributeType.INT, i: 0 };
-  const nodes: onnx.INodeProto[] = [
-    { op_type: "Sum", input: maps, output: ["bench/held-sum"], name: "bench/held-sum" },
-    { op_type: "ReduceSum", input: ["bench/held-sum"], output: [output], name: output, attribute: [keep] },
-  ];
-  return { bytes: appendNodes({ ...em.model, bytes: em.bytes }, nodes, [], [output]), output };
+  const outputs = groups.map((_, i) => `bench/held-attention/${i}`);
+  const nodes = groups.flatMap((maps, i): onnx.INodeProto[] => [
+    { op_type: "Sum", input: maps, output: [`bench/held-sum/${i}`], name: `bench/held-sum/${i}` },
+    { op_type: "ReduceSum", input: [`bench/held-sum/${i}`], output: [outputs[i]], name: outputs[i], attribute: [keep] },
+  ]);
+  return { bytes: appendNodes({ ...em.model, bytes: em.bytes }, nodes, [], outputs), outputs };
 }
 
 const models = await Promise.all(files.map(async (f) => {
@@ -59,7 +63,7 @@ const models = await Promise.all(files.map(async (f) => {
     session: held
       ? await ort.InferenceSession.create(held.bytes, ENGINE)
       : await ort.InferenceSession.create(f, hold ? ENGINE : { intraOpNumThreads: 2, interOpNumThreads: 1 }),
-    outputs: held ? [...model.outputs.map((o) => o.name), held.output] : undefined,
+    outputs: held ? [...model.outputs.map((o) => o.name), ...held.outputs] : undefined,
   };
 }));
 const src = await openData(data);
