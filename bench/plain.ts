@@ -12,7 +12,7 @@
  * exact collapse (cell (p, q) needs layer p's map when layer q runs), and nothing else is computed.
  */
 import * as ort from "onnxruntime-node";
-import { loadModel } from "../src/onnx/model.js";
+import { loadModel, type OnnxModel } from "../src/onnx/model.js";
 import { openData } from "../src/data/open.js";
 import { modelPreprocess } from "../src/data/preprocess.js";
 import { sampleIndices } from "../src/data/sampling.js";
@@ -20,6 +20,7 @@ import { batches } from "../src/data/loader.js";
 import { modelInputSize, prepare } from "../src/plan/index.js";
 import { appendNodes } from "../src/onnx/surgery.js";
 import { onnx } from "../src/onnx/proto/onnx.js";
+import { createSession, run } from "../src/runtime/session.js";
 
 const argv = process.argv.slice(2);
 const hold = argv[0] === "--hold-attention";
@@ -28,44 +29,45 @@ const n = Number(nArg);
 const batch = Number(batchArg);
 
 /**
- * With --hold-attention, the engine's session options for a pass over tapped models
- * (src/runtime/session.ts: no memory pattern, no spinning between the alternating sessions), so
- * the floor differs from a seelike run only in its appended nodes; plain inference keeps
- * onnxruntime's defaults.
- */
-const ENGINE: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 2, interOpNumThreads: 1, enableMemPattern: false, extra: { session: { intra_op: { allow_spinning: "0" } } } };
-
-/**
  * The model's bytes with every attention map held to the last layer of its collapse group
- * (--hold-attention; a windowed model's groups are its stages, whose maps differ in shape), or
- * null when collapse does not apply.
+ * (--hold-attention; a windowed model's groups are its stages, whose maps differ in shape), and
+ * the outputs to ask for: the model's own and one scalar per group (none when collapse does not
+ * apply). The plan's model is the one the engine would load.
  */
-async function heldAttention(file: string): Promise<{ bytes: Uint8Array; outputs: string[] } | null> {
+async function heldAttention(file: string): Promise<{ model: OnnxModel; bytes: Uint8Array; outputs: string[] }> {
   const plan = await prepare([file], { data, limit: batch, batch, seed: 0, analyses: ["collapse"], threads: 2 });
-  const groups = plan.drivers.map((d) => [...new Set(d.driver.taps("main", 0).flatMap((s) => (s.kind === "collapse" ? [...s.tensors, ...(s.cols ?? [])] : [])))]).filter((maps) => maps.length >= 2);
-  if (!groups.length) return null;
   const em = plan.models[0];
+  const groups = plan.drivers.map((d) => [...new Set(d.driver.taps("main", 0).flatMap((s) => (s.kind === "collapse" ? [...s.tensors, ...(s.cols ?? [])] : [])))]).filter((maps) => maps.length >= 2);
   const keep = { name: "keepdims", type: onnx.AttributeProto.AttributeType.INT, i: 0 };
-  const outputs = groups.map((_, i) => `bench/held-attention/${i}`);
+  const held = groups.map((_, i) => `bench/held-attention/${i}`);
   const nodes = groups.flatMap((maps, i): onnx.INodeProto[] => [
     { op_type: "Sum", input: maps, output: [`bench/held-sum/${i}`], name: `bench/held-sum/${i}` },
-    { op_type: "ReduceSum", input: [`bench/held-sum/${i}`], output: [outputs[i]], name: outputs[i], attribute: [keep] },
+    { op_type: "ReduceSum", input: [`bench/held-sum/${i}`], output: [held[i]], name: held[i], attribute: [keep] },
   ]);
-  return { bytes: appendNodes({ ...em.model, bytes: em.bytes }, nodes, [], outputs), outputs };
+  const bytes = nodes.length ? appendNodes({ ...em.model, bytes: em.bytes }, nodes, [], held) : em.bytes;
+  return { model: em.model, bytes, outputs: [...em.model.outputs.map((o) => o.name), ...held] };
 }
 
-const models = await Promise.all(files.map(async (f) => {
-  const model = await loadModel(f);
-  const held = hold ? await heldAttention(f) : null;
-  return {
-    input: model.imageInput.name,
-    pre: await modelPreprocess(f, { input: modelInputSize(model) }),
-    session: held
-      ? await ort.InferenceSession.create(held.bytes, ENGINE)
-      : await ort.InferenceSession.create(f, hold ? ENGINE : { intraOpNumThreads: 2, interOpNumThreads: 1 }),
-    outputs: held ? [...model.outputs.map((o) => o.name), ...held.outputs] : undefined,
-  };
-}));
+/**
+ * One model's batch runner. Plain inference: onnxruntime's defaults. --hold-attention: the
+ * engine's own session (src/runtime/session.ts, with the options a pass over two tapped models
+ * uses: no memory pattern, no spinning), so the floor differs from a seelike run only in its
+ * appended nodes.
+ */
+async function open(file: string): Promise<{ pre: Awaited<ReturnType<typeof modelPreprocess>>; run: (input: Float32Array, shape: number[]) => Promise<unknown> }> {
+  if (!hold) {
+    const model = await loadModel(file);
+    const session = await ort.InferenceSession.create(file, { intraOpNumThreads: 2, interOpNumThreads: 1 });
+    const input = model.imageInput.name;
+    return { pre: await modelPreprocess(file, { input: modelInputSize(model) }), run: (x, shape) => session.run({ [input]: new ort.Tensor("float32", x, shape) }) };
+  }
+  const { model, bytes, outputs } = await heldAttention(file);
+  const session = await createSession(bytes, { threads: 2, memoryPattern: false, spinning: false, file });
+  const input = model.imageInput.name;
+  return { pre: await modelPreprocess(file, { input: modelInputSize(model) }), run: (x, shape) => run(session, { [input]: { data: x, shape } }, outputs) };
+}
+
+const models = await Promise.all(files.map(open));
 const src = await openData(data);
 const indices = sampleIndices(src.size, { limit: n, seed: 0 });
 // Like the engine: one decoding stream per distinct preprocessing, every model on each batch.
@@ -80,10 +82,7 @@ for (;;) {
   if (next.some((x) => x.done)) break;
   for (let g = 0; g < loaders.length; g++) {
     const b = next[g].value!;
-    for (const m of loaders[g].ms) {
-      const feeds = { [m.input]: new ort.Tensor("float32", b.input, b.shape) };
-      await (m.outputs ? m.session.run(feeds, m.outputs) : m.session.run(feeds));
-    }
+    for (const m of loaders[g].ms) await m.run(b.input, b.shape);
   }
   const now = performance.now();
   perBatch.push((now - t) / 1000);
