@@ -27,6 +27,8 @@ import { writeNpy } from "../src/data/npy.js";
 interface Run {
   seconds: number;
   rssMB: number;
+  /** Kernel (system) CPU seconds of the process: on a VM that hands freed memory back to its host, mostly first touches of fresh pages. */
+  system: number;
   /** First batch and steady batch seconds where the run reports them. */
   first?: number;
   steady?: number;
@@ -48,12 +50,29 @@ async function images(file: string, n: number): Promise<void> {
   await writeNpy(file, data, [n, 224, 224, 3]);
 }
 
-/** Runs argv under /usr/bin/time; wall seconds and max RSS of the command itself (not of this process). */
-function timed(argv: string[], cwd: string): { seconds: number; rssMB: number; stdout: string } {
-  const r = spawnSync("/usr/bin/time", ["-f", "TIME %e %M", ...argv], { cwd, encoding: "utf8", maxBuffer: 1 << 26 });
-  const m = /TIME ([\d.]+) (\d+)/.exec(r.stderr ?? "");
+/** Runs argv under /usr/bin/time; wall seconds, system CPU seconds and max RSS of the command itself (not of this process). */
+function timed(argv: string[], cwd: string): { seconds: number; rssMB: number; system: number; stdout: string } {
+  const r = spawnSync("/usr/bin/time", ["-f", "TIME %e %M %S", ...argv], { cwd, encoding: "utf8", maxBuffer: 1 << 26 });
+  const m = /TIME ([\d.]+) (\d+) ([\d.]+)/.exec(r.stderr ?? "");
   if (r.status !== 0 || !m) throw new Error(`${argv.join(" ")} failed (${r.status}):\n${(r.stderr ?? "").slice(-4000)}`);
-  return { seconds: Number(m[1]), rssMB: Number(m[2]) / 1024, stdout: r.stdout };
+  return { seconds: Number(m[1]), rssMB: Number(m[2]) / 1024, system: Number(m[3]), stdout: r.stdout };
+}
+
+/**
+ * What first touching memory costs on this machine: a fresh process writes 1 GiB, twice in a
+ * row, each under /usr/bin/time (system seconds). Every run's first batch grows onnxruntime's
+ * arena by pages no earlier run left resident; on a VM whose guest hands freed pages back to the
+ * host (free page reporting), each of them costs a host fault, and the first figure is many
+ * times the second. Printed beside the first-batch ratios, which that cost dominates here.
+ */
+function touchCost(cwd: string): { fresh: number; again: number; reporting?: string } {
+  const once = () => timed(["node", "-e", "Buffer.alloc(2 ** 30).fill(1)"], cwd).system;
+  const fresh = once();
+  const again = once();
+  const dir = "/sys/module/page_reporting/parameters";
+  const param = (k: string) => (existsSync(path.join(dir, k)) ? readFileSync(path.join(dir, k), "utf8").trim() : undefined);
+  const order = param("page_reporting_order");
+  return { fresh, again, ...(order !== undefined ? { reporting: `the guest reports free pages to its host (/sys/module/page_reporting: page_reporting_order ${order}${param("min_free_ms") !== undefined ? `, min_free_ms ${param("min_free_ms")}` : ""})` } : {}) };
 }
 
 const median = (xs: number[]) => {
@@ -70,7 +89,7 @@ function seelikeRun(root: string, models: string[], data: string, n: number, bat
   const pass = timings["pass:main"];
   const nb = Math.ceil(n / batch);
   const steady = first !== undefined && pass !== undefined && nb > 1 ? (pass - first) / (nb - 1) : undefined;
-  return { seconds: t.seconds, rssMB: t.rssMB, first, steady };
+  return { seconds: t.seconds, rssMB: t.rssMB, system: t.system, first, steady };
 }
 
 export async function fullsizeBench(root: string, argv: string[], say: (s: string) => void): Promise<void> {
@@ -96,8 +115,9 @@ export async function fullsizeBench(root: string, argv: string[], say: (s: strin
   const plainRun = (extra: string[]): Run => {
     const p = timed(["node", path.join(root, "dist/bench/plain.js"), ...extra, data, String(n), String(batch), ...models], root);
     const pj = JSON.parse(p.stdout.trim().split("\n").pop()!);
-    return { seconds: p.seconds, rssMB: p.rssMB, first: pj.first, steady: pj.steady };
+    return { seconds: p.seconds, rssMB: p.rssMB, system: p.system, first: pj.first, steady: pj.steady };
   };
+  const touch = touchCost(root);
   for (let r = 0; r < reps; r++) {
     runs.plain.push(plainRun([]));
     runs.held.push(plainRun(["--hold-attention"]));
@@ -107,20 +127,21 @@ export async function fullsizeBench(root: string, argv: string[], say: (s: strin
     if (torch) {
       const t = timed(["/usr/bin/python3", path.join(root, "bench/torch_cka.py"), data, String(batch), "2"], root);
       const tj = JSON.parse(t.stdout.trim().split("\n").pop()!);
-      runs.torch.push({ seconds: t.seconds, rssMB: t.rssMB, first: tj.first, extra: `NaN in ${tj.nan} of ${tj.cells} cells` });
+      runs.torch.push({ seconds: t.seconds, rssMB: t.rssMB, system: t.system, first: tj.first, extra: `NaN in ${tj.nan} of ${tj.cells} cells` });
     }
   }
   const plainS = median(runs.plain.map((x) => x.seconds));
   const plainRss = median(runs.plain.map((x) => x.rssMB));
   say(`\n## Full size: ViT-B/16 + ResNet-50 (random weights), ${n} random 224×224 images, batch ${batch}, 2 threads; process start to results written (/usr/bin/time), median of ${reps}`);
-  say("run | time s | ratio to plain (target) | peak RSS MB | RSS ratio (target) | first batch / steady batch (target ≤ 1.2)");
+  say(`This machine: writing 1 GiB in a fresh process costs ${touch.fresh.toFixed(2)} s of system time, ${touch.again.toFixed(2)} s when repeated at once${touch.reporting ? `; ${touch.reporting}` : ""}. A run's first batch pays that rate for every page its arena grows by.`);
+  say("run | time s | ratio to plain (target) | peak RSS MB | RSS ratio (target) | first batch / steady batch (target ≤ 1.2) | system s");
   const row = (name: string, xs: Run[], tTarget: string, rTarget: string) => {
     if (!xs.length) return;
     const s = median(xs.map((x) => x.seconds));
     const rss = median(xs.map((x) => x.rssMB));
     const fs = xs.filter((x) => x.first !== undefined && x.steady !== undefined);
     const fsr = fs.length ? median(fs.map((x) => x.first! / x.steady!)).toFixed(2) : "–";
-    say(`${name} | ${s.toFixed(1)} | ${(s / plainS).toFixed(3)} ${tTarget} | ${rss.toFixed(0)} | ${(rss / plainRss).toFixed(2)} ${rTarget} | ${fsr}${xs[0].extra ? ` | ${xs[0].extra}` : ""}`);
+    say(`${name} | ${s.toFixed(1)} | ${(s / plainS).toFixed(3)} ${tTarget} | ${rss.toFixed(0)} | ${(rss / plainRss).toFixed(2)} ${rTarget} | ${fsr} | ${median(xs.map((x) => x.system)).toFixed(1)}${xs[0].extra ? ` | ${xs[0].extra}` : ""}`);
   };
   row("plain onnxruntime inference (floor)", runs.plain, "", "");
   row("first-batch floor with collapse: plain inference, every attention map held to the last layer (bench/plain.ts --hold-attention)", runs.held, "", "");
