@@ -35,7 +35,7 @@ import { openData } from "../src/data/open.js";
 import { modelPreprocess } from "../src/data/preprocess.js";
 import { sampleIndices } from "../src/data/sampling.js";
 import { batches } from "../src/data/loader.js";
-import { Builder, tapGraph, type TapSpec } from "../src/engine/taps.js";
+import { Builder, paddedDistances, tapGraph, type TapSpec } from "../src/engine/taps.js";
 import { tappedModel } from "../src/engine/stream.js";
 import { appendNodes } from "../src/onnx/surgery.js";
 import { productOf, productSession, release } from "../src/runtime/session.js";
@@ -241,9 +241,7 @@ function analysisProducts(specs: readonly TapSpec[], opset: number): { nodes: on
     } else if (s.kind === "attention-distance") {
       reads.add(s.tensor);
       const p = s.prefixTokens, t = s.patches + p;
-      const d = new Float32Array(t * t);
-      for (let q = 0; q < s.patches; q++) d.set(s.distances.subarray(q * s.patches, (q + 1) * s.patches), (q + p) * t + p);
-      const dist = b.floats(`floor/const/distances/${s.patches}+${p}`, d, [t, t]);
+      const dist = b.floats(`floor/const/distances/${s.patches}+${p}`, paddedDistances(s), [t, t]);
       outputs.push(b.reduce("ReduceSum", b.node("Mul", [s.tensor, dist], `floor/distance${i}/weighted`), [-1], false, `floor/distance${i}`));
     }
   });

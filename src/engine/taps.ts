@@ -173,8 +173,7 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
       // small [..., T, 3] result is sliced to the patch queries.
       const p = spec.prefixTokens;
       const t = spec.patches + p;
-      const dFull = new Float32Array(t * t);
-      for (let i = 0; i < spec.patches; i++) dFull.set(spec.distances.subarray(i * spec.patches, (i + 1) * spec.patches), (i + p) * t + p);
+      const dFull = paddedDistances(spec);
       const keys = new Float32Array(t * 2);
       for (let k = 0; k < t; k++) keys[k * 2 + (k < p ? 1 : 0)] = 1;
       const d = b.floats(`seelike/const/distances/${spec.patches}+${p}`, dFull, [t, t]);
@@ -208,6 +207,19 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
     }
   }
   return { nodes: b.nodes, initializers: b.initializers, outputs };
+}
+
+/**
+ * The [T, T] distance matrix of an attention-distance tap over the whole map: the Q×Q patch
+ * distances with zero rows and columns for the prefix tokens (a prefix query's row is sliced
+ * away afterwards; a prefix key contributes no distance).
+ */
+export function paddedDistances(spec: { distances: Float32Array; patches: number; prefixTokens: number }): Float32Array {
+  const p = spec.prefixTokens;
+  const t = spec.patches + p;
+  const d = new Float32Array(t * t);
+  for (let i = 0; i < spec.patches; i++) d.set(spec.distances.subarray(i * spec.patches, (i + 1) * spec.patches), (i + p) * t + p);
+  return d;
 }
 
 /** Appends tap nodes and deduplicated constants (shared with ./window-taps.ts). */
