@@ -32,9 +32,9 @@ const batch = Number(batchArg);
  * The model's bytes with every attention map held to the last layer of its collapse group
  * (--hold-attention; a windowed model's groups are its stages, whose maps differ in shape), and
  * the outputs to ask for: the model's own and one scalar per group (none when collapse does not
- * apply). The plan's model is the one the engine would load.
+ * apply). The plan's model and preprocessing are the ones the engine would use.
  */
-async function heldAttention(file: string): Promise<{ model: OnnxModel; bytes: Uint8Array; outputs: string[] }> {
+async function heldAttention(file: string): Promise<{ model: OnnxModel; pre: Awaited<ReturnType<typeof modelPreprocess>>; bytes: Uint8Array; outputs: string[] }> {
   const plan = await prepare([file], { data, limit: batch, batch, seed: 0, analyses: ["collapse"], threads: 2 });
   const em = plan.models[0];
   const groups = plan.drivers.map((d) => [...new Set(d.driver.taps("main", 0).flatMap((s) => (s.kind === "collapse" ? [...s.tensors, ...(s.cols ?? [])] : [])))]).filter((maps) => maps.length >= 2);
@@ -45,7 +45,7 @@ async function heldAttention(file: string): Promise<{ model: OnnxModel; bytes: U
     { op_type: "ReduceSum", input: [`bench/held-sum/${i}`], output: [held[i]], name: held[i], attribute: [keep] },
   ]);
   const bytes = nodes.length ? appendNodes({ ...em.model, bytes: em.bytes }, nodes, [], held) : em.bytes;
-  return { model: em.model, bytes, outputs: [...em.model.outputs.map((o) => o.name), ...held] };
+  return { model: em.model, pre: em.preprocess, bytes, outputs: [...em.model.outputs.map((o) => o.name), ...held] };
 }
 
 /**
@@ -61,10 +61,10 @@ async function open(file: string): Promise<{ pre: Awaited<ReturnType<typeof mode
     const input = model.imageInput.name;
     return { pre: await modelPreprocess(file, { input: modelInputSize(model) }), run: (x, shape) => session.run({ [input]: new ort.Tensor("float32", x, shape) }) };
   }
-  const { model, bytes, outputs } = await heldAttention(file);
+  const { model, pre, bytes, outputs } = await heldAttention(file);
   const session = await createSession(bytes, { threads: 2, memoryPattern: false, spinning: false, file });
   const input = model.imageInput.name;
-  return { pre: await modelPreprocess(file, { input: modelInputSize(model) }), run: (x, shape) => run(session, { [input]: { data: x, shape } }, outputs) };
+  return { pre, run: (x, shape) => run(session, { [input]: { data: x, shape } }, outputs) };
 }
 
 const models = await Promise.all(files.map(open));
