@@ -72,7 +72,7 @@ function touchCost(cwd: string): { fresh: number; again: number; reporting?: str
   const dir = "/sys/module/page_reporting/parameters";
   const param = (k: string) => (existsSync(path.join(dir, k)) ? readFileSync(path.join(dir, k), "utf8").trim() : undefined);
   const order = param("page_reporting_order");
-  return { fresh, again, ...(order !== undefined ? { reporting: `the guest reports free pages to its host (/sys/module/page_reporting: page_reporting_order ${order}${param("min_free_ms") !== undefined ? `, min_free_ms ${param("min_free_ms")}` : ""})` } : {}) };
+  return { fresh, again, ...(order !== undefined ? { reporting: `free page reporting to the host: /sys/module/page_reporting has page_reporting_order ${order}${param("min_free_ms") !== undefined ? `, min_free_ms ${param("min_free_ms")}` : ""}` } : {}) };
 }
 
 const median = (xs: number[]) => {
