@@ -22,7 +22,7 @@ import { rawTensors } from "./helpers/raw-tensors.js";
 import { collapsePartition } from "../src/pipelines/collapse.js";
 import { attentionBlocks } from "../src/pipelines/sites.js";
 import { tappedModel } from "../src/engine/stream.js";
-import { tapName, type TapSpec } from "../src/engine/taps.js";
+import { SQUARED_COPY_LIMIT, tapGraph, tapName, type TapSpec } from "../src/engine/taps.js";
 
 const root = path.resolve(__dirname, "..");
 const A = path.join(root, "fixtures/models/timm_vit_op14.onnx");
@@ -258,4 +258,63 @@ describe("localisationDriver route", () => {
     expect(new Set(kinds({ ...g, opset: 8 }))).toEqual(new Set(["raw"]));
     expect(new Set(kinds({ ...g, input: undefined }))).toEqual(new Set(["raw"]));
   });
+});
+
+describe("sums of squares by either kernel (SQUARED_COPY_LIMIT)", () => {
+  /** One batch of `specs` tapped from model 0 of the plan. */
+  async function tapOnce(plan: Plan, specs: TapSpec[]): Promise<Record<string, Tensor>> {
+    const em = plan.models[0];
+    const tapped = tappedModel(em, specs);
+    const session = await createSession(tapped.bytes, { threads: 1 });
+    try {
+      const b = (await batches(mainPass(plan).source, { indices: mainPass(plan).indices, batchSize: plan.settings.batch, preprocess: em.preprocess })[Symbol.asyncIterator]().next()).value!;
+      return await run(session, { [em.model.imageInput.name]: { data: b.input, shape: b.shape } }, tapped.names);
+    } finally {
+      await release(session);
+    }
+  }
+
+  for (const zoo of ["resnet-tiny", "vit-tiny"]) {
+    it(`${zoo}: skip norms and collapse columns by Mul + ReduceSum (the zoo's sizes) and by ReduceSumSquare (above the limit) both equal float64 on the exposed tensors`, async () => {
+      const file = path.join(root, `fixtures/zoo/${zoo}.onnx`);
+      const analyses = zoo === "vit-tiny" ? ["skip", "collapse"] : ["skip"];
+      const plan = await prepare([file], { data: DATA, limit: 16, batch: 16, seed: 3, analyses, threads: 1 });
+      const small = plan.drivers.flatMap((d) => d.driver.taps("main", 0)).filter((s) => s.kind === "norms" || s.kind === "collapse");
+      expect(small.length).toBeGreaterThan(0);
+      for (const s of small) expect((s as { elements?: number }).elements).toBeLessThanOrEqual(SQUARED_COPY_LIMIT);
+      const large = small.map((s) => ({ ...s, elements: SQUARED_COPY_LIMIT + 1 }) as TapSpec);
+      const ops = (specs: TapSpec[]) => new Set(tapGraph(specs, plan.models[0].model.opset).nodes.map((n) => n.op_type));
+      expect(ops(small).has("ReduceSumSquare")).toBe(false);
+      expect(ops(small).has("Mul")).toBe(true);
+      expect(ops(large).has("ReduceSumSquare")).toBe(true);
+      const [a, b] = [await tapOnce(plan, small), await tapOnce(plan, large)];
+      const norms = small.filter((s): s is Extract<TapSpec, { kind: "norms" }> => s.kind === "norms");
+      const raw = await rawTensors(plan, 0, norms.map((s) => s.tensor));
+      let checked = 0;
+      for (const s of norms) {
+        const x = raw[s.tensor];
+        const axis = s.layout === "BTD" ? 2 : 1;
+        const dims = x.shape;
+        const inner = dims.slice(axis + 1).reduce((p, d) => p * d, 1);
+        const outer = dims.slice(0, axis).reduce((p, d) => p * d, 1);
+        for (const got of [a[tapName(s)].data, b[tapName(s)].data]) {
+          expect(got.length).toBe(outer * inner);
+          for (let o = 0; o < outer; o++) {
+            for (let i = 0; i < inner; i++) {
+              let sum = 0;
+              for (let c = 0; c < dims[axis]; c++) sum += x.data[(o * dims[axis] + c) * inner + i] ** 2;
+              expect(rel(got[o * inner + i], Math.sqrt(sum))).toBeLessThan(1e-6);
+              checked++;
+            }
+          }
+        }
+      }
+      expect(checked).toBeGreaterThan(0);
+      for (const s of small.filter((t) => t.kind === "collapse")) {
+        const [x, y] = [a[tapName(s)].data, b[tapName(s)].data];
+        expect(x.length).toBe(y.length);
+        for (let i = 0; i < x.length; i++) expect(rel(x[i], y[i])).toBeLessThan(1e-5);
+      }
+    });
+  }
 });

@@ -29,3 +29,8 @@ export function layoutOf(shape: readonly number[] | undefined): Layout {
 export function headsOf(shape: number[], probeBatch: number): number {
   return shape.length === 4 ? shape[1] : shape[0] / probeBatch;
 }
+
+/** Elements per image of a tensor from its runtime shape at the probe batch (a leading axis of image × heads or windows included). */
+export function perImage(shape: readonly number[], probeBatch: number): number {
+  return shape.reduce((a, d) => a * d, 1) / probeBatch;
+}

@@ -28,7 +28,8 @@ export type TapPoolMode = Exclude<PoolMode, "none">;
 
 export type TapSpec =
   | { kind: "gram"; tensor: string; layout: Layout; tokens: TokenMode; prefixTokens: number }
-  | { kind: "norms"; tensor: string; layout: Layout }
+  /** `elements`: the tensor's elements per image, which picks the kernel of its squares (`SQUARED_COPY_LIMIT`). */
+  | { kind: "norms"; tensor: string; layout: Layout; elements?: number }
   | { kind: "pool"; tensor: string; layout: Layout; mode: TapPoolMode; prefixTokens: number }
   | { kind: "raw"; tensor: string }
   /**
@@ -36,9 +37,10 @@ export type TapSpec =
    * layers' column-normalised maps, ⟨Â_p, Â_r⟩ = Σ_t cos(A_p[:, t], A_r[:, t]), summed over
    * the batch → [L, L]. `tensor` is the first layer's map (naming only); `tensors` all layers.
    * With `cols`, one block of that matrix: rows `tensors`, columns `cols` → [R, C]. Blocks of
-   * one model share each layer's unit map and each group's stack (named by tensor).
+   * one model share each layer's unit map and each group's stack (named by tensor). `elements`:
+   * one map's elements per image (all the block's maps have one shape), as for norms.
    */
-  | { kind: "collapse"; tensor: string; tensors: string[]; tokens: number; cols?: string[] }
+  | { kind: "collapse"; tensor: string; tensors: string[]; tokens: number; cols?: string[]; elements?: number }
   /**
    * Mean attention distance (METHODS.md §2), per query patch: Σ_k A[q,k]·d(q,k) and Σ_k A[q,k]
    * over patch keys, Σ_k A[q,k] over prefix keys → [..., Q, 3], instead of the [..., T, T] map.
@@ -109,6 +111,24 @@ function sources(spec: TapSpec): string[] {
 }
 
 /**
+ * The largest tensor, in elements per image, whose sums of squares over an axis are taken as Mul +
+ * ReduceSum; larger ones (and those of unknown size) use ReduceSumSquare. onnxruntime's
+ * ReduceSumSquare off the whole tensor takes a generic reduction path, 1.5–3× slower than
+ * ReduceSum over the same axis, but Mul + ReduceSum first writes a squared copy of the tensor
+ * (`node dist/bench/squares.js`, ms at batch 64; ReduceSum alone / Mul + ReduceSum /
+ * ReduceSumSquare):
+ * - [64, 16, 32, 32] over the channels: 0.34 / 0.57 / 1.27; [64, 65, 192] over the features:
+ *   0.15 / 0.26 / 0.52; [64, 3, 65, 65] over the queries: 0.22 / 0.29 / 0.67.
+ * - In the tapped zoo models, kernel time per batch of 64 from onnxruntime's profile: resnet-tiny's
+ *   skip norms 2.8–3.3 → 2.0–2.2 ms, vit-tiny's collapse column norms 2.9–3.2 → 1.3–1.7 ms.
+ * On full-size sites the copy costs more than it saves: ResNet-50's skip norms, 128 images, 1.60
+ * → 1.36 GB peak and 8.1 → 7.2 s of inference with ReduceSumSquare; ViT-B/16's collapse 3.84 →
+ * 3.78 GB and 34.5 → 33.9 s. At this limit the copy is at most 16 MB at batch 64; the smallest
+ * full-size sites are above it (ViT-B/16's [197, 768] and [12, 197, 197], ResNet-50's [2048, 7, 7]).
+ */
+export const SQUARED_COPY_LIMIT = 1 << 16;
+
+/**
  * The distinct taps in the order to append them: the tap whose latest input comes last in the
  * model first, the one reading the earliest tensor last. onnxruntime orders a graph by a depth-first
  * walk back from its leaf nodes, starting from the leaf of highest node index (its GraphViewer's
@@ -162,8 +182,8 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
       // stack, its square and its quotient together (6.3 GB peak for collapse alone against 2.0
       // GB plain). Same arithmetic per element either way.
       const t = spec.tokens;
-      const rows = b.collapseStack(spec.tensors, t);
-      const cols = spec.cols ? b.collapseStack(spec.cols, t) : rows;
+      const rows = b.collapseStack(spec.tensors, t, spec.elements);
+      const cols = spec.cols ? b.collapseStack(spec.cols, t, spec.elements) : rows;
       const colsT = b.node("Transpose", [cols], `${out}/colsT`, [b.attr("perm", [0, 2, 1])]);
       b.reduce("ReduceSum", b.node("MatMul", [rows, colsT], `${out}/grams`), [0], false, out);
     } else if (spec.kind === "attention-distance") {
@@ -196,12 +216,10 @@ export function tapGraph(specs: readonly TapSpec[], opset: number): TapGraph {
     } else if (spec.kind === "localisation") {
       b.localisation(spec, out);
     } else if (spec.kind === "norms") {
-      // √(Σ x²) as ReduceSumSquare + Sqrt. ReduceL2 over the channel axis of [B,C,H,W] took
-      // onnxruntime's generic reduction path, about 3× slower; Mul + ReduceSum materialised a
-      // squared copy of the site (ResNet-50, 128 images, skip only: 1.60 → 1.36 GB peak and
-      // 8.1 → 7.2 s of inference with ReduceSumSquare).
+      // √(Σ x²): the sums of squares as `SQUARED_COPY_LIMIT` picks, then Sqrt. ReduceL2 over the
+      // channel axis of [B,C,H,W] took onnxruntime's generic reduction path, about 3× slower.
       if (spec.layout !== "BTD" && spec.layout !== "BCHW") throw new RangeError(`invalid layout for norms: ${spec.layout}`);
-      b.node("Sqrt", [b.reduce("ReduceSumSquare", spec.tensor, [spec.layout === "BTD" ? 2 : 1], false, `${out}/sumsq`)], out);
+      b.node("Sqrt", [b.sumOfSquares(spec.tensor, spec.layout === "BTD" ? 2 : 1, false, `${out}/sumsq`, spec.elements)], out);
     } else {
       b.pool(spec.tensor, spec.layout, spec.mode, spec.prefixTokens, out);
     }
@@ -237,7 +255,7 @@ export class Builder {
    * units are created last layer first: onnxruntime runs a node's inputs highest node index
    * first, so the first layer's unit runs as soon as its map exists.
    */
-  collapseStack(tensors: string[], t: number): string {
+  collapseStack(tensors: string[], t: number, elements?: number): string {
     const name = `seelike/collapse-stack/${tensors.length}/${t}/${safe(tensors[0])}/${safe(tensors[tensors.length - 1])}`;
     if (this.made.has(name)) return name;
     const units = new Array<string>(tensors.length);
@@ -246,7 +264,7 @@ export class Builder {
       const u = `seelike/collapse-unit/${t}/${safe(x)}`;
       if (!this.made.has(u)) {
         const row = this.node("Reshape", [x, this.ints([0, 1, -1, t, t])], `${u}/row`);
-        const sumsq = this.reduce("ReduceSumSquare", row, [-2], true, `${u}/sumsq`);
+        const sumsq = this.sumOfSquares(row, -2, true, `${u}/sumsq`, elements);
         this.node("Div", [row, this.node("Sqrt", [sumsq], `${u}/norms`)], u);
         this.made.add(u);
       }
@@ -289,6 +307,12 @@ export class Builder {
       this.initializers.push({ name, data_type: INT64, dims: [], int64_data: [value] });
     }
     return name;
+  }
+
+  /** Σ x² over `axis`: Mul + ReduceSum for a tensor of at most SQUARED_COPY_LIMIT elements per image, else ReduceSumSquare. */
+  sumOfSquares(x: string, axis: number, keep: boolean, output: string, elements?: number): string {
+    if (elements === undefined || elements > SQUARED_COPY_LIMIT) return this.reduce("ReduceSumSquare", x, [axis], keep, output);
+    return this.reduce("ReduceSum", this.node("Mul", [x, x], `${output}/squares`), [axis], keep, output);
   }
 
   reduce(op: "ReduceMean" | "ReduceL2" | "ReduceSum" | "ReduceSumSquare", x: string, axes: number[], keep: boolean, output: string): string {

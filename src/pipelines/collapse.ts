@@ -4,7 +4,7 @@
  */
 import type { Driver } from "../engine/stream.js";
 import type { TapSpec } from "../engine/taps.js";
-import { headsOf } from "../engine/geometry.js";
+import { headsOf, perImage } from "../engine/geometry.js";
 import { encodeNpy } from "../data/npy.js";
 import { collapseReducer, collapseUpdateSums, type CollapseResult, type CollapseState } from "../../analyses/collapse.js";
 import { defineAnalysis, type PlanModel } from "./contract.js";
@@ -88,7 +88,7 @@ function collapseDriver(model: PlanModel, group: CollapseGroup): Omit<Driver<Col
   const groups = collapsePartition(L);
   const blocks = groups.flatMap((gi, i) => groups.slice(i).map((gj) => {
     const rows = gi.map((l) => layers[l].tensor), cols = gj.map((l) => layers[l].tensor);
-    const tap: TapSpec = { kind: "collapse", tensor: rows[0], tensors: rows, tokens: perWindow, ...(gi === gj ? {} : { cols }) };
+    const tap: TapSpec = { kind: "collapse", tensor: rows[0], tensors: rows, tokens: perWindow, elements: perImage(shape, g.probeBatch), ...(gi === gj ? {} : { cols }) };
     return { gi, gj, tap };
   }));
   return {

@@ -1,7 +1,7 @@
 /** Skip-connection norm ratios ‖z‖ / ‖f(z)‖ at every residual sum (METHODS.md §3, Raghu Fig. 7). */
 import { skipRatioReducer, type SkipRatioResult } from "../../analyses/skip-ratio.js";
 import type { TapSpec } from "../engine/taps.js";
-import { layoutOf } from "../engine/geometry.js";
+import { layoutOf, perImage } from "../engine/geometry.js";
 import type { SkipRatio } from "../../reports/types.js";
 import { defineAnalysis, perModel, type PlanModel } from "./contract.js";
 import { csv, num, type Arr } from "./tables.js";
@@ -16,8 +16,10 @@ function skipDriver(model: PlanModel) {
     return a && b && a.length === b.length && a.every((d, i) => d === b[i]) && (a.length === 3 || a.length === 4);
   });
   const taps: TapSpec[] = residuals.flatMap((r) => {
-    const layout = layoutOf(g.shapes.get(r.z));
-    return [{ kind: "norms", tensor: r.z, layout }, { kind: "norms", tensor: r.fz, layout }];
+    const shape = g.shapes.get(r.z)!;
+    const layout = layoutOf(shape);
+    const elements = perImage(shape, g.probeBatch);
+    return [{ kind: "norms", tensor: r.z, layout, elements }, { kind: "norms", tensor: r.fz, layout, elements }];
   });
   return {
     taps: (pass: string, mm: number) => (pass === "main" && mm === m ? taps : []),
