@@ -167,11 +167,12 @@ async function blockRatios(sessions: { session: ort.InferenceSession; names: str
  * inputs and branches, localisation sites, the image: each must be read at least once, with the
  * layout reorders and lost fusions that exposing it costs), (b) only the CKA Gram products
  * (Flatten + Gemm, no centring: the analyses' irreducible arithmetic), and (c) the Gram
- * products plus one read of every other tensor, and (d) that with the attention analyses' own
- * products in place of the maps' one read (`analysisProducts`). Nothing here computes a result;
+ * products plus one read of every other tensor, (d) that with the attention analyses' own
+ * products in place of the maps' one read (`analysisProducts`), and (e) the exact floor: (d)
+ * with the Grams of shifted features and the reductions every cosine and norm needs. Nothing here computes a result;
  * it bounds from below what the engine's taps can cost.
  */
-async function floorRatios(file: string, batch: number, rounds: number, block: number): Promise<{ plain: number; readAll: number; gemm: number; both: number; products: number; engine: number }> {
+async function floorRatios(file: string, batch: number, rounds: number, block: number): Promise<{ plain: number; readAll: number; gemm: number; both: number; products: number; exact: number; engine: number }> {
   const analyses = [...ANALYSES];
   const plan = await prepare([file], { data: DATA, limit: batch, batch, seed: 0, analyses, threads: THREADS });
   const em = plan.models[0];
@@ -196,16 +197,19 @@ async function floorRatios(file: string, batch: number, rounds: number, block: n
   const products = analysisProducts(specs, em.model.opset);
   const rest = readOf([...reads].filter((t) => !products.reads.has(t)), "rest");
   const floor2 = [...gemm, ...products.nodes, ...rest];
+  const exact = analysisProducts(specs, em.model.opset, [...grams]);
+  const rest3 = readOf([...reads].filter((t) => !exact.reads.has(t)), "rest3");
   const graphs: { bytes: Uint8Array; names: string[] }[] = [
     { bytes: em.bytes, names: em.model.outputs.map((o) => o.name) },
     { bytes: appendNodes(m, readAll, [], outs(readAll)), names: outs(readAll) },
     { bytes: appendNodes(m, gemm, [], outs(gemm)), names: outs(gemm) },
     { bytes: appendNodes(m, [...gemm, ...read], [], outs([...gemm, ...read])), names: outs([...gemm, ...read]) },
     { bytes: appendNodes(m, floor2, products.initializers, products.outputs.concat(outs([...gemm, ...rest]))), names: products.outputs.concat(outs([...gemm, ...rest])) },
+    { bytes: appendNodes(m, [...exact.nodes, ...rest3], exact.initializers, exact.outputs.concat(outs(rest3))), names: exact.outputs.concat(outs(rest3)) },
     tappedModel(em, specs),
   ];
   const r = await graphRatios(plan, graphs, rounds, block);
-  return { plain: r.plain, readAll: r.ratios[0], gemm: r.ratios[1], both: r.ratios[2], products: r.ratios[3], engine: r.ratios[4] };
+  return { plain: r.plain, readAll: r.ratios[0], gemm: r.ratios[1], both: r.ratios[2], products: r.ratios[3], exact: r.ratios[4], engine: r.ratios[5] };
 }
 
 /**
@@ -216,11 +220,38 @@ async function floorRatios(file: string, batch: number, rounds: number, block: n
  * matrix + ReduceSum; no key masses). With the CKA Grams they are the floor's second row: any
  * exact implementation in onnxruntime's operators computes at least these, so where the engine's
  * taps are close to this row the rest of the first floor's gap is the analyses' own arithmetic.
+ *
+ * With `shifted` (the CKA sites), the exact floor: those sites' Grams of shifted features, the
+ * same products, and ReduceSum over the axis of every sum of squares the results need (each
+ * attention map's query axis for collapse's column norms, each skip tensor's feature or channel
+ * axis for its per-token norms). These are what exactness adds to the products: a Gram of
+ * unshifted float32 features loses most digits (tests/engine-precision), and a cosine or a norm
+ * cannot be had without reducing its vector. Still no result is computed: no division, no square
+ * roots, no key masses, no localisation products.
  */
-function analysisProducts(specs: readonly TapSpec[], opset: number): { nodes: onnx.INodeProto[]; initializers: onnx.ITensorProto[]; outputs: string[]; reads: Set<string> } {
+function analysisProducts(specs: readonly TapSpec[], opset: number, shifted?: string[]): { nodes: onnx.INodeProto[]; initializers: onnx.ITensorProto[]; outputs: string[]; reads: Set<string> } {
   const b = new Builder(opset);
   const outputs: string[] = [];
   const reads = new Set<string>();
+  const exact = shifted !== undefined;
+  // The exact floor's extra reductions, each the cheapest reduction over the axis the result
+  // needs (ReduceSum, without the squares: `node dist/bench/squares.js`), so a lower bound on the
+  // sums of squares that collapse's cosines and the skip norms need.
+  const reduced = new Set<string>();
+  const reduceOver = (t: string, axis: number, tag: string) => {
+    if (reduced.has(`${t}/${axis}`)) return;
+    reduced.add(`${t}/${axis}`);
+    outputs.push(b.reduce("ReduceSum", t, [axis], false, `floor/${tag}${reduced.size}`));
+  };
+  // Each CKA site shifted by its batch's first example before its Gram (one Sub; HSIC₁ ignores a
+  // shift, and the shift's float32 Grams keep CKA within ~5e-9, ARCHITECTURE.md) rather than
+  // centred by the batch mean as the engine does (a ReduceMean pass more).
+  (shifted ?? []).forEach((t, i) => {
+    const flat = b.node("Flatten", [t], `floor/exact-flat${i}`);
+    const first = b.node("Slice", [flat, b.ints([0]), b.ints([1]), b.ints([0])], `floor/exact-first${i}`);
+    const x = b.node("Sub", [flat, first], `floor/exact-shifted${i}`);
+    outputs.push(b.node("Gemm", [x, x], `floor/exact-gram${i}`, [b.attr("transB", 1)]));
+  });
   const stacks = new Map<string, string>();
   const stack = (tensors: string[]) => {
     const key = tensors.join("|");
@@ -233,7 +264,10 @@ function analysisProducts(specs: readonly TapSpec[], opset: number): { nodes: on
   };
   specs.forEach((s, i) => {
     if (s.kind === "collapse") {
-      for (const t of [...s.tensors, ...(s.cols ?? [])]) reads.add(t);
+      for (const t of [...s.tensors, ...(s.cols ?? [])]) {
+        reads.add(t);
+        if (exact) reduceOver(t, -2, "columns");
+      }
       const rows = stack(s.tensors);
       const cols = s.cols ? stack(s.cols) : rows;
       const colsT = b.node("Transpose", [cols], `floor/collapse${i}/colsT`, [b.attr("perm", [0, 2, 1])]);
@@ -243,6 +277,9 @@ function analysisProducts(specs: readonly TapSpec[], opset: number): { nodes: on
       const p = s.prefixTokens, t = s.patches + p;
       const dist = b.floats(`floor/const/distances/${s.patches}+${p}`, paddedDistances(s), [t, t]);
       outputs.push(b.reduce("ReduceSum", b.node("Mul", [s.tensor, dist], `floor/distance${i}/weighted`), [-1], false, `floor/distance${i}`));
+    } else if (s.kind === "norms" && exact) {
+      reads.add(s.tensor);
+      reduceOver(s.tensor, s.layout === "BTD" ? 2 : 1, "tokens");
     }
   });
   return { nodes: b.nodes, initializers: b.initializers, outputs, reads };
@@ -477,13 +514,14 @@ async function floorTable(models: { name: string; file: string; batch: number; r
   say("\n## Floor: the least any in-graph implementation of all the analyses adds (per batch, in blocks like the table above)");
   say("One ReduceSum over every tensor the analyses read; the Gram products alone (Flatten + Gemm per CKA site, no centring); the Gram products plus one read of every other tensor (the floor); the engine's taps beside them. Where the floor is above 1.25× no set of taps inside onnxruntime meets the target.");
   say("The second floor adds the attention analyses' own products (attention collapse's per-image Gram of each block's stacked raw maps, mean attention distance's weighted row sums; see `analysisProducts`) in place of those maps' one read.");
-  say("model | batch | plain ms | one read of every tensor | Gram products | floor: Gram products + one read of the rest | floor with the attention products | engine's taps | taps / floor | taps / floor with products");
+  say("The exact floor is the second with what exactness adds and no implementation in onnxruntime's operators avoids: each CKA site shifted by one of its examples before its Gram (a Sub: an unshifted float32 Gram loses most digits on features with a shared offset, tests/engine-precision; the engine centres by the batch mean, a ReduceMean more), and the per-column and per-token reductions that collapse's cosines and the skip norms need (as ReduceSum over the same axis, the cheapest reduction there: a lower bound on their sums of squares). Where exact floor / floor is above 1.15, no exact set of taps meets taps ≤ 1.15× the floor.");
+  say("model | batch | plain ms | one read of every tensor | Gram products | floor: Gram products + one read of the rest | floor with the attention products | exact floor | engine's taps | taps / floor | taps / floor with products | exact floor / floor | taps / exact floor");
   // The zoo only: ViT-B/16 meets the target, and its five sessions would need ~15 GB.
   for (const m of models.filter((x) => x.rss)) {
     if (!existsSync(m.file)) continue;
     for (const batch of [32, m.batch]) {
       const f = await floorRatios(m.file, batch, 12, 6);
-      say(`${m.name} | ${batch} | ${f.plain.toFixed(1)} | ${f.readAll.toFixed(2)}× | ${f.gemm.toFixed(2)}× | ${f.both.toFixed(2)}× | ${f.products.toFixed(2)}× | ${f.engine.toFixed(2)}× | ${(f.engine / f.both).toFixed(2)} | ${(f.engine / f.products).toFixed(2)}`);
+      say(`${m.name} | ${batch} | ${f.plain.toFixed(1)} | ${f.readAll.toFixed(2)}× | ${f.gemm.toFixed(2)}× | ${f.both.toFixed(2)}× | ${f.products.toFixed(2)}× | ${f.exact.toFixed(2)}× | ${f.engine.toFixed(2)}× | ${(f.engine / f.both).toFixed(2)} | ${(f.engine / f.products).toFixed(2)} | ${(f.exact / f.both).toFixed(2)} | ${(f.engine / f.exact).toFixed(2)}`);
     }
   }
 }
