@@ -20,8 +20,8 @@
  *    analyses, against plain inference and a PyTorch hook pipeline, process start to results,
  *    with each run's system time and what first touching memory costs on the machine.
  *
- * Flags: --quick (small N, zoo only), --no-vitb (skip the full-size ViT-B/16), --floor (only
- * the floor table), --measures (only the measures table), --taps (only the per-batch taps table, zoo), --fullsize [--images N --batch B
+ * Flags: --quick (small N, zoo only), --no-vitb (skip the full-size ViT-B/16), --floor [--rounds
+ * R] (only the floor table, R rounds of blocks per row, default 12), --measures (only the measures table), --taps (only the per-batch taps table, zoo), --fullsize [--images N --batch B
  * --reps R --no-torch] (only the full-size table), --child (internal).
  */
 import { spawnSync } from "node:child_process";
@@ -227,7 +227,7 @@ async function floorRatios(file: string, batch: number, rounds: number, block: n
  * axis for its per-token norms). These are what exactness adds to the products: a Gram of
  * unshifted float32 features loses most digits (tests/engine-precision), and a cosine or a norm
  * cannot be had without reducing its vector. Still no result is computed: no division, no square
- * roots, no key masses, no localisation products.
+ * roots, no key masses. Spatial localisation's products are in it too (`localisationProducts`).
  */
 function analysisProducts(specs: readonly TapSpec[], opset: number, shifted?: string[]): { nodes: onnx.INodeProto[]; initializers: onnx.ITensorProto[]; outputs: string[]; reads: Set<string> } {
   const b = new Builder(opset);
@@ -238,6 +238,7 @@ function analysisProducts(specs: readonly TapSpec[], opset: number, shifted?: st
   // needs (ReduceSum, without the squares: `node dist/bench/squares.js`), so a lower bound on the
   // sums of squares that collapse's cosines and the skip norms need.
   const reduced = new Set<string>();
+  const cells = new Map<string, string>();
   const reduceOver = (t: string, axis: number, tag: string) => {
     if (reduced.has(`${t}/${axis}`)) return;
     reduced.add(`${t}/${axis}`);
@@ -280,9 +281,42 @@ function analysisProducts(specs: readonly TapSpec[], opset: number, shifted?: st
     } else if (s.kind === "norms" && exact) {
       reads.add(s.tensor);
       reduceOver(s.tensor, s.layout === "BTD" ? 2 : 1, "tokens");
+    } else if (s.kind === "localisation" && exact) {
+      reads.add(s.tensor);
+      reads.add(s.image);
+      outputs.push(localisationProducts(b, s, cells, i));
     }
   });
   return { nodes: b.nodes, initializers: b.initializers, outputs, reads };
+}
+
+/**
+ * The exact floor's spatial localisation: the products of the engine's tap (src/engine/taps.ts
+ * `Builder.localisation`) without their centring, hollow masks and side sums. Per input cell
+ * the batch's Gram of the cell's pixels (the image reordered cell by cell once per grid, then
+ * one batched product); per site the batch's Gram of each position's features and one Gemm of
+ * those against the cells' Grams, tr(K_t L_s) for every position and cell.
+ */
+function localisationProducts(b: Builder, s: Extract<TapSpec, { kind: "localisation" }>, cells: Map<string, string>, i: number): string {
+  const [gh, gw] = s.grid;
+  const [c, h, w] = s.imageShape;
+  const key = `${s.image}/${gh}x${gw}`;
+  if (!cells.has(key)) {
+    const base = `floor/cells${cells.size}`;
+    const split = b.node("Reshape", [s.image, b.ints([-1, c, gh, h / gh, gw, w / gw])], `${base}/split`);
+    const byCell = b.node("Transpose", [split], `${base}/byCell`, [b.attr("perm", [2, 4, 0, 1, 3, 5])]);
+    const y = b.node("Reshape", [byCell, b.ints([gh * gw, -1, (c * h * w) / (gh * gw)])], `${base}/y`);
+    const g = b.node("MatMul", [y, b.node("Transpose", [y], `${base}/yT`, [b.attr("perm", [0, 2, 1])])], `${base}/gram`);
+    cells.set(key, b.node("Reshape", [g, b.ints([gh * gw, -1])], `${base}/flat`));
+  }
+  const tokens = s.positions.map(([r, col]) => r * gw + col);
+  const base = `floor/localisation${i}`;
+  const x = s.layout === "BTD"
+    ? b.node("Transpose", [b.node("Gather", [s.tensor, b.ints(tokens.map((t) => t + s.prefixTokens))], `${base}/tokens`, [b.attr("axis", 1)])], `${base}/x`, [b.attr("perm", [1, 0, 2])])
+    : b.node("Transpose", [b.node("Gather", [b.node("Reshape", [s.tensor, b.ints([0, 0, -1])], `${base}/hw`), b.ints(tokens)], `${base}/tokens`, [b.attr("axis", 2)])], `${base}/x`, [b.attr("perm", [2, 0, 1])]);
+  const g = b.node("MatMul", [x, b.node("Transpose", [x], `${base}/xT`, [b.attr("perm", [0, 2, 1])])], `${base}/gram`);
+  const rows = b.node("Reshape", [g, b.ints([tokens.length, -1])], `${base}/rows`);
+  return b.node("Gemm", [rows, cells.get(key)!], `${base}/cross`, [b.attr("transB", 1)]);
 }
 
 function median(xs: number[]): number {
@@ -510,17 +544,27 @@ async function tapsTable(models: { name: string; file: string; batch: number; rs
   }
 }
 
+/** `--rounds R` of the floor table (default 12). */
+function floorRounds(): number {
+  const argv = process.argv.slice(2);
+  const i = argv.indexOf("--rounds");
+  if (i < 0) return 12;
+  const r = Number(argv[i + 1]);
+  if (!Number.isInteger(r) || r < 1) throw new RangeError(`invalid --rounds: ${argv[i + 1]} (a positive integer)`);
+  return r;
+}
+
 async function floorTable(models: { name: string; file: string; batch: number; rss: boolean }[], say: (s: string) => void): Promise<void> {
   say("\n## Floor: the least any in-graph implementation of all the analyses adds (per batch, in blocks like the table above)");
   say("One ReduceSum over every tensor the analyses read; the Gram products alone (Flatten + Gemm per CKA site, no centring); the Gram products plus one read of every other tensor (the floor); the engine's taps beside them. Where the floor is above 1.25× no set of taps inside onnxruntime meets the target.");
   say("The second floor adds the attention analyses' own products (attention collapse's per-image Gram of each block's stacked raw maps, mean attention distance's weighted row sums; see `analysisProducts`) in place of those maps' one read.");
-  say("The exact floor is the second with what exactness adds and no implementation in onnxruntime's operators avoids: each CKA site shifted by one of its examples before its Gram (a Sub: an unshifted float32 Gram loses most digits on features with a shared offset, tests/engine-precision; the engine centres by the batch mean, a ReduceMean more), and the per-column and per-token reductions that collapse's cosines and the skip norms need (as ReduceSum over the same axis, the cheapest reduction there: a lower bound on their sums of squares). Where exact floor / floor is above 1.15, no exact set of taps meets taps ≤ 1.15× the floor.");
+  say("The exact floor is the second with what exactness adds and no implementation in onnxruntime's operators avoids: each CKA site shifted by one of its examples before its Gram (a Sub: an unshifted float32 Gram loses most digits on features with a shared offset, tests/engine-precision; the engine centres by the batch mean, a ReduceMean more), and the per-column and per-token reductions that collapse's cosines and the skip norms need (as ReduceSum over the same axis, the cheapest reduction there: a lower bound on their sums of squares), and spatial localisation's Gram products. Where exact floor / floor is above 1.15, no exact set of taps meets taps ≤ 1.15× the floor.");
   say("model | batch | plain ms | one read of every tensor | Gram products | floor: Gram products + one read of the rest | floor with the attention products | exact floor | engine's taps | taps / floor | taps / floor with products | exact floor / floor | taps / exact floor");
   // The zoo only: ViT-B/16 meets the target, and its five sessions would need ~15 GB.
   for (const m of models.filter((x) => x.rss)) {
     if (!existsSync(m.file)) continue;
     for (const batch of [32, m.batch]) {
-      const f = await floorRatios(m.file, batch, 12, 6);
+      const f = await floorRatios(m.file, batch, floorRounds(), 6);
       say(`${m.name} | ${batch} | ${f.plain.toFixed(1)} | ${f.readAll.toFixed(2)}× | ${f.gemm.toFixed(2)}× | ${f.both.toFixed(2)}× | ${f.products.toFixed(2)}× | ${f.exact.toFixed(2)}× | ${f.engine.toFixed(2)}× | ${(f.engine / f.both).toFixed(2)} | ${(f.engine / f.products).toFixed(2)} | ${(f.exact / f.both).toFixed(2)} | ${(f.engine / f.exact).toFixed(2)}`);
     }
   }
