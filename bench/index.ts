@@ -169,7 +169,7 @@ async function blockRatios(sessions: { session: ort.InferenceSession; names: str
  * (Flatten + Gemm, no centring: the analyses' irreducible arithmetic), and (c) the Gram
  * products plus one read of every other tensor, (d) that with the attention analyses' own
  * products in place of the maps' one read (`analysisProducts`), and (e) the exact floor: (d)
- * with the Grams of shifted features and the reductions every cosine and norm needs. Nothing here computes a result;
+ * with the Grams of shifted features and the sums of squares every cosine and norm needs. Nothing here computes a result;
  * it bounds from below what the engine's taps can cost.
  */
 async function floorRatios(file: string, batch: number, rounds: number, block: number): Promise<{ plain: number; readAll: number; gemm: number; both: number; products: number; exact: number; engine: number }> {
@@ -222,11 +222,11 @@ async function floorRatios(file: string, batch: number, rounds: number, block: n
  * taps are close to this row the rest of the first floor's gap is the analyses' own arithmetic.
  *
  * With `shifted` (the CKA sites), the exact floor: those sites' Grams of shifted features, the
- * same products, and ReduceSum over the axis of every sum of squares the results need (each
- * attention map's query axis for collapse's column norms, each skip tensor's feature or channel
- * axis for its per-token norms). These are what exactness adds to the products: a Gram of
- * unshifted float32 features loses most digits (tests/engine-precision), and a cosine or a norm
- * cannot be had without reducing its vector. Still no result is computed: no division, no square
+ * same products, and every sum of squares the results need (over each attention map's query
+ * axis for collapse's column norms, over each skip tensor's feature or channel axis for its
+ * per-token norms) by onnxruntime's fastest kernel for them. These are what exactness adds to
+ * the products: a Gram of unshifted float32 features loses most digits (tests/engine-precision),
+ * and a cosine or a norm cannot be had without the sum of squares of its vector. Still no result is computed: no division, no square
  * roots, no key masses. Spatial localisation's products are in it too (`localisationProducts`).
  */
 function analysisProducts(specs: readonly TapSpec[], opset: number, shifted?: string[]): { nodes: onnx.INodeProto[]; initializers: onnx.ITensorProto[]; outputs: string[]; reads: Set<string> } {
@@ -234,15 +234,16 @@ function analysisProducts(specs: readonly TapSpec[], opset: number, shifted?: st
   const outputs: string[] = [];
   const reads = new Set<string>();
   const exact = shifted !== undefined;
-  // The exact floor's extra reductions, each the cheapest reduction over the axis the result
-  // needs (ReduceSum, without the squares: `node dist/bench/squares.js`), so a lower bound on the
-  // sums of squares that collapse's cosines and the skip norms need.
+  // The exact floor's sums of squares (collapse's column norms, the skip norms) as Mul +
+  // ReduceSum, the fastest of onnxruntime's operators for them at every size measured (`node
+  // dist/bench/squares.js`: against ReduceSumSquare, ReduceL2, Pow + ReduceSum and Einsum).
   const reduced = new Set<string>();
   const cells = new Map<string, string>();
   const reduceOver = (t: string, axis: number, tag: string) => {
     if (reduced.has(`${t}/${axis}`)) return;
     reduced.add(`${t}/${axis}`);
-    outputs.push(b.reduce("ReduceSum", t, [axis], false, `floor/${tag}${reduced.size}`));
+    const name = `floor/${tag}${reduced.size}`;
+    outputs.push(b.reduce("ReduceSum", b.node("Mul", [t, t], `${name}/squares`), [axis], false, name));
   };
   // Each CKA site shifted by its batch's first example before its Gram (one Sub; HSIC₁ ignores a
   // shift, and the shift's float32 Grams keep CKA within ~5e-9, ARCHITECTURE.md) rather than
@@ -558,7 +559,7 @@ async function floorTable(models: { name: string; file: string; batch: number; r
   say("\n## Floor: the least any in-graph implementation of all the analyses adds (per batch, in blocks like the table above)");
   say("One ReduceSum over every tensor the analyses read; the Gram products alone (Flatten + Gemm per CKA site, no centring); the Gram products plus one read of every other tensor (the floor); the engine's taps beside them. Where the floor is above 1.25× no set of taps inside onnxruntime meets the target.");
   say("The second floor adds the attention analyses' own products (attention collapse's per-image Gram of each block's stacked raw maps, mean attention distance's weighted row sums; see `analysisProducts`) in place of those maps' one read.");
-  say("The exact floor is the second with what exactness adds and no implementation in onnxruntime's operators avoids: each CKA site shifted by one of its examples before its Gram (a Sub: an unshifted float32 Gram loses most digits on features with a shared offset, tests/engine-precision; the engine centres by the batch mean, a ReduceMean more), and the per-column and per-token reductions that collapse's cosines and the skip norms need (as ReduceSum over the same axis, the cheapest reduction there: a lower bound on their sums of squares), and spatial localisation's Gram products. Where exact floor / floor is above 1.15, no exact set of taps meets taps ≤ 1.15× the floor.");
+  say("The exact floor is the second with what exactness adds and no implementation in onnxruntime's operators avoids: each CKA site shifted by one of its examples before its Gram (a Sub: an unshifted float32 Gram loses most digits on features with a shared offset, tests/engine-precision; the engine centres by the batch mean, a ReduceMean more), the per-column and per-token sums of squares that collapse's cosines and the skip norms need (Mul + ReduceSum, onnxruntime's fastest kernel for them: node dist/bench/squares.js), and spatial localisation's Gram products. Where exact floor / floor is above 1.15, no exact set of taps meets taps ≤ 1.15× the floor.");
   say("model | batch | plain ms | one read of every tensor | Gram products | floor: Gram products + one read of the rest | floor with the attention products | exact floor | engine's taps | taps / floor | taps / floor with products | exact floor / floor | taps / exact floor");
   // The zoo only: ViT-B/16 meets the target, and its five sessions would need ~15 GB.
   for (const m of models.filter((x) => x.rss)) {

@@ -6,7 +6,7 @@
  * Run: node dist/bench/squares.js [SHAPE:AXIS ...]   e.g. 64x16x32x32:1 64x3x65x65:-2
  * Without arguments: the zoo's sites and the smallest full-size ones, at batch 64.
  * Columns: ReduceSum alone (no squares: the cheapest reduction over that axis), Mul + ReduceSum
- * (a squared copy first), ReduceSumSquare, ReduceL2.
+ * (a squared copy first), ReduceSumSquare, ReduceL2, Pow + ReduceSum, Einsum (x, x → the sum).
  */
 import * as ort from "onnxruntime-node";
 import { onnx } from "../src/onnx/proto/onnx.js";
@@ -29,8 +29,15 @@ function graph(dims: number[], axis: number, nodes: onnx.INodeProto[]): Uint8Arr
   return onnx.ModelProto.encode({
     ir_version: 8,
     opset_import: [{ domain: "", version: 18 }],
-    graph: { name: "squares", node: nodes, initializer: [{ name: "axes", data_type: I64, dims: [1], int64_data: [axis] }], input: [vi("x", dims)], output: [vi("y")] },
+    graph: { name: "squares", node: nodes, initializer: [{ name: "axes", data_type: I64, dims: [1], int64_data: [axis] }, { name: "two", data_type: F, dims: [], float_data: [2] }], input: [vi("x", dims)], output: [vi("y")] },
   }).finish();
+}
+
+/** "abcd,abcd->abd" for a sum over axis 2 (negative axes from the end). */
+function einsum(rank: number, axis: number): string {
+  const letters = "abcdefgh".slice(0, rank);
+  const a = axis < 0 ? rank + axis : axis;
+  return `${letters},${letters}->${letters.slice(0, a)}${letters.slice(a + 1)}`;
 }
 
 function variants(dims: number[], axis: number): Record<string, Uint8Array> {
@@ -41,6 +48,8 @@ function variants(dims: number[], axis: number): Record<string, Uint8Array> {
     "Mul + ReduceSum": graph(dims, axis, [{ op_type: "Mul", input: ["x", "x"], output: ["sq"] }, reduce("ReduceSum", "sq")]),
     "ReduceSumSquare": graph(dims, axis, [reduce("ReduceSumSquare", "x")]),
     "ReduceL2": graph(dims, axis, [reduce("ReduceL2", "x")]),
+    "Pow + ReduceSum": graph(dims, axis, [{ op_type: "Pow", input: ["x", "two"], output: ["sq"] }, reduce("ReduceSum", "sq")]),
+    "Einsum": graph(dims, axis, [{ op_type: "Einsum", input: ["x", "x"], output: ["y"], attribute: [{ name: "equation", type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(einsum(dims.length, axis)) }] }]),
   };
 }
 
