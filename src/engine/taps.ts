@@ -115,10 +115,10 @@ function sources(spec: TapSpec): string[] {
  * ReduceSum; larger ones (and those of unknown size) use ReduceSumSquare. onnxruntime's
  * ReduceSumSquare off the whole tensor takes a generic reduction path, 1.5–3× slower than
  * ReduceSum over the same axis, but Mul + ReduceSum first writes a squared copy of the tensor
- * (`node dist/bench/squares.js`, ms at batch 64; ReduceSum alone / Mul + ReduceSum /
- * ReduceSumSquare):
- * - [64, 16, 32, 32] over the channels: 0.34 / 0.57 / 1.27; [64, 65, 192] over the features:
- *   0.15 / 0.26 / 0.52; [64, 3, 65, 65] over the queries: 0.22 / 0.29 / 0.67.
+ * (`node dist/bench/squares.js`, ms; ReduceSum alone / Mul + ReduceSum / ReduceSumSquare):
+ * - [64, 16, 32, 32] over the channels: 0.17 / 0.26 / 0.96; [64, 65, 192] over the features:
+ *   0.09 / 0.15 / 0.36; [64, 3, 65, 65] over the queries: 0.17 / 0.28 / 0.52. ReduceL2 costs
+ *   as ReduceSumSquare, Pow + ReduceSum more than Mul + ReduceSum, Einsum 10–40× more.
  * - In the tapped zoo models, kernel time per batch of 64 from onnxruntime's profile: resnet-tiny's
  *   skip norms 2.8–3.3 → 2.0–2.2 ms, vit-tiny's collapse column norms 2.9–3.2 → 1.3–1.7 ms.
  * On full-size sites the copy costs more than it saves: ResNet-50's skip norms, 128 images, 1.60
