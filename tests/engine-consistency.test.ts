@@ -34,6 +34,19 @@ function rel(a: number, b: number): number {
   return Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b), 1e-12);
 }
 
+/** The tap outputs of `specs` on model 0 of the plan for the main pass's first batch. */
+async function tapOnce(plan: Plan, specs: TapSpec[]): Promise<Record<string, Tensor>> {
+  const em = plan.models[0];
+  const tapped = tappedModel(em, specs);
+  const session = await createSession(tapped.bytes, { threads: 1 });
+  try {
+    const b = (await batches(mainPass(plan).source, { indices: mainPass(plan).indices, batchSize: plan.settings.batch, preprocess: em.preprocess })[Symbol.asyncIterator]().next()).value!;
+    return await run(session, { [em.model.imageInput.name]: { data: b.input, shape: b.shape } }, tapped.names);
+  } finally {
+    await release(session);
+  }
+}
+
 describe("engine taps agree with the one-shot analyses on raw tensors", () => {
   let plan: Plan;
   let results: Results;
@@ -149,15 +162,7 @@ describe("attention collapse in blocks (the taps of models with more than 2·COL
       { kind: "collapse", tensor: r[0], tensors: r, tokens: t, cols: c },
       { kind: "collapse", tensor: c[0], tensors: c, tokens: t },
     ];
-    const tapped = tappedModel(em, [one, ...blocks]);
-    const session = await createSession(tapped.bytes, { threads: 1 });
-    let out: Record<string, Tensor>;
-    try {
-      const b = (await batches(mainPass(plan).source, { indices: mainPass(plan).indices, batchSize: 32, preprocess: em.preprocess })[Symbol.asyncIterator]().next()).value!;
-      out = await run(session, { [em.model.imageInput.name]: { data: b.input, shape: b.shape } }, tapped.names);
-    } finally {
-      await release(session);
-    }
+    const out = await tapOnce(plan, [one, ...blocks]);
     const whole = out[tapName(one)].data;
     const [b0, b01, b1] = blocks.map((s) => out[tapName(s)].data);
     expect([whole.length, b0.length, b01.length, b1.length]).toEqual([36, 16, 8, 4]);
@@ -261,19 +266,6 @@ describe("localisationDriver route", () => {
 });
 
 describe("sums of squares by either kernel (SQUARED_COPY_LIMIT)", () => {
-  /** One batch of `specs` tapped from model 0 of the plan. */
-  async function tapOnce(plan: Plan, specs: TapSpec[]): Promise<Record<string, Tensor>> {
-    const em = plan.models[0];
-    const tapped = tappedModel(em, specs);
-    const session = await createSession(tapped.bytes, { threads: 1 });
-    try {
-      const b = (await batches(mainPass(plan).source, { indices: mainPass(plan).indices, batchSize: plan.settings.batch, preprocess: em.preprocess })[Symbol.asyncIterator]().next()).value!;
-      return await run(session, { [em.model.imageInput.name]: { data: b.input, shape: b.shape } }, tapped.names);
-    } finally {
-      await release(session);
-    }
-  }
-
   for (const zoo of ["resnet-tiny", "vit-tiny"]) {
     it(`${zoo}: skip norms and collapse columns by Mul + ReduceSum (the zoo's sizes) and by ReduceSumSquare (above the limit) both equal float64 on the exposed tensors`, async () => {
       const file = path.join(root, `fixtures/zoo/${zoo}.onnx`);

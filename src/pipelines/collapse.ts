@@ -82,13 +82,14 @@ function collapseDriver(model: PlanModel, group: CollapseGroup): Omit<Driver<Col
   const heads = win ? win.heads : headsOf(shape, g.probeBatch);
   const perWindow = shape[shape.length - 1];
   const tokens = win ? win.windows * perWindow : perWindow;
+  const elements = perImage(shape, g.probeBatch);
   // Blocks of layer groups (upper triangle, `collapsePartition`): each block is its own tap output, so the
   // group's stack of unit maps is built and freed while the model runs (src/engine/taps.ts).
   const L = layers.length;
   const groups = collapsePartition(L);
   const blocks = groups.flatMap((gi, i) => groups.slice(i).map((gj) => {
     const rows = gi.map((l) => layers[l].tensor), cols = gj.map((l) => layers[l].tensor);
-    const tap: TapSpec = { kind: "collapse", tensor: rows[0], tensors: rows, tokens: perWindow, elements: perImage(shape, g.probeBatch), ...(gi === gj ? {} : { cols }) };
+    const tap: TapSpec = { kind: "collapse", tensor: rows[0], tensors: rows, tokens: perWindow, elements, ...(gi === gj ? {} : { cols }) };
     return { gi, gj, tap };
   }));
   return {
